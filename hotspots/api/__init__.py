@@ -1,0 +1,1 @@
+"""Front doors: the FastAPI app (``create_app``) and the ``hotspots`` CLI."""

@@ -1,0 +1,56 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from hotspots import __version__
+from hotspots.api.errors import register_error_handlers
+from hotspots.api.routes import boundaries, datasets, exports, health, hotspots, maps
+from hotspots.maps.assets import ASSET_DIRS
+from hotspots.service import HotspotService
+from hotspots.settings import Settings
+
+STATIC_PREFIX = "/static"
+log = logging.getLogger("hotspots")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app for ``settings`` (default: from ``HOTSPOTS_*`` environment variables)."""
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        service = HotspotService(settings)
+        if settings.seed_sample_data:
+            for version in service.seed_samples():
+                log.info("loaded sample dataset %s (%d rows)", version.ref, version.rows)
+        app.state.service = service
+        yield
+
+    app = FastAPI(
+        title="hotspots",
+        version=__version__,
+        description="Crime and harm hotspots for community safety partnerships: ward counts, DBSCAN "
+        "hotspots across borough borders, maps and GIS layers.",
+        lifespan=lifespan,
+    )
+    app.state.static_prefix = STATIC_PREFIX
+    register_error_handlers(app)
+    for router in (
+        health.router,
+        datasets.router,
+        boundaries.router,
+        hotspots.router,
+        exports.router,
+        maps.router,
+    ):
+        app.include_router(router)
+    for name, directory in ASSET_DIRS.items():
+        app.mount(f"{STATIC_PREFIX}/{name}", StaticFiles(directory=directory), name=f"static-{name}")
+    return app

@@ -1,0 +1,312 @@
+"""The ``hotspots`` command line: analyse files, manage datasets, run the service."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from hotspots.errors import HotspotError, InvalidInput
+from hotspots.geo.analysis import AnalysisParams, analyse
+from hotspots.geo.export import boroughs_geojson, dumps, hotspots_geojson, incidents_csv, wards_geojson
+from hotspots.geo.hotspots import DEFAULT_SHAPE_BUFFER_M
+from hotspots.geo.ingest import ColumnMapping, Source, read_incidents
+from hotspots.settings import Settings
+
+app = typer.Typer(
+    help="Crime and harm hotspots for community safety partnerships.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console(stderr=True, soft_wrap=True)
+T = TypeVar("T")
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str, Callable[[], T]], T]]:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=not console.is_terminal,
+    ) as progress:
+
+        def step(description: str, fn: Callable[[], T]) -> T:
+            task = progress.add_task(description, total=1)
+            value = fn()
+            progress.update(task, completed=1)
+            return value
+
+        yield step
+
+
+def _fail(exc: HotspotError) -> None:
+    console.print(f"[bold red]error:[/] {exc.message}", highlight=False, markup=True)
+    if isinstance(exc, InvalidInput):
+        for err in exc.errors:
+            console.print(f"  {err}", highlight=False, markup=False)
+        if exc.total_errors > len(exc.errors):
+            console.print(f"  ... and {exc.total_errors - len(exc.errors)} more", highlight=False)
+    raise typer.Exit(code=2)
+
+
+def _mapping(text: str | None) -> ColumnMapping | None:
+    if not text:
+        return None
+    try:
+        raw = json.loads(text)
+        return ColumnMapping(**raw)
+    except (json.JSONDecodeError, TypeError) as exc:
+        raise InvalidInput(f"--mapping must be a JSON object of ColumnMapping fields: {exc}") from None
+
+
+FilesArg = Annotated[
+    list[Path], typer.Argument(help="Incident CSV file(s): police.uk street-level or mapped")
+]
+FormatOpt = Annotated[str, typer.Option("--format", help="auto, police-uk or generic")]
+MappingOpt = Annotated[
+    str | None,
+    typer.Option(
+        help='Generic CSV mapping as JSON, e.g. \'{"longitude":"lon","latitude":"lat","month":"m"}\''
+    ),
+]
+OutsideOpt = Annotated[str, typer.Option(help="Incidents far outside the area: reject (default) or exclude")]
+
+
+@app.command("analyse")
+def analyse_cmd(
+    files: FilesArg,
+    out: Annotated[Path, typer.Option("--out", help="Directory for the outputs (created if missing)")],
+    eps_m: Annotated[
+        float | None, typer.Option("--eps-m", help="DBSCAN radius in metres (default 100)")
+    ] = None,
+    min_samples: Annotated[
+        int | None, typer.Option("--min-samples", help="Incidents needed within eps (default: from the data)")
+    ] = None,
+    month_from: Annotated[str | None, typer.Option("--from", help="First month, YYYY-MM")] = None,
+    month_to: Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM")] = None,
+    category: Annotated[list[str] | None, typer.Option(help="Crime type to include (repeatable)")] = None,
+    boundaries: Annotated[str, typer.Option(help="Boundary set, or 'auto' for the set in force")] = "auto",
+    buffer_m: Annotated[
+        float, typer.Option(help="Radius drawn around hotspot locations, m")
+    ] = DEFAULT_SHAPE_BUFFER_M,
+    fmt: FormatOpt = "auto",
+    mapping: MappingOpt = None,
+    outside: OutsideOpt = "reject",
+    tiles: Annotated[
+        str | None, typer.Option(help="Base map for map.html: openstreetmap, none or a URL")
+    ] = None,
+) -> None:
+    """Find hotspots in FILES and write hotspots.geojson, wards.geojson, boroughs.geojson,
+    incidents.csv and a self-contained map.html to --out."""
+    from hotspots.boundaries import shipped_boundary_sets
+    from hotspots.maps import MapOptions, render_standalone
+
+    settings = Settings()
+    try:
+        params = AnalysisParams(
+            month_from=month_from,
+            month_to=month_to,
+            crime_types=tuple(category or ()),
+            eps_m=eps_m,
+            min_samples=min_samples,
+            boundaries=boundaries,
+            shape_buffer_m=buffer_m,
+        )
+        params.validate()
+        fmt_checked = _choice(fmt, ("auto", "police-uk", "generic"), "--format")
+        outside_checked = _choice(outside, ("reject", "exclude"), "--outside")
+        with _progress() as step:
+            sources = step(
+                f"Reading {len(files)} file(s)",
+                lambda: [Source.from_path(f, settings.max_upload_bytes) for f in files],
+            )
+            sets = shipped_boundary_sets()
+            import shapely
+
+            area = shapely.union_all([s.outline for s in sets.values()])
+            ingested = step(
+                "Validating incidents",
+                lambda: read_incidents(
+                    sources,
+                    fmt=fmt_checked,  # type: ignore[arg-type]
+                    mapping=_mapping(mapping),
+                    area=area,
+                    max_outside_m=settings.max_outside_km * 1000,
+                    outside=outside_checked,  # type: ignore[arg-type]
+                    max_errors=settings.max_reported_errors,
+                ),
+            )
+            result = step(
+                "Joining wards and finding hotspots", lambda: analyse(ingested.incidents, sets, params)
+            )
+            result.meta["dataset"] = "+".join(p.stem for p in files)[:80]
+            out.mkdir(parents=True, exist_ok=True)
+
+            def write_all() -> None:
+                _write(out / "hotspots.geojson", dumps(hotspots_geojson(result)))
+                _write(out / "wards.geojson", dumps(wards_geojson(result)))
+                _write(out / "boroughs.geojson", dumps(boroughs_geojson(result)))
+                _write(out / "incidents.csv", incidents_csv(result))
+                options = MapOptions(
+                    tiles=tiles or settings.tiles,
+                    tiles_attribution=settings.tiles_attribution,
+                    title=f"Hotspots: {', '.join(p.name for p in files)}",
+                )
+                _write(out / "map.html", render_standalone(result, options))
+
+            step(f"Writing outputs to {out}", write_all)
+    except HotspotError as exc:
+        _fail(exc)
+        return
+    for warning in ingested.report.warnings:
+        console.print(f"[yellow]note:[/] {warning}", highlight=False)
+    _print_summary(result.meta, result.hotspots)
+    console.print(
+        f"Wrote hotspots.geojson, wards.geojson, boroughs.geojson, incidents.csv, map.html to {out}"
+    )
+
+
+def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
+    if value not in allowed:
+        raise InvalidInput(f"{option} must be one of {', '.join(allowed)}, got {value!r}")
+    return value
+
+
+def _write(path: Path, text: str) -> None:
+    """Write via a temporary file and rename, so a reader never sees half a file."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _print_summary(meta: dict[str, Any], hotspots: Any) -> None:
+    hit = meta.get("hit_rate")
+    console.print(
+        f"{meta['incidents']} incidents ({meta['incidents_without_location']} without location, "
+        f"{meta['incidents_outside_area']} outside the wards), {meta['month_from']} to {meta['month_to']}; "
+        f"DBSCAN eps {meta['eps_m']:g} m, min_samples {meta['min_samples']}: "
+        f"{meta['hotspots']} hotspot(s) holding {meta['incidents_in_hotspots']} incidents"
+        + (f" ({hit:.0%} in {meta['hotspot_area_share']:.1%} of the area)" if hit is not None else ""),
+        highlight=False,
+    )
+    if len(hotspots):
+        table = Table(title="Top hotspots")
+        for col in ("#", "incidents", "area (ha)", "wards", "boroughs", "cross-border"):
+            table.add_column(col)
+        for row in hotspots.head(10).itertuples():
+            table.add_row(
+                str(row.hotspot_id),
+                str(row.count),
+                f"{row.area_m2 / 1e4:.1f}",
+                ", ".join(row.wards[:3]) + (" ..." if len(row.wards) > 3 else ""),
+                ", ".join(row.boroughs),
+                "yes" if row.cross_border else "",
+            )
+        console.print(table)
+
+
+@app.command("ingest")
+def ingest_cmd(
+    files: FilesArg,
+    name: Annotated[str, typer.Option(help="Dataset name; an existing name gets a new version")],
+    fmt: FormatOpt = "auto",
+    mapping: MappingOpt = None,
+    outside: OutsideOpt = "reject",
+) -> None:
+    """Validate FILES and store them as a new version of a dataset in the data directory."""
+    from hotspots.service import HotspotService
+
+    settings = Settings()
+    try:
+        service = HotspotService(settings)
+        with _progress() as step:
+            sources = step(
+                f"Reading {len(files)} file(s)",
+                lambda: [Source.from_path(f, settings.max_upload_bytes) for f in files],
+            )
+            version, report = step(
+                "Validating and storing",
+                lambda: service.ingest(
+                    name,
+                    sources,
+                    fmt=_choice(fmt, ("auto", "police-uk", "generic"), "--format"),  # type: ignore[arg-type]
+                    mapping=_mapping(mapping),
+                    outside=_choice(outside, ("reject", "exclude"), "--outside"),  # type: ignore[arg-type]
+                ),
+            )
+    except HotspotError as exc:
+        _fail(exc)
+        return
+    for warning in report.warnings:
+        console.print(f"[yellow]note:[/] {warning}", highlight=False)
+    console.print(
+        f"Stored {version.ref}: {report.rows_accepted} rows, "
+        f"{report.rows_without_location} without location, "
+        f"months {report.months[0]} to {report.months[-1]}",
+        highlight=False,
+    )
+
+
+@app.command("datasets")
+def datasets_cmd() -> None:
+    """List the stored dataset versions."""
+    from hotspots.store import Store
+
+    settings = Settings()
+    table = Table(title=f"Datasets in {settings.data_dir}")
+    for col in ("dataset", "rows", "months", "stored"):
+        table.add_column(col)
+    for d in Store(settings.data_dir, settings.sqlalchemy_url).list_datasets():
+        months = d.report.get("months") or ["?"]
+        table.add_row(
+            d.ref, str(d.rows), f"{months[0]} to {months[-1]}", d.created_at.strftime("%Y-%m-%d %H:%M")
+        )
+    Console().print(table)
+
+
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str | None, typer.Option(help="Interface to listen on")] = None,
+    port: Annotated[int | None, typer.Option(help="Port")] = None,
+) -> None:
+    """Run the web service on the data directory (loads the shipped sample data on first start)."""
+    import uvicorn
+
+    from hotspots.api.app import create_app
+
+    settings = Settings()
+    host = host or settings.host
+    port = port or settings.port
+    app_ = create_app(settings)
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    console.print(
+        f"[bold green]hotspots[/] serving data from {settings.data_dir.resolve()}\n"
+        f"  Map:  http://{shown}:{port}/maps/hotspots\n"
+        f"  API:  http://{shown}:{port}/docs",
+        highlight=False,
+    )
+    uvicorn.run(app_, host=host, port=port, log_level="info")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

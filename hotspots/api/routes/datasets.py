@@ -1,0 +1,77 @@
+"""Dataset upload (validation report, new version) and listing."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, File, Form, UploadFile
+
+from hotspots.api.deps import Service
+from hotspots.api.routes.uploads import read_limited, safe_filename
+from hotspots.errors import InvalidInput
+from hotspots.geo.ingest import ColumnMapping, Source
+
+router = APIRouter(prefix="/datasets", tags=["datasets"])
+
+
+@router.get("", operation_id="list_datasets")
+def list_datasets(service: Service) -> list[dict[str, Any]]:
+    """Every stored dataset version, oldest first."""
+    return [d.describe() for d in service.store.list_datasets()]
+
+
+@router.get("/{ref}", operation_id="get_dataset")
+def get_dataset(ref: str, service: Service) -> dict[str, Any]:
+    """One dataset version (``name`` for the latest or ``name@version``) and its validation report."""
+    return service.store.get_dataset(ref).describe()
+
+
+@router.post("", status_code=201, operation_id="upload_dataset")
+async def upload_dataset(
+    service: Service,
+    files: Annotated[list[UploadFile], File(description="police.uk street-level CSV(s) or a generic CSV")],
+    name: Annotated[str, Form(description="Dataset name; an existing name gets a new version")],
+    format: Annotated[Literal["auto", "police-uk", "generic"], Form()] = "auto",
+    mapping: Annotated[
+        str | None,
+        Form(
+            description='Generic CSV column mapping as JSON, e.g. {"longitude": "lon", "latitude": "lat", '
+            '"date": "occurred", "category": "offence"}'
+        ),
+    ] = None,
+    outside: Annotated[
+        Literal["reject", "exclude"],
+        Form(
+            description="Incidents far outside the boundaries: reject the file, or leave them out (counted)"
+        ),
+    ] = "reject",
+) -> dict[str, Any]:
+    """Validate and store the file(s) as a new dataset version; 422 with row-level errors if invalid."""
+    sources = [
+        Source(safe_filename(f.filename), await read_limited(f, service.settings.max_upload_bytes))
+        for f in files
+    ]
+    version, report = service.ingest(name, sources, fmt=format, mapping=_mapping(mapping), outside=outside)
+    return {**version.describe(), "links": {"map": f"/maps/hotspots?dataset={version.ref}"}}
+
+
+def _mapping(text: str | None) -> ColumnMapping | None:
+    if not text:
+        return None
+    try:
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"mapping is not valid JSON: {exc}") from None
+    if not isinstance(raw, dict):
+        raise InvalidInput("mapping must be a JSON object of field -> column name")
+    allowed = set(ColumnMapping.__dataclass_fields__)
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise InvalidInput(
+            f"unknown mapping field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}"
+        )
+    try:
+        return ColumnMapping(**raw)
+    except TypeError as exc:
+        raise InvalidInput(f"bad mapping: {exc}") from None

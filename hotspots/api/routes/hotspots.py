@@ -1,0 +1,44 @@
+"""Hotspots as JSON (ranked table with summaries) and as GeoJSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import Response
+
+from hotspots.api.deps import AnalysisQuery, Service
+from hotspots.geo.export import HOTSPOT_PROPERTIES, dumps, export_metadata, hotspots_geojson, jsonable
+
+router = APIRouter(tags=["hotspots"])
+GEOJSON = "application/geo+json"
+
+
+@router.get("/hotspots", operation_id="get_hotspots")
+def get_hotspots(service: Service, query: AnalysisQuery) -> dict[str, Any]:
+    """Ranked hotspots (1 = most incidents) with their summaries, and the run's metadata."""
+    ref, params = query
+    version, result = service.analyse(ref, params)
+    rows = result.hotspots[HOTSPOT_PROPERTIES].to_dict("records")
+    body: dict[str, Any] = jsonable(
+        {
+            "dataset": version.ref,
+            "meta": result.meta,
+            "metadata": export_metadata(result, "hotspots"),
+            "hotspots": rows,
+        }
+    )
+    return body
+
+
+@router.get(
+    "/hotspots.geojson",
+    operation_id="get_hotspots_geojson",
+    response_class=Response,
+    responses={200: {"content": {GEOJSON: {}}}},
+)
+def get_hotspots_geojson(service: Service, query: AnalysisQuery) -> Response:
+    """Hotspot polygons as an RFC 7946 FeatureCollection (WGS84, 6 decimals)."""
+    ref, params = query
+    _, result = service.analyse(ref, params)
+    return Response(dumps(hotspots_geojson(result)), media_type=GEOJSON)

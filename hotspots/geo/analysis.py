@@ -1,0 +1,259 @@
+"""The whole analysis for one dataset and one set of parameters: filter, join, cluster, summarise.
+
+Everything metric is in British National Grid (EPSG:27700): eps in metres,
+areas in square metres, densities per square kilometre.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from hotspots.boundaries.model import WARD_COLUMNS, BoundarySet
+from hotspots.errors import InvalidInput, NotFound
+from hotspots.geo.crs import BNG
+from hotspots.geo.dbscan import DEFAULT_EPS_M, check_parameters, default_min_samples, weighted_dbscan
+from hotspots.geo.hotspots import DEFAULT_SHAPE_BUFFER_M, build_hotspots
+from hotspots.geo.ingest import MONTH_RE
+from hotspots.geo.join import join_wards
+from hotspots.geo.trend import time_profile
+
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class AnalysisParams:
+    """What to analyse and how. ``None`` means "choose from the data".
+
+    ``month_from``/``month_to`` are inclusive ``YYYY-MM`` bounds; ``crime_types``
+    empty means all; ``eps_m`` is the DBSCAN radius in metres and
+    ``min_samples`` the incidents a neighbourhood needs to be a hotspot core;
+    ``boundaries`` names a boundary set or ``"auto"`` for the set in force for
+    each incident's month; ``shape_buffer_m`` is the radius in metres of the
+    circles drawn around member locations.
+    """
+
+    month_from: str | None = None
+    month_to: str | None = None
+    crime_types: tuple[str, ...] = ()
+    eps_m: float | None = None
+    min_samples: int | None = None
+    boundaries: str = AUTO
+    shape_buffer_m: float = DEFAULT_SHAPE_BUFFER_M
+
+    def validate(self) -> None:
+        for label, value in (("from", self.month_from), ("to", self.month_to)):
+            if value is not None and not MONTH_RE.match(value):
+                raise InvalidInput(f"'{label}' must be a month in the form YYYY-MM, got {value!r}")
+        if self.month_from and self.month_to and self.month_from > self.month_to:
+            raise InvalidInput(f"'from' ({self.month_from}) is after 'to' ({self.month_to})")
+        if self.eps_m is not None or self.min_samples is not None:
+            check_parameters(
+                self.eps_m if self.eps_m is not None else DEFAULT_EPS_M,
+                self.min_samples if self.min_samples is not None else 1,
+            )
+        if not (0 < self.shape_buffer_m <= 1000):
+            raise InvalidInput("shape_buffer_m must be more than 0 and at most 1000 metres")
+
+    def cache_key(self) -> tuple[Any, ...]:
+        return tuple(asdict(self).values())
+
+
+@dataclass
+class AnalysisResult:
+    """Outputs of :func:`analyse`. Geometries are in EPSG:27700.
+
+    ``incidents``: filtered incidents with ward/borough columns and
+    ``hotspot_id`` (1-based rank, -1 where none; incidents without a location
+    are kept with -1). ``wards``/``boroughs``: every polygon of the boundary
+    sets used, with ``count``. ``meta``: parameters actually used, counts and
+    notes for display and export metadata.
+    """
+
+    params: AnalysisParams
+    incidents: pd.DataFrame
+    hotspots: gpd.GeoDataFrame
+    wards: gpd.GeoDataFrame
+    boroughs: gpd.GeoDataFrame
+    boundary_sets: list[BoundarySet]
+    months: list[str]
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def analyse(
+    incidents: pd.DataFrame,
+    boundary_sets: Mapping[str, BoundarySet],
+    params: AnalysisParams,
+) -> AnalysisResult:
+    """Filter by period and crime type, join to wards, run DBSCAN and summarise.
+
+    Raises
+    ------
+    InvalidInput
+        For bad parameters or a filter that leaves no incidents.
+    NotFound
+        For an unknown boundary set name.
+    """
+    params.validate()
+    selected = _filter(incidents, params)
+    months = _month_range(selected["month"], params)
+    sets = _choose_sets(boundary_sets, params.boundaries, months)
+    joined = pd.concat(
+        [selected.reset_index(drop=True), join_wards(selected.reset_index(drop=True), sets)], axis=1
+    )
+    located = joined["has_location"].to_numpy(dtype=bool)
+    coverage = _coverage(joined, sets[-1])
+    study_area = float(coverage.area)
+    n_located_inside = int((located & ~joined["outside_area"].to_numpy(dtype=bool)).sum())
+    eps = params.eps_m if params.eps_m is not None else DEFAULT_EPS_M
+    min_samples = (
+        params.min_samples
+        if params.min_samples is not None
+        else default_min_samples(n_located_inside, study_area, eps)
+    )
+    resolved = replace(params, eps_m=eps, min_samples=min_samples)
+    labels = np.full(len(joined), -1, dtype=np.int64)
+    if located.any():
+        labels[located] = weighted_dbscan(
+            joined["x"].to_numpy()[located], joined["y"].to_numpy()[located], eps, min_samples
+        )
+    hotspots = build_hotspots(
+        joined.loc[located].reset_index(drop=True),
+        labels[located],
+        months=months,
+        study_area=coverage,
+        shape_buffer_m=params.shape_buffer_m,
+    )
+    joined["hotspot_id"] = np.where(labels >= 0, labels + 1, -1)
+    wards = _ward_counts(joined, sets)
+    boroughs = _borough_counts(joined, sets)
+    n_in_hotspots = int((labels >= 0).sum())
+    inside_area = located & ~joined["outside_area"].to_numpy(dtype=bool)
+    n_inside_in_hotspots = int((inside_area & (labels >= 0)).sum())
+    hotspot_union = shapely.union_all(hotspots.geometry.to_numpy()) if len(hotspots) else None
+    union_share = (
+        float(hotspot_union.intersection(coverage).area) / study_area if hotspot_union is not None else 0.0
+    )
+    hit_rate = n_inside_in_hotspots / int(inside_area.sum()) if inside_area.any() else None
+    meta: dict[str, Any] = {
+        "months": months,
+        "month_from": months[0] if months else None,
+        "month_to": months[-1] if months else None,
+        "crime_types": list(params.crime_types) or "all",
+        "eps_m": eps,
+        "min_samples": min_samples,
+        "min_samples_rule": None
+        if params.min_samples is not None
+        else "6 x incidents expected in an eps-radius disc if spread evenly over the area, at least 5",
+        "shape_buffer_m": params.shape_buffer_m,
+        "boundary_sets": [s.name for s in sets],
+        "boundary_notes": [n for s in sets for n in s.notes],
+        "incidents": int(len(joined)),
+        "incidents_located": int(located.sum()),
+        "incidents_without_location": int((~located).sum()),
+        "incidents_outside_area": int((located & joined["outside_area"].to_numpy(dtype=bool)).sum()),
+        "incidents_in_hotspots": n_in_hotspots,
+        "hotspots": int(len(hotspots)),
+        "hit_rate": hit_rate,
+        "hotspot_area_share": union_share,
+        "pai": hit_rate / union_share if hit_rate is not None and union_share > 0 else None,
+        "hit_rate_rule": "incidents inside the study area that fall in hotspots, over all located "
+        "incidents inside the study area; area share is the hotspots' area inside the study area",
+        "time_profile": time_profile(joined["occurred_at"]),
+        "study_area_km2": round(study_area / 1e6, 3),
+        "study_area_rule": "area of the boroughs that hold incidents",
+        "crs_note": "distances and areas computed in British National Grid (EPSG:27700)",
+    }
+    return AnalysisResult(resolved, joined, hotspots, wards, boroughs, sets, months, meta)
+
+
+def _filter(incidents: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:
+    mask = np.ones(len(incidents), dtype=bool)
+    month = incidents["month"].astype("string")
+    if params.month_from:
+        mask &= (month >= params.month_from).fillna(False).to_numpy(dtype=bool)
+    if params.month_to:
+        mask &= (month <= params.month_to).fillna(False).to_numpy(dtype=bool)
+    if params.crime_types:
+        wanted = {c.casefold() for c in params.crime_types}
+        known = {str(c).casefold() for c in incidents["crime_type"].dropna().unique()}
+        unknown = sorted(wanted - known)
+        if unknown:
+            raise InvalidInput(
+                f"unknown crime type(s): {', '.join(unknown)}; the dataset has: "
+                + ", ".join(sorted(str(c) for c in incidents["crime_type"].dropna().unique()))
+            )
+        mask &= (
+            incidents["crime_type"].astype("string").str.casefold().isin(wanted).fillna(False).to_numpy(bool)
+        )
+    out = incidents.loc[mask]
+    if out.empty:
+        raise InvalidInput("no incidents match the chosen period and crime types")
+    return out
+
+
+def _month_range(months: pd.Series, params: AnalysisParams) -> list[str]:
+    present = months.dropna()
+    first = params.month_from or str(present.min())
+    last = params.month_to or str(present.max())
+    span = pd.period_range(first, last, freq="M")
+    return [str(p) for p in span]
+
+
+def _choose_sets(
+    boundary_sets: Mapping[str, BoundarySet], name: str, months: Sequence[str]
+) -> list[BoundarySet]:
+    if name != AUTO:
+        if name not in boundary_sets:
+            raise NotFound(f"no boundary set named {name!r}; known: {', '.join(boundary_sets)}")
+        return [boundary_sets[name]]
+    shipped = [s for s in boundary_sets.values() if s.shipped] or list(boundary_sets.values())
+    used = [s for s in shipped if any(s.in_force(m) for m in months)]
+    return used or shipped[:1]
+
+
+def _coverage(joined: pd.DataFrame, bset: BoundarySet) -> shapely.Geometry:
+    """The wards of the boroughs that hold incidents (EPSG:27700): the area the data covers.
+
+    A file for one borough is judged against that borough, not the whole set.
+    """
+    inside = joined.loc[~joined["outside_area"].astype(bool), "borough_code"].dropna().unique()
+    wards = bset.wards[bset.wards["borough_code"].isin(inside)]
+    if wards.empty or len(inside) == bset.wards["borough_code"].nunique():
+        return bset.outline
+    return wards.geometry.union_all()
+
+
+def _ward_counts(joined: pd.DataFrame, sets: list[BoundarySet]) -> gpd.GeoDataFrame:
+    frames = []
+    for bset in sets:
+        rows = joined[(joined["boundary_set"] == bset.name) & ~joined["outside_area"].astype(bool)]
+        counts = rows.groupby("ward_code").size()
+        wards = bset.wards.copy()
+        wards["boundary_set"] = bset.name
+        wards["count"] = wards["ward_code"].map(counts).fillna(0).astype(int)
+        if "population" in wards.columns:
+            pop = pd.to_numeric(wards["population"], errors="coerce")
+            wards["rate_per_1000"] = (wards["count"] / pop * 1000).where(pop > 0).round(2)
+        frames.append(wards)
+    out = pd.concat(frames, ignore_index=True)
+    cols = [*WARD_COLUMNS, "boundary_set", "count"] + [
+        c for c in ("population", "rate_per_1000") if c in out.columns
+    ]
+    return gpd.GeoDataFrame(out[cols], geometry=out.geometry, crs=BNG)
+
+
+def _borough_counts(joined: pd.DataFrame, sets: list[BoundarySet]) -> gpd.GeoDataFrame:
+    boroughs = sets[-1].boroughs.copy()
+    inside = joined[~joined["outside_area"].astype(bool)]
+    counts = inside.groupby("borough_code").size()
+    boroughs["count"] = boroughs["borough_code"].map(counts).fillna(0).astype(int)
+    return gpd.GeoDataFrame(
+        boroughs[["borough_code", "borough_name", "count"]], geometry=boroughs.geometry, crs=BNG
+    )

@@ -1,0 +1,212 @@
+"""Exports: RFC 7946 GeoJSON and spreadsheet-safe CSV.
+
+GeoJSON output is WGS84 longitude/latitude (EPSG:4326) with 6 decimal places
+(about 0.1 m), polygons with counter-clockwise exterior rings and clockwise
+holes, no ``crs`` member, and no NaN (``null`` instead).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from hotspots.geo.analysis import AnalysisResult
+from hotspots.geo.crs import WGS84
+from hotspots.geo.ingest import POLICE_UK_COLUMNS
+
+COORD_DECIMALS = 6
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+HOTSPOT_PROPERTIES = [
+    "hotspot_id",
+    "count",
+    "locations",
+    "area_m2",
+    "density_per_km2",
+    "share_of_incidents",
+    "share_of_area",
+    "pai",
+    "wards",
+    "ward_codes",
+    "boroughs",
+    "borough_codes",
+    "cross_border",
+    "extends_outside_area",
+    "top_categories",
+    "monthly_counts",
+    "first_month",
+    "last_month",
+    "peak_month",
+    "centroid_lon",
+    "centroid_lat",
+]
+INCIDENT_EXPORT_COLUMNS = [
+    *POLICE_UK_COLUMNS,
+    "ward_code",
+    "ward_name",
+    "borough_code",
+    "borough_name",
+    "outside_area",
+    "hotspot_id",
+]
+
+
+def rfc7946_geometry(geom: shapely.Geometry) -> dict[str, Any] | None:
+    """A WGS84 shapely geometry as a GeoJSON dict: rounded to 6 dp, right-hand rule."""
+    if geom is None or geom.is_empty:
+        return None
+    rounded = shapely.transform(geom, lambda c: np.round(c, COORD_DECIMALS))
+    if rounded.geom_type in ("Polygon", "MultiPolygon"):
+        rounded = shapely.orient_polygons(rounded, exterior_cw=False)
+    result: dict[str, Any] = json.loads(shapely.to_geojson(rounded))
+    return result
+
+
+def feature_collection(
+    gdf: gpd.GeoDataFrame,
+    properties: Sequence[str],
+    *,
+    id_column: str | None = None,
+    metadata: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A GeoDataFrame (any CRS) as an RFC 7946 FeatureCollection dict.
+
+    ``metadata`` is added as a foreign member ``metadata`` (allowed by RFC 7946 §6.1).
+    """
+    wgs = gdf.to_crs(WGS84) if gdf.crs is not None and gdf.crs.to_epsg() != WGS84 else gdf
+    features = []
+    for row, geom in zip(wgs[list(properties)].to_dict("records"), wgs.geometry, strict=True):
+        feature: dict[str, Any] = {
+            "type": "Feature",
+            "properties": {k: jsonable(v) for k, v in row.items()},
+            "geometry": rfc7946_geometry(geom),
+        }
+        if id_column is not None:
+            feature["id"] = jsonable(row[id_column])
+        features.append(feature)
+    out: dict[str, Any] = {"type": "FeatureCollection", "features": features}
+    if metadata is not None:
+        out["metadata"] = jsonable(metadata)
+    return out
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values: numpy scalars to Python, NaN/NA to None, containers recursively."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | np.ndarray):
+        return [jsonable(v) for v in value]
+    if value is None or value is pd.NA or value is pd.NaT:
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def dumps(obj: Any) -> str:
+    """Compact JSON with NaN refused (RFC 8259)."""
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+
+
+def hotspots_geojson(result: AnalysisResult) -> dict[str, Any]:
+    """Hotspot polygons with their summaries."""
+    return feature_collection(
+        result.hotspots,
+        HOTSPOT_PROPERTIES,
+        id_column="hotspot_id",
+        metadata=export_metadata(result, "hotspots"),
+    )
+
+
+def wards_geojson(result: AnalysisResult) -> dict[str, Any]:
+    """Ward polygons with incident counts (and rates where population is known)."""
+    props = [c for c in result.wards.columns if c != "geometry"]
+    return feature_collection(
+        result.wards, props, id_column="ward_code", metadata=export_metadata(result, "wards")
+    )
+
+
+def boroughs_geojson(result: AnalysisResult) -> dict[str, Any]:
+    """Borough polygons with incident counts."""
+    props = [c for c in result.boroughs.columns if c != "geometry"]
+    return feature_collection(
+        result.boroughs, props, id_column="borough_code", metadata=export_metadata(result, "boroughs")
+    )
+
+
+def export_metadata(result: AnalysisResult, layer: str) -> dict[str, Any]:
+    """What an exported layer is: period, filters, parameters, boundary sets, sources."""
+    meta = result.meta
+    return {
+        "layer": layer,
+        "period": {"from": meta["month_from"], "to": meta["month_to"]},
+        "crime_types": meta["crime_types"],
+        "dbscan": {"eps_m": meta["eps_m"], "min_samples": meta["min_samples"]},
+        "shape_buffer_m": meta["shape_buffer_m"],
+        "boundary_sets": meta["boundary_sets"],
+        "counts": {
+            k: meta[k]
+            for k in (
+                "incidents",
+                "incidents_located",
+                "incidents_without_location",
+                "incidents_outside_area",
+                "incidents_in_hotspots",
+            )
+        },
+        "crs": "EPSG:4326 (RFC 7946); metric work in EPSG:27700",
+        "attribution": ATTRIBUTION,
+    }
+
+
+ATTRIBUTION = (
+    "Contains public sector information licensed under the Open Government Licence v3.0. "
+    "Contains National Statistics data © Crown copyright and database right. "
+    "Contains OS data © Crown copyright and database right. "
+    "Crime data: data.police.uk (Home Office / Metropolitan Police Service), OGL v3.0."
+)
+
+
+def safe_cell(value: Any) -> Any:
+    """Neutralise a text cell that a spreadsheet would run as a formula (prefix ``'``)."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def incidents_csv(result: AnalysisResult) -> str:
+    """Normalised incidents with ward, borough and hotspot id, as CSV text.
+
+    Text cells starting with ``= + - @`` are prefixed with ``'`` so spreadsheet
+    programs show them instead of running them; numbers are written as numbers.
+    """
+    df = result.incidents
+    cols = [c for c in INCIDENT_EXPORT_COLUMNS if c in df.columns]
+    return write_csv(df[cols], numeric=("longitude", "latitude", "hotspot_id"))
+
+
+def write_csv(df: pd.DataFrame, numeric: Iterable[str] = ()) -> str:
+    """CSV text with text columns neutralised against formula injection."""
+    numeric = set(numeric)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(df.columns)
+    columns = []
+    for c in df.columns:
+        values = df[c].astype(object).where(df[c].notna(), "").tolist()
+        if c not in numeric:
+            values = [safe_cell(v) for v in values]
+        columns.append(values)
+    writer.writerows(zip(*columns, strict=True))
+    return buf.getvalue()

@@ -1,0 +1,45 @@
+"""Folium rendering of analysis results: hotspot map pages, with assets from installed packages only.
+
+No web framework code lives here: :func:`render_page` returns HTML for the app
+to serve (linking assets under :attr:`MapOptions.static_prefix`, where the app
+mounts :data:`ASSET_DIRS`), and :func:`render_standalone` returns a file that
+opens from disk with no network.
+"""
+
+from hotspots.maps.assets import ASSET_DIRS, AssetNotFound, inline_assets
+from hotspots.maps.render import (
+    ATTRIBUTION_LINKS,
+    BOROUGH_CLASS,
+    HEAT_CLASS,
+    HOTSPOT_CLASS,
+    LEGEND_CLASS,
+    WARD_CLASS,
+    ClassBreaks,
+    HeatSurface,
+    MapOptions,
+    build_map,
+    class_breaks,
+    heat_surface,
+    render_page,
+    render_standalone,
+)
+
+__all__ = [
+    "ASSET_DIRS",
+    "ATTRIBUTION_LINKS",
+    "BOROUGH_CLASS",
+    "HEAT_CLASS",
+    "HOTSPOT_CLASS",
+    "LEGEND_CLASS",
+    "WARD_CLASS",
+    "AssetNotFound",
+    "ClassBreaks",
+    "HeatSurface",
+    "MapOptions",
+    "build_map",
+    "class_breaks",
+    "heat_surface",
+    "inline_assets",
+    "render_page",
+    "render_standalone",
+]

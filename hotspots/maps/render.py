@@ -1,0 +1,913 @@
+"""Folium rendering of an analysis: ward choropleth, borough outlines, hotspots, heat, legend.
+
+Geometry arrives in British National Grid (EPSG:27700); it is simplified there
+(in metres) for display, then written as RFC 7946 GeoJSON (WGS84, 6 decimal
+places) through :mod:`hotspots.geo.export`. The page links only Leaflet, served
+by our own app from an installed package (:mod:`hotspots.maps.assets`): no
+jQuery, Bootstrap or any other CDN asset that folium would add by default.
+
+Every text that comes from data (ward, borough and boundary set names, crime
+types, titles) is HTML-escaped here, in Python, before it reaches a tooltip,
+popup, layer name or legend, because Leaflet and folium insert those strings
+with ``innerHTML``. Everything embedded in the inline ``<script>`` goes through
+JSON encoding that escapes ``<``, ``>``, ``&`` and ``'``, so data cannot close
+the script element.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+from urllib.parse import urlparse
+
+import folium
+import folium.map
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import Figure, MacroElement
+from folium.template import Template
+from pyproj import Transformer
+from scipy.ndimage import gaussian_filter
+
+from hotspots.errors import InvalidInput
+from hotspots.geo.analysis import AnalysisResult
+from hotspots.geo.crs import BNG, WGS84
+from hotspots.geo.export import ATTRIBUTION, feature_collection
+from hotspots.maps.assets import LEAFLET_CSS, LEAFLET_JS, asset_url, inline_assets
+
+WEB_MERCATOR = 3857
+
+WARD_CLASS = "hs-ward"
+BOROUGH_CLASS = "hs-borough"
+HOTSPOT_CLASS = "hs-hotspot"
+HEAT_CLASS = "hs-heat"
+LEGEND_CLASS = "hs-legend"
+
+OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+OSM_COPYRIGHT = "https://www.openstreetmap.org/copyright"
+OGL_LICENCE = "https://www.nationalarchives.gov.uk/doc/open-government-licence/version/3/"
+ATTRIBUTION_LINKS = frozenset({OSM_COPYRIGHT, OGL_LICENCE})
+"""Every http(s) URL a page may contain besides the tile template: attribution link targets."""
+
+DATA_ATTRIBUTION_HTML = (
+    "Crime data: police.uk; contains OS data and National Statistics data "
+    "&copy; Crown copyright and database right; "
+    f'<a href="{OGL_LICENCE}" target="_blank" rel="noopener">OGL v3.0</a>'
+)
+OSM_ATTRIBUTION_HTML = (
+    f'&copy; <a href="{OSM_COPYRIGHT}" target="_blank" rel="noopener">OpenStreetMap</a> contributors'
+)
+NO_TILES_BACKGROUND = "#eef0f2"
+
+# ColorBrewer YlOrRd (sequential, colour-blind safe), by number of classes.
+YLORRD: dict[int, list[str]] = {
+    1: ["#fd8d3c"],
+    2: ["#fecc5c", "#e31a1c"],
+    3: ["#ffeda0", "#feb24c", "#f03b20"],
+    4: ["#ffffb2", "#fecc5c", "#fd8d3c", "#e31a1c"],
+    5: ["#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026"],
+    6: ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#f03b20", "#bd0026"],
+    7: ["#ffffb2", "#fed976", "#feb24c", "#fd8d3c", "#fc4e2a", "#e31a1c", "#b10026"],
+}
+# Heat ramp: ColorBrewer Purples (single hue), drawn over the ward colours with rising opacity.
+HEAT_STOPS: list[tuple[float, tuple[int, int, int]]] = [
+    (0.0, (188, 189, 220)),
+    (0.5, (117, 107, 177)),
+    (1.0, (63, 0, 125)),
+]
+HEAT_LEVELS = 32
+HEAT_MAX_ALPHA = 190
+HEAT_MIN_SHOWN = 0.03  # share of the colour scale below which the heat layer is transparent
+
+HOTSPOT_STROKE = "#111111"
+HOTSPOT_FILL = "#1f78b4"
+BOROUGH_STROKE = "#3a3a3a"
+WARD_STROKE = "#7a7a7a"
+
+
+@dataclass
+class MapOptions:
+    """How to draw the map page.
+
+    Attributes
+    ----------
+    tiles:
+        ``"openstreetmap"``, ``"none"`` (no base map: for offline use) or an XYZ
+        URL template such as ``https://tiles.example.gov.uk/{z}/{x}/{y}.png``.
+    tiles_attribution:
+        Plain-text attribution for a custom tile URL (escaped, not HTML).
+    static_prefix:
+        URL prefix under which the app serves :data:`hotspots.maps.assets.ASSET_DIRS`.
+    title:
+        Page and map title (plain text; escaped).
+    heat:
+        Whether to add the kernel density (heat) layer.
+    simplify_m:
+        Display simplification tolerance in metres for ward and borough
+        polygons, applied in EPSG:27700 before reprojection. Hotspot polygons
+        use at most a fifth of their shape buffer. 0 turns it off.
+    heat_bandwidth_m:
+        Standard deviation of the Gaussian kernel of the heat layer, metres.
+    classes:
+        Number of quantile classes of the ward choropleth (1 to 7).
+    """
+
+    tiles: str = "openstreetmap"
+    tiles_attribution: str | None = None
+    static_prefix: str = "/static"
+    title: str = "Crime and harm hotspots"
+    heat: bool = True
+    simplify_m: float = 5.0
+    heat_bandwidth_m: float = 150.0
+    classes: int = 5
+
+    def validate(self) -> None:
+        """Check the options.
+
+        Raises
+        ------
+        InvalidInput
+            For an unknown tiles value, a bad tolerance, bandwidth or class count.
+        """
+        _tile_source(self)
+        if not (0 <= self.simplify_m <= 500) or not math.isfinite(self.simplify_m):
+            raise InvalidInput("simplify_m must be between 0 and 500 metres")
+        if not (10 <= self.heat_bandwidth_m <= 5000):
+            raise InvalidInput("heat_bandwidth_m must be between 10 and 5000 metres")
+        if not (1 <= self.classes <= max(YLORRD)):
+            raise InvalidInput(f"classes must be between 1 and {max(YLORRD)}")
+
+
+@dataclass(frozen=True)
+class HeatSurface:
+    """A kernel density surface on a grid that is regular in Web Mercator (EPSG:3857).
+
+    Attributes
+    ----------
+    rgba:
+        ``(rows, cols, 4)`` uint8 image, row 0 at the north edge; transparent
+        where the density is about zero.
+    bounds:
+        ``[[lat_min, lon_min], [lat_max, lon_max]]`` of the grid's outer edges (WGS84).
+    cell_m:
+        Ground size of one cell in metres (at the centre of the grid).
+    peak_per_km2:
+        Highest density on the grid, incidents per km2.
+    full_colour_per_km2:
+        Density drawn with the darkest colour (higher values are clipped).
+    """
+
+    rgba: np.ndarray
+    bounds: list[list[float]]
+    cell_m: float
+    peak_per_km2: float
+    full_colour_per_km2: float
+
+
+@dataclass(frozen=True)
+class ClassBreaks:
+    """Choropleth classes: ``upper[i]`` is the inclusive upper bound of class ``i``."""
+
+    upper: list[float]
+    colours: list[str]
+    labels: list[str]
+
+    def colour(self, value: float) -> str:
+        """Colour of the class that holds ``value`` (values above the top class get the top colour)."""
+        i = int(np.searchsorted(np.asarray(self.upper), value, side="left"))
+        return self.colours[min(i, len(self.colours) - 1)]
+
+
+def class_breaks(values: Sequence[float] | np.ndarray, k: int = 5) -> ClassBreaks:
+    """Quantile classes for non-negative counts, merged where quantiles coincide.
+
+    Parameters
+    ----------
+    values:
+        The counts to classify (NaN ignored).
+    k:
+        Wanted number of classes (1 to 7); fewer when the data have fewer
+        distinct quantiles.
+
+    Returns
+    -------
+    ClassBreaks
+        Inclusive upper bounds, ColorBrewer YlOrRd colours and legend labels.
+    """
+    arr = np.asarray(values, dtype=float)
+    arr = arr[np.isfinite(arr)]
+    if arr.size == 0:
+        arr = np.zeros(1)
+    k = max(1, min(int(k), max(YLORRD)))
+    ordered = np.sort(arr)
+    # Upper bound of class i: the smallest value with at least (i + 1) / k of the data at or below it.
+    ranks = [max(math.ceil(ordered.size * (i + 1) / k - 1e-9), 1) - 1 for i in range(k)]
+    qs = ordered[ranks]
+    integer = bool(np.all(arr == np.round(arr)))
+    upper = sorted({float(q) for q in qs})
+    colours = YLORRD[len(upper)]
+    labels = []
+    low = float(arr.min())
+    for up in upper:
+        labels.append(_fmt_range(low, up, integer))
+        low = up + 1 if integer else up
+    return ClassBreaks(upper=upper, colours=colours, labels=labels)
+
+
+def heat_surface(
+    x: np.ndarray,
+    y: np.ndarray,
+    extent: tuple[float, float, float, float],
+    bandwidth_m: float = 150.0,
+    max_cells: int = 480,
+) -> HeatSurface | None:
+    """Gaussian kernel density of incidents on a grid regular in Web Mercator.
+
+    Incidents are first reduced to distinct locations weighted by their counts
+    (police.uk points are snapped, so there are few). Both British National Grid
+    and Web Mercator are conformal, so a circular kernel of ``bandwidth_m``
+    metres in EPSG:27700 is, over a district, a circular kernel of
+    ``bandwidth_m * k`` in EPSG:3857, where ``k`` is the ratio of the two scales
+    measured at the centre of the grid (about 1.6 in London). The weighted
+    locations are binned into the grid and convolved with that kernel.
+
+    Parameters
+    ----------
+    x, y:
+        Incident coordinates in EPSG:27700 (metres); NaN is ignored.
+    extent:
+        ``(minx, miny, maxx, maxy)`` in EPSG:27700 to cover; padded by three
+        bandwidths.
+    bandwidth_m:
+        Kernel standard deviation in metres.
+    max_cells:
+        Most cells along the longer side of the grid; the cell is
+        ``bandwidth / 3`` or larger.
+
+    Returns
+    -------
+    HeatSurface or None
+        ``None`` when there is no located incident.
+    """
+    xs = np.asarray(x, dtype=float)
+    ys = np.asarray(y, dtype=float)
+    ok = np.isfinite(xs) & np.isfinite(ys)
+    if not ok.any():
+        return None
+    locations, weights = np.unique(xs[ok] + 1j * ys[ok], return_counts=True)
+    to_merc = _transformer(BNG, WEB_MERCATOR)
+    mx, my = to_merc.transform(locations.real, locations.imag)
+    minx, miny, maxx, maxy = extent
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    (ax, bx), (ay, by) = to_merc.transform([cx, cx + 100.0], [cy, cy])
+    k = math.hypot(bx - ax, by - ay) / 100.0  # Web Mercator units per ground metre here
+    sigma = bandwidth_m * k
+    left, bottom, right, top = to_merc.transform_bounds(minx, miny, maxx, maxy, densify_pts=11)
+    left, bottom, right, top = left - 3 * sigma, bottom - 3 * sigma, right + 3 * sigma, top + 3 * sigma
+    cell = max(sigma / 3.0, max(right - left, top - bottom) / max_cells)
+    ncols = math.ceil((right - left) / cell)
+    nrows = math.ceil((top - bottom) / cell)
+    right, bottom = left + ncols * cell, top - nrows * cell
+    col = np.floor((np.asarray(mx) - left) / cell).astype(np.int64)
+    row = np.floor((top - np.asarray(my)) / cell).astype(np.int64)
+    inside = (col >= 0) & (col < ncols) & (row >= 0) & (row < nrows)
+    grid = np.bincount(
+        row[inside] * ncols + col[inside], weights=weights[inside].astype(float), minlength=nrows * ncols
+    ).reshape(nrows, ncols)
+    smooth = gaussian_filter(grid, sigma=sigma / cell, mode="constant", truncate=3.0)
+    cell_m = cell / k
+    density = smooth / (cell_m * cell_m) * 1e6  # incidents per km2
+    peak = float(density.max())
+    shown = density[density > peak * 0.01]
+    full = float(np.quantile(shown, 0.99)) if shown.size else peak
+    full = full if full > 0 else 1.0
+    rgba = _heat_rgba(density / full)
+    to_wgs = _transformer(WEB_MERCATOR, WGS84)
+    (lon0, lon1), (lat0, lat1) = to_wgs.transform([left, right], [bottom, top])
+    bounds = [[round(lat0, 6), round(lon0, 6)], [round(lat1, 6), round(lon1, 6)]]
+    return HeatSurface(rgba=rgba, bounds=bounds, cell_m=cell_m, peak_per_km2=peak, full_colour_per_km2=full)
+
+
+def build_map(result: AnalysisResult, options: MapOptions | None = None) -> folium.Map:
+    """The interactive hotspot map of one analysis.
+
+    Layers: ward choropleth of incident counts (one per boundary set, the
+    latest shown), borough outlines, hotspot polygons with a popup summary and
+    a kernel density heat image; a layer control, a scale bar, a legend and the
+    data attribution.
+
+    Parameters
+    ----------
+    result:
+        Output of :func:`hotspots.geo.analysis.analyse` (geometries in EPSG:27700).
+    options:
+        Tiles, asset prefix, title and display settings; defaults when ``None``.
+
+    Returns
+    -------
+    folium.Map
+        A map whose page links only Leaflet under ``options.static_prefix``.
+
+    Raises
+    ------
+    InvalidInput
+        For invalid options.
+    """
+    options = options or MapOptions()
+    options.validate()
+    tile_url, tile_attr = _tile_source(options)
+    fmap = folium.Map(
+        location=_centre(result),
+        zoom_start=12,
+        tiles=None,
+        control_scale=True,
+        prefer_canvas=False,
+    )
+    # Folium's defaults link jQuery, Bootstrap, Font Awesome... from CDNs; we use none of them.
+    fmap.default_js = [("leaflet", asset_url(options.static_prefix, LEAFLET_JS))]
+    fmap.default_css = [("leaflet_css", asset_url(options.static_prefix, LEAFLET_CSS))]
+    root = fmap.get_root()
+    if isinstance(root, Figure):
+        root.title = html.escape(options.title)
+    if tile_url is not None:
+        folium.TileLayer(tiles=tile_url, attr=tile_attr, name="Base map", max_zoom=19, control=False).add_to(
+            fmap
+        )
+    folium.map.CustomPane("hs-heat-pane", z_index=410, pointer_events=False).add_to(fmap)
+    folium.map.CustomPane("hs-top-pane", z_index=420, pointer_events=True).add_to(fmap)
+
+    ward_legends = _add_ward_layers(fmap, result, options)
+    _add_borough_layer(fmap, result, options)
+    heat = _add_heat_layer(fmap, result, options) if options.heat else None
+    _add_hotspot_layer(fmap, result, options)
+    folium.LayerControl(position="topright", collapsed=False).add_to(fmap)
+    _PageExtras(
+        title_html=html.escape(options.title),
+        legend_html=_legend_html(result, ward_legends, heat, options),
+        attribution_html=DATA_ATTRIBUTION_HTML,
+        background=NO_TILES_BACKGROUND if tile_url is None else None,
+    ).add_to(fmap)
+    bounds = _latlon_bounds(result.boroughs if len(result.boroughs) else result.wards)
+    if bounds is not None:
+        fmap.fit_bounds(bounds)
+    return fmap
+
+
+def render_page(result: AnalysisResult, options: MapOptions | None = None) -> str:
+    """The map as a full HTML page linking Leaflet under ``options.static_prefix``.
+
+    Parameters
+    ----------
+    result:
+        Output of :func:`hotspots.geo.analysis.analyse`.
+    options:
+        Display options; defaults when ``None``.
+
+    Returns
+    -------
+    str
+        HTML for pages served by the app, which mounts
+        :data:`hotspots.maps.assets.ASSET_DIRS` under the prefix.
+    """
+    page: str = build_map(result, options).get_root().render()
+    return page
+
+
+def render_standalone(result: AnalysisResult, options: MapOptions | None = None) -> str:
+    """The map as one self-contained HTML file: Leaflet's JS and CSS inlined.
+
+    Parameters
+    ----------
+    result:
+        Output of :func:`hotspots.geo.analysis.analyse`.
+    options:
+        Display options; defaults when ``None``.
+
+    Returns
+    -------
+    str
+        HTML with no ``<script src>`` or ``<link href>``: it opens from disk with
+        no server and no network (except base map tiles unless ``tiles="none"``).
+    """
+    options = options or MapOptions()
+    return inline_assets(render_page(result, options), options.static_prefix)
+
+
+# --- layers -----------------------------------------------------------------------------------------
+
+
+def _add_ward_layers(
+    fmap: folium.Map, result: AnalysisResult, options: MapOptions
+) -> list[tuple[str, ClassBreaks]]:
+    wards = result.wards
+    if wards.empty:
+        return []
+    names = [str(n) for n in result.meta.get("boundary_sets") or []]
+    present = [str(n) for n in pd.unique(wards["boundary_set"].astype(str))]
+    order = [n for n in names if n in present] + [n for n in present if n not in names]
+    legends = []
+    for i, name in enumerate(order):
+        part = wards[wards["boundary_set"].astype(str) == name].reset_index(drop=True)
+        breaks = class_breaks(part["count"].to_numpy(dtype=float), options.classes)
+        has_rate = "rate_per_1000" in part.columns and part["rate_per_1000"].notna().any()
+        frame = gpd.GeoDataFrame(
+            {
+                "fid": np.arange(len(part)),
+                "ward": _escaped(part["ward_name"]),
+                "borough": _escaped(part["borough_name"]),
+                "incidents": [f"{int(c):,}" for c in part["count"]],
+                "fill": [breaks.colour(float(c)) for c in part["count"]],
+            },
+            geometry=_simplify_coverage(part.geometry, options.simplify_m),
+            crs=BNG,
+        )
+        fields, aliases = ["ward", "borough", "incidents"], ["Ward", "Borough", "Incidents"]
+        if has_rate:
+            frame["rate"] = [
+                _fmt_rate(r, p) for r, p in zip(part["rate_per_1000"], part["population"], strict=True)
+            ]
+            fields.append("rate")
+            aliases.append("Per 1,000 residents")
+        data = feature_collection(frame, [c for c in frame.columns if c != "geometry"], id_column="fid")
+        label = f"Wards: incidents ({html.escape(name)})" if len(order) > 1 else "Wards: incidents"
+        folium.GeoJson(
+            data,
+            name=label,
+            show=i == len(order) - 1,
+            style_function=_ward_style,
+            highlight_function=lambda f: {"weight": 2.5, "color": "#222222", "fillOpacity": 0.7},
+            tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases, localize=False, sticky=True),
+        ).add_to(fmap)
+        legends.append((name, breaks))
+    return legends
+
+
+def _ward_style(feature: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "className": WARD_CLASS,
+        "fillColor": feature["properties"]["fill"],
+        "fillOpacity": 0.55,
+        "color": WARD_STROKE,
+        "weight": 0.8,
+    }
+
+
+def _add_borough_layer(fmap: folium.Map, result: AnalysisResult, options: MapOptions) -> None:
+    boroughs = result.boroughs.reset_index(drop=True)
+    if boroughs.empty:
+        return
+    frame = gpd.GeoDataFrame(
+        {
+            "fid": np.arange(len(boroughs)),
+            "borough": _escaped(boroughs["borough_name"]),
+            "incidents": [f"{int(c):,}" for c in boroughs["count"]],
+        },
+        geometry=_simplify_coverage(boroughs.geometry, options.simplify_m),
+        crs=BNG,
+    )
+    data = feature_collection(frame, ["fid", "borough", "incidents"], id_column="fid")
+    folium.GeoJson(
+        data,
+        name="Borough boundaries",
+        style_function=lambda f: {
+            "className": BOROUGH_CLASS,
+            "color": BOROUGH_STROKE,
+            "weight": 4,
+            "opacity": 0.9,
+            "fill": False,
+        },
+        tooltip=folium.GeoJsonTooltip(
+            fields=["borough", "incidents"], aliases=["Borough", "Incidents"], localize=False, sticky=True
+        ),
+        pane="hs-top-pane",
+    ).add_to(fmap)
+
+
+def _add_hotspot_layer(fmap: folium.Map, result: AnalysisResult, options: MapOptions) -> None:
+    hotspots = result.hotspots.reset_index(drop=True)
+    n = len(hotspots)
+    name = f"Hotspots ({n})" if n else "Hotspots (none found)"
+    if n == 0:
+        folium.FeatureGroup(name=name).add_to(fmap)
+        return
+    buffer_m = float(result.meta.get("shape_buffer_m") or 30.0)
+    tolerance = min(options.simplify_m, buffer_m / 5.0)
+    rows = [_hotspot_summary(row, n) for row in hotspots.drop(columns="geometry").to_dict("records")]
+    frame = gpd.GeoDataFrame(
+        pd.DataFrame(rows), geometry=_simplify_each(hotspots.geometry, tolerance), crs=BNG
+    )
+    props = [c for c in frame.columns if c != "geometry"]
+    data = feature_collection(frame, props, id_column="fid")
+    fields = [c for c in props if c not in ("fid", "cross")]
+    aliases = [HOTSPOT_LABELS[c] for c in fields]
+    folium.GeoJson(
+        data,
+        name=name,
+        style_function=_hotspot_style,
+        highlight_function=lambda f: {"weight": 4, "fillOpacity": 0.55},
+        tooltip=folium.GeoJsonTooltip(fields=["hotspot"], labels=False, localize=False, sticky=True),
+        popup=folium.GeoJsonPopup(fields=fields, aliases=aliases, localize=False, max_width=360),
+        pane="hs-top-pane",
+    ).add_to(fmap)
+
+
+HOTSPOT_LABELS = {
+    "hotspot": "Hotspot",
+    "incidents": "Incidents",
+    "area": "Area",
+    "density": "Density",
+    "pai": "PAI",
+    "wards": "Wards",
+    "boroughs": "Boroughs",
+    "cross_border": "Cross-border",
+    "categories": "Top categories",
+    "months": "First / last month",
+    "peak": "Peak month",
+}
+
+
+def _hotspot_summary(row: dict[str, Any], n_hotspots: int) -> dict[str, Any]:
+    """Escaped display strings for one hotspot's popup (keys of :data:`HOTSPOT_LABELS`)."""
+    rank = int(row["hotspot_id"])
+    count = int(row["count"])
+    area = _num(row.get("area_m2"))
+    locations = _num(row.get("locations"))
+    cats = [
+        f"{html.escape(str(c.get('crime_type')))} ({int(c.get('count') or 0):,})"
+        for c in _seq(row.get("top_categories"))
+        if isinstance(c, dict)
+    ]
+    monthly = row.get("monthly_counts")
+    peak = row.get("peak_month")
+    peak_n = monthly.get(peak) if isinstance(monthly, dict) and peak is not None else None
+    cross = bool(row.get("cross_border"))
+    outside = bool(row.get("extends_outside_area"))
+    boroughs = ", ".join(html.escape(str(b)) for b in _seq(row.get("boroughs"))) or "none"
+    if outside:
+        boroughs += " (and outside the mapped boroughs)"
+    where = f", {int(locations):,} distinct locations" if locations is not None else ""
+    return {
+        "fid": rank,
+        "cross": cross,
+        "hotspot": f"#{rank} of {n_hotspots}",
+        "incidents": f"{count:,} ({_pct(row.get('share_of_incidents'))} of located incidents{where})",
+        "area": (
+            f"{_fmt_area(area)} ({_pct(row.get('share_of_area'))} of the study area)"
+            if area is not None
+            else "n/a"
+        ),
+        "density": _fmt_density(_num(row.get("density_per_km2"))),
+        "pai": _fmt_number(_num(row.get("pai")), 1),
+        "wards": ", ".join(html.escape(str(w)) for w in _seq(row.get("wards"))) or "none",
+        "boroughs": boroughs,
+        "cross_border": "yes" if cross else "no",
+        "categories": "; ".join(cats) or "n/a",
+        "months": f"{html.escape(str(row.get('first_month')))} / {html.escape(str(row.get('last_month')))}",
+        "peak": (
+            html.escape(str(peak)) + (f" ({int(peak_n):,} incidents)" if peak_n is not None else "")
+            if peak is not None
+            else "n/a"
+        ),
+    }
+
+
+def _hotspot_style(feature: dict[str, Any]) -> dict[str, Any]:
+    style: dict[str, Any] = {
+        "className": HOTSPOT_CLASS,
+        "color": HOTSPOT_STROKE,
+        "weight": 2.5,
+        "opacity": 1.0,
+        "fillColor": HOTSPOT_FILL,
+        "fillOpacity": 0.35,
+    }
+    if feature["properties"].get("cross"):
+        style["dashArray"] = "6 4"
+    return style
+
+
+def _add_heat_layer(fmap: folium.Map, result: AnalysisResult, options: MapOptions) -> HeatSurface | None:
+    inc = result.incidents
+    if inc.empty or "x" not in inc.columns:
+        return None
+    located = inc["has_location"].to_numpy(dtype=bool) if "has_location" in inc.columns else slice(None)
+    extent = _extent(result)
+    if extent is None:
+        return None
+    surface = heat_surface(
+        inc["x"].to_numpy(dtype=float)[located],
+        inc["y"].to_numpy(dtype=float)[located],
+        extent,
+        bandwidth_m=options.heat_bandwidth_m,
+    )
+    if surface is None:
+        return None
+    folium.raster_layers.ImageOverlay(
+        surface.rgba,
+        bounds=surface.bounds,
+        origin="upper",
+        mercator_project=False,
+        pixelated=False,
+        name="Heat (kernel density)",
+        class_name=HEAT_CLASS,
+        pane="hs-heat-pane",
+        interactive=False,
+    ).add_to(fmap)
+    return surface
+
+
+# --- legend and page extras -------------------------------------------------------------------------
+
+
+class _PageExtras(MacroElement):
+    """Title, legend control, data attribution and page CSS (all HTML pre-escaped by the caller)."""
+
+    _template = Template(
+        """
+        {% macro header(this, kwargs) %}
+        <style>
+        .hs-title { position: absolute; z-index: 1000; top: 10px; left: 50%; transform: translateX(-50%);
+          max-width: 60%; padding: 4px 12px; background: rgba(255,255,255,0.92); border-radius: 4px;
+          box-shadow: 0 1px 4px rgba(0,0,0,0.35); font: 600 15px/1.3 system-ui, sans-serif;
+          text-align: center; pointer-events: none; }
+        .hs-legend { background: rgba(255,255,255,0.95); padding: 6px 10px; border-radius: 4px;
+          box-shadow: 0 1px 4px rgba(0,0,0,0.35); font: 12px/1.35 system-ui, sans-serif;
+          max-width: 300px; max-height: 62vh; overflow-y: auto; }
+        .hs-legend summary { font-weight: 700; font-size: 13px; cursor: pointer; }
+        .hs-legend h4 { margin: 8px 0 3px; font-size: 12px; }
+        .hs-legend .hs-row { display: flex; align-items: center; gap: 6px; margin: 1px 0; }
+        .hs-legend .hs-sw { flex: none; display: inline-block; width: 18px; height: 12px;
+          border: 1px solid #7a7a7a; }
+        .hs-legend .hs-line { flex: none; display: inline-block; width: 18px; height: 0;
+          border-top: 4px solid {{ this.borough_stroke }}; }
+        .hs-legend .hs-ramp { flex: none; display: inline-block; width: 60px; height: 12px;
+          background: linear-gradient(to right, {{ this.heat_gradient }}); }
+        .hs-legend .hs-note { color: #444; font-size: 11px; margin-top: 2px; }
+        .hs-legend .hs-attr { color: #666; font-size: 10px; margin-top: 6px; }
+        {% if this.background %}.leaflet-container { background: {{ this.background }}; }{% endif %}
+        </style>
+        {% endmacro %}
+        {% macro html(this, kwargs) %}
+        <div class="hs-title">{{ this.title_html }}</div>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+        (function (map) {
+            map.attributionControl.addAttribution({{ this.attribution_html|tojson }});
+            var legend = L.control({position: "bottomleft"});
+            legend.onAdd = function () {
+                var div = L.DomUtil.create("div", "hs-legend-control");
+                div.innerHTML = {{ this.legend_html|tojson }};
+                L.DomEvent.disableClickPropagation(div);
+                L.DomEvent.disableScrollPropagation(div);
+                return div;
+            };
+            legend.addTo(map);
+        })({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(
+        self, *, title_html: str, legend_html: str, attribution_html: str, background: str | None
+    ) -> None:
+        super().__init__()
+        self._name = "HotspotPageExtras"
+        self.title_html = title_html
+        self.legend_html = legend_html
+        self.attribution_html = attribution_html
+        self.background = background
+        self.borough_stroke = BOROUGH_STROKE
+        self.heat_gradient = ", ".join(
+            f"rgba({r},{g},{b},{0.15 + 0.6 * t:.2f}) {t * 100:.0f}%" for t, (r, g, b) in HEAT_STOPS
+        )
+
+
+def _legend_html(
+    result: AnalysisResult,
+    ward_legends: list[tuple[str, ClassBreaks]],
+    heat: HeatSurface | None,
+    options: MapOptions,
+) -> str:
+    meta = result.meta
+    esc = html.escape
+    parts = [f'<details class="{LEGEND_CLASS}" open><summary>Legend</summary>']
+    period = f"{esc(str(meta.get('month_from')))} to {esc(str(meta.get('month_to')))}"
+    crime_types = meta.get("crime_types")
+    types = (
+        "all crime types"
+        if crime_types in (None, "all") or not crime_types
+        else ", ".join(esc(str(c)) for c in _seq(crime_types))
+    )
+    parts.append(f'<div class="hs-note">{period}; {types}</div>')
+    for name, breaks in ward_legends:
+        heading = "Wards: incidents" + (f" ({esc(name)})" if len(ward_legends) > 1 else "")
+        parts.append(f"<h4>{heading}</h4>")
+        for colour, label in zip(breaks.colours, breaks.labels, strict=True):
+            parts.append(
+                f'<div class="hs-row"><span class="hs-sw" style="background:{colour}"></span>{label}</div>'
+            )
+    if ward_legends:
+        parts.append(
+            '<div class="hs-note">Quantile classes of the ward counts. Hover a ward for details.</div>'
+        )
+    parts.append(
+        '<h4>Boroughs</h4><div class="hs-row"><span class="hs-line"></span>borough boundary'
+        " (hover for its count)</div>"
+    )
+    n_hot = len(result.hotspots)
+    parts.append(
+        "<h4>Hotspots</h4>"
+        f'<div class="hs-row"><span class="hs-sw" style="background:{HOTSPOT_FILL}59;'
+        f'border:2px solid {HOTSPOT_STROKE}"></span>DBSCAN cluster; click for its summary</div>'
+        f'<div class="hs-row"><span class="hs-sw" style="background:{HOTSPOT_FILL}59;'
+        f'border:2px dashed {HOTSPOT_STROKE}"></span>dashed: crosses a borough border</div>'
+    )
+    eps, min_samples = meta.get("eps_m"), meta.get("min_samples")
+    buffer_m = meta.get("shape_buffer_m")
+    note = (
+        f"{n_hot:,} hotspot{'s' if n_hot != 1 else ''}: eps {_fmt_number(_num(eps), 0)} m, "
+        f"at least {_fmt_number(_num(min_samples), 0)} incidents; drawn "
+        f"{_fmt_number(_num(buffer_m), 0)} m around their locations."
+    )
+    hit_rate, area_share = _num(meta.get("hit_rate")), _num(meta.get("hotspot_area_share"))
+    if n_hot and hit_rate is not None and area_share:
+        note += f" They hold {_pct(hit_rate)} of located incidents in {_pct(area_share)} of the area"
+        note += f" (PAI {hit_rate / area_share:.1f})."
+    parts.append(f'<div class="hs-note">{note}</div>')
+    if heat is not None:
+        parts.append(
+            "<h4>Heat (kernel density)</h4>"
+            '<div class="hs-row"><span class="hs-ramp"></span>'
+            f"low to {_fmt_number(heat.full_colour_per_km2, 0)}+ incidents per km&sup2;</div>"
+            f'<div class="hs-note">Gaussian kernel, {_fmt_number(options.heat_bandwidth_m, 0)} m;'
+            f" peak {_fmt_number(heat.peak_per_km2, 0)} per km&sup2;.</div>"
+        )
+    counts = [f"{int(meta.get('incidents') or 0):,} incidents"]
+    if meta.get("incidents_without_location"):
+        counts.append(f"{int(meta['incidents_without_location']):,} without a location (not mapped)")
+    if meta.get("incidents_outside_area"):
+        counts.append(f"{int(meta['incidents_outside_area']):,} outside the boundaries")
+    parts.append(f'<div class="hs-note">{"; ".join(counts)}.</div>')
+    for note_text in _seq(meta.get("boundary_notes")):
+        parts.append(f'<div class="hs-note">{esc(str(note_text))}</div>')
+    parts.append(f'<div class="hs-attr">{esc(ATTRIBUTION)}</div></details>')
+    return "".join(parts)
+
+
+# --- helpers -----------------------------------------------------------------------------------------
+
+
+@cache
+def _transformer(src: int, dst: int) -> Transformer:
+    return Transformer.from_crs(src, dst, always_xy=True)
+
+
+def _tile_source(options: MapOptions) -> tuple[str | None, str | None]:
+    """(tile URL template, attribution HTML) or (None, None) for no base map."""
+    tiles = options.tiles.strip()
+    if tiles.lower() == "openstreetmap":
+        return OSM_TILES, OSM_ATTRIBUTION_HTML
+    if tiles.lower() == "none":
+        return None, None
+    parsed = urlparse(tiles)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise InvalidInput(
+            f"tiles must be 'openstreetmap', 'none' or an http(s) XYZ URL template, got {tiles!r}"
+        )
+    if not all(part in tiles for part in ("{z}", "{x}", "{y}")):
+        raise InvalidInput("a tile URL template must contain {z}, {x} and {y}")
+    attribution = options.tiles_attribution or f"Base map: {parsed.netloc}"
+    return tiles, html.escape(attribution)
+
+
+def _simplify_coverage(geoms: gpd.GeoSeries, tolerance: float) -> np.ndarray:
+    """Simplify polygons that tile an area, keeping shared edges shared (no gaps or slivers)."""
+    values = np.asarray(geoms.values, dtype=object)
+    if tolerance <= 0 or len(values) == 0:
+        return values
+    try:
+        return np.asarray(shapely.coverage_simplify(values, tolerance, simplify_boundary=True), dtype=object)
+    except shapely.errors.GEOSException:  # not a valid coverage (e.g. overlapping uploads)
+        return _simplify_each(geoms, tolerance)
+
+
+def _simplify_each(geoms: gpd.GeoSeries, tolerance: float) -> np.ndarray:
+    values = np.asarray(geoms.values, dtype=object)
+    if tolerance <= 0:
+        return values
+    return np.asarray(shapely.simplify(values, tolerance, preserve_topology=True), dtype=object)
+
+
+def _extent(result: AnalysisResult) -> tuple[float, float, float, float] | None:
+    frames = [f for f in (result.boroughs, result.wards) if len(f)]
+    if not frames:
+        return None
+    boxes = np.array([f.total_bounds for f in frames])
+    if not np.isfinite(boxes).all():
+        return None
+    return (
+        float(boxes[:, 0].min()),
+        float(boxes[:, 1].min()),
+        float(boxes[:, 2].max()),
+        float(boxes[:, 3].max()),
+    )
+
+
+def _latlon_bounds(frame: gpd.GeoDataFrame) -> list[list[float]] | None:
+    if frame.empty:
+        return None
+    minx, miny, maxx, maxy = frame.total_bounds
+    if not np.isfinite([minx, miny, maxx, maxy]).all():
+        return None
+    lon0, lat0, lon1, lat1 = _transformer(BNG, WGS84).transform_bounds(minx, miny, maxx, maxy)
+    return [[round(lat0, 6), round(lon0, 6)], [round(lat1, 6), round(lon1, 6)]]
+
+
+def _centre(result: AnalysisResult) -> list[float]:
+    frame = result.boroughs if len(result.boroughs) else result.wards
+    bounds = _latlon_bounds(frame)
+    if bounds is None:
+        return [54.0, -2.0]  # Great Britain
+    return [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
+
+
+def _heat_rgba(scaled: np.ndarray) -> np.ndarray:
+    """Colour a density scaled to 0..1 (1 = full colour) as quantised RGBA."""
+    v = np.clip(scaled, 0.0, 1.0)
+    v = np.round(v * (HEAT_LEVELS - 1)) / (HEAT_LEVELS - 1)
+    stops = np.array([t for t, _ in HEAT_STOPS])
+    rgb = np.stack([np.interp(v, stops, [c[i] for _, c in HEAT_STOPS]) for i in range(3)], axis=-1)
+    alpha = np.where(v < HEAT_MIN_SHOWN, 0.0, 40.0 + (HEAT_MAX_ALPHA - 40.0) * v)
+    rgba = np.concatenate([rgb, alpha[..., None]], axis=-1)
+    out: np.ndarray = np.round(rgba).astype(np.uint8)
+    out[out[..., 3] == 0] = 0  # fully transparent pixels all alike: smaller PNG
+    return out
+
+
+def _escaped(values: pd.Series) -> list[str]:
+    return [html.escape(str(v)) if v is not None and not pd.isna(v) else "" for v in values]
+
+
+def _seq(value: Any) -> list[Any]:
+    if isinstance(value, list | tuple):
+        return list(value)
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return []
+
+
+def _num(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        out = float(value)
+    except (TypeError, ValueError):
+        return None
+    return out if math.isfinite(out) else None
+
+
+def _fmt_number(value: float | None, decimals: int) -> str:
+    return "n/a" if value is None else f"{value:,.{decimals}f}"
+
+
+def _pct(share: Any) -> str:
+    value = _num(share)
+    if value is None:
+        return "n/a"
+    p = value * 100
+    if p == 0 or p >= 10:
+        return f"{p:.0f}%"
+    if p >= 1:
+        return f"{p:.1f}%"
+    if p >= 0.01:
+        return f"{p:.2f}%"
+    return "&lt;0.01%"
+
+
+def _fmt_area(m2: float) -> str:
+    if m2 >= 10_000:
+        return f"{m2 / 10_000:,.2f} ha"
+    return f"{m2:,.0f} m&sup2;"
+
+
+def _fmt_density(per_km2: float | None) -> str:
+    return "n/a" if per_km2 is None else f"{per_km2:,.0f} incidents per km&sup2;"
+
+
+def _fmt_rate(rate: Any, population: Any) -> str:
+    r, p = _num(rate), _num(population)
+    if r is None:
+        return "n/a"
+    return f"{r:,.2f}" + (f" (population {p:,.0f})" if p is not None else "")
+
+
+def _fmt_range(low: float, high: float, integer: bool) -> str:
+    fmt: Callable[[float], str] = (lambda v: f"{v:,.0f}") if integer else (lambda v: f"{v:,.2f}")
+    if low >= high:
+        return fmt(high)
+    return f"{fmt(low)} to {fmt(high)}"

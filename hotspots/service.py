@@ -1,0 +1,154 @@
+"""The operations both front doors (API and CLI) offer, over the store and the domain code.
+
+Holds the boundary sets and an in-memory cache of analysis results keyed by
+(dataset version, parameters), safe to use from several threads.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from importlib import resources
+
+import shapely
+
+from hotspots.boundaries import BoundarySet, read_boundary_file, shipped_boundary_sets
+from hotspots.errors import NotFound
+from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
+from hotspots.geo.ingest import ColumnMapping, Format, IngestReport, OutsidePolicy, Source, read_incidents
+from hotspots.settings import Settings
+from hotspots.store import DatasetVersion, Store
+
+
+@dataclass(frozen=True)
+class SampleDataset:
+    name: str
+    filename: str
+    mapping: ColumnMapping | None
+
+
+SAMPLES = [
+    SampleDataset(
+        "tri-borough-2018-2020",
+        "police_api_points_tri_borough_2018-02_to_2020-12.csv.gz",
+        ColumnMapping(longitude="Longitude", latitude="Latitude", month="Month", category="Crime type"),
+    ),
+    SampleDataset("bd-2023-01", "2023-01-metropolitan-street_barking-and-dagenham.csv.gz", None),
+]
+DEFAULT_DATASET = SAMPLES[0].name
+
+
+def sample_source(filename: str) -> Source:
+    """A shipped sample file as an ingest source."""
+    with resources.as_file(resources.files("hotspots") / "sample_data" / filename) as path:
+        return Source.from_path(path)
+
+
+class HotspotService:
+    """Datasets, boundary sets and cached analyses for one data directory."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(settings.data_dir, settings.sqlalchemy_url)
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[tuple[object, ...], AnalysisResult] = OrderedDict()
+        self._boundaries: dict[str, BoundarySet] | None = None
+
+    # ---- boundary sets ----------------------------------------------------------
+    @property
+    def boundary_sets(self) -> dict[str, BoundarySet]:
+        if self._boundaries is None:
+            sets = dict(shipped_boundary_sets())
+            sets.update({b.name: b for b in self.store.boundary_sets()})
+            self._boundaries = sets
+        return self._boundaries
+
+    def study_area(self) -> shapely.Geometry:
+        """Union of the shipped boundary sets (EPSG:27700), used for the out-of-area check."""
+        return shapely.union_all([s.outline for s in self.boundary_sets.values() if s.shipped])
+
+    def add_boundary_file(
+        self,
+        data: bytes,
+        filename: str,
+        name: str,
+        title: str | None = None,
+        valid_from: str | None = None,
+        valid_to: str | None = None,
+    ) -> BoundarySet:
+        bset = read_boundary_file(data, filename, name, title=title, valid_from=valid_from, valid_to=valid_to)
+        self.store.add_boundary_set(bset, reserved=set(shipped_boundary_sets()))
+        self._boundaries = None
+        return bset
+
+    # ---- datasets ---------------------------------------------------------------
+    def ingest(
+        self,
+        name: str,
+        sources: Sequence[Source],
+        *,
+        fmt: Format = "auto",
+        mapping: ColumnMapping | None = None,
+        outside: OutsidePolicy = "reject",
+        size_limited: bool = True,
+    ) -> tuple[DatasetVersion, IngestReport]:
+        """Validate files and store them as a new version of dataset ``name``.
+
+        ``size_limited`` applies the upload size limit (off for the shipped samples).
+        """
+        from hotspots.store.store import check_name
+
+        check_name(name)
+        result = read_incidents(
+            sources,
+            fmt=fmt,
+            mapping=mapping,
+            area=self.study_area(),
+            max_outside_m=self.settings.max_outside_km * 1000,
+            outside=outside,
+            max_bytes=self.settings.max_upload_bytes if size_limited else None,
+            max_errors=self.settings.max_reported_errors,
+        )
+        version = self.store.add_dataset(name, result.incidents, result.report)
+        return version, result.report
+
+    def seed_samples(self) -> list[DatasetVersion]:
+        """Load the shipped sample datasets if the store has none of them."""
+        existing = {d.name for d in self.store.list_datasets()}
+        added = []
+        for sample in SAMPLES:
+            if sample.name not in existing:
+                version, _ = self.ingest(
+                    sample.name, [sample_source(sample.filename)], mapping=sample.mapping, size_limited=False
+                )
+                added.append(version)
+        return added
+
+    def dataset(self, ref: str | None) -> DatasetVersion:
+        if ref is None:
+            datasets = self.store.list_datasets()
+            if not datasets:
+                raise NotFound("no datasets stored yet: upload one with POST /datasets or 'hotspots ingest'")
+            names = {d.name for d in datasets}
+            ref = DEFAULT_DATASET if DEFAULT_DATASET in names else datasets[-1].name
+        return self.store.get_dataset(ref)
+
+    # ---- analysis ---------------------------------------------------------------
+    def analyse(self, ref: str | None, params: AnalysisParams) -> tuple[DatasetVersion, AnalysisResult]:
+        """Analysis of a dataset version, computed once per (version, parameters)."""
+        version = self.dataset(ref)
+        params.validate()
+        key = (version.id, *params.cache_key())
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                return version, self._cache[key]
+        result = analyse(self.store.load_incidents(version), self.boundary_sets, params)
+        result.meta["dataset"] = version.ref
+        with self._lock:
+            self._cache[key] = result
+            while len(self._cache) > self.settings.cache_size:
+                self._cache.popitem(last=False)
+        return version, result

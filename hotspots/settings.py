@@ -1,0 +1,53 @@
+"""The service's one settings object, read from ``HOTSPOTS_*`` environment variables."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Settings for the service and the CLI.
+
+    Every field can be set with an environment variable ``HOTSPOTS_<FIELD>``,
+    e.g. ``HOTSPOTS_DATA_DIR=/srv/hotspots`` or ``HOTSPOTS_TILES=none``.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="HOTSPOTS_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("var"),
+        description="Directory holding the embedded store: GeoParquet datasets and the SQLite DB.",
+    )
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL for metadata; default is SQLite inside data_dir.",
+    )
+    seed_sample_data: bool = Field(
+        default=True, description="Load the shipped tri-borough sample datasets into an empty store."
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_upload_mb: float = Field(default=200.0, gt=0, description="Largest accepted upload (MiB).")
+    max_outside_km: float = Field(
+        default=5.0,
+        ge=0,
+        description="Incidents further than this (km) outside the boundary set are rejected as out of area.",
+    )
+    max_reported_errors: int = Field(default=100, ge=1, description="Row errors listed per report.")
+    tiles: str = Field(
+        default="openstreetmap",
+        description="Base map: 'openstreetmap', 'none' (offline), or an XYZ URL template.",
+    )
+    tiles_attribution: str | None = Field(default=None, description="Attribution text for a custom tile URL.")
+    cache_size: int = Field(default=64, ge=1, description="Analysis results kept in memory.")
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'hotspots.db'}"

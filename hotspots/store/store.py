@@ -1,0 +1,244 @@
+"""Dataset versions and uploaded boundary sets, on disk and in the metadata database."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+from sqlalchemy import JSON, DateTime, Integer, String, UniqueConstraint, create_engine, select
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+
+from hotspots.boundaries.model import BoundarySet, boroughs_from_wards
+from hotspots.errors import Conflict, InvalidInput, NotFound
+from hotspots.geo.crs import BNG, WGS84
+from hotspots.geo.ingest import INCIDENT_COLUMNS, IngestReport
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+NAME_RULE = "1-64 characters: lower-case letters, digits, '-' or '_', starting with a letter or digit"
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class DatasetRow(Base):
+    __tablename__ = "dataset_versions"
+    __table_args__ = (UniqueConstraint("name", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    path: Mapped[str] = mapped_column(String(512))
+    rows: Mapped[int] = mapped_column(Integer)
+    report: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class BoundaryRow(Base):
+    __tablename__ = "boundary_sets"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    title: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    path: Mapped[str] = mapped_column(String(512))
+    valid_from: Mapped[str | None] = mapped_column(String(7), nullable=True)
+    valid_to: Mapped[str | None] = mapped_column(String(7), nullable=True)
+    source: Mapped[str] = mapped_column(String(512))
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    """One stored version of a dataset: ``ref`` is ``name@version``."""
+
+    id: int
+    name: str
+    version: int
+    created_at: datetime
+    rows: int
+    report: dict[str, Any]
+    path: Path
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "dataset": self.name,
+            "version": self.version,
+            "ref": self.ref,
+            "created_at": self.created_at.isoformat(),
+            "rows": self.rows,
+            "months": self.report.get("months", []),
+            "crime_types": self.report.get("crime_types", {}),
+            "report": self.report,
+        }
+
+
+def check_name(name: str, what: str = "dataset") -> str:
+    if not NAME_RE.match(name):
+        raise InvalidInput(f"{what} name {name!r} is not allowed: {NAME_RULE}")
+    return name
+
+
+class Store:
+    """Datasets and boundary sets under ``data_dir``, metadata at ``url`` (SQLAlchemy)."""
+
+    def __init__(self, data_dir: Path, url: str, cache_size: int = 8) -> None:
+        self.data_dir = Path(data_dir)
+        (self.data_dir / "datasets").mkdir(parents=True, exist_ok=True)
+        (self.data_dir / "boundaries").mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(url)
+        Base.metadata.create_all(self.engine)
+        self._lock = threading.Lock()
+        self._frames: OrderedDict[int, pd.DataFrame] = OrderedDict()
+        self._cache_size = cache_size
+
+    # ---- datasets -------------------------------------------------------------------
+    def add_dataset(self, name: str, incidents: pd.DataFrame, report: IngestReport) -> DatasetVersion:
+        """Store a validated incidents frame as the next version of ``name`` (atomically)."""
+        check_name(name)
+        with self._lock, Session(self.engine) as session, session.begin():
+            latest = session.scalar(
+                select(DatasetRow.version).where(DatasetRow.name == name).order_by(DatasetRow.version.desc())
+            )
+            version = (latest or 0) + 1
+            rel = Path("datasets") / name / f"v{version}.parquet"
+            final = self.data_dir / rel
+            _write_geoparquet(incidents, final)
+            try:
+                row = DatasetRow(
+                    name=name,
+                    version=version,
+                    created_at=datetime.now(UTC),
+                    path=str(rel),
+                    rows=len(incidents),
+                    report=report.as_dict(),
+                )
+                session.add(row)
+                session.flush()
+            except Exception:
+                final.unlink(missing_ok=True)
+                raise
+            return self._version(row)
+
+    def list_datasets(self) -> list[DatasetVersion]:
+        with Session(self.engine) as session:
+            rows = session.scalars(select(DatasetRow).order_by(DatasetRow.name, DatasetRow.version)).all()
+            return [self._version(r) for r in rows]
+
+    def get_dataset(self, ref: str) -> DatasetVersion:
+        """``name`` (latest version) or ``name@version``."""
+        name, _, version = ref.partition("@")
+        with Session(self.engine) as session:
+            query = select(DatasetRow).where(DatasetRow.name == name)
+            if version:
+                if not version.isdigit():
+                    raise InvalidInput(f"dataset version must be a whole number, got {version!r}")
+                query = query.where(DatasetRow.version == int(version))
+            row = session.scalars(query.order_by(DatasetRow.version.desc())).first()
+            if row is None:
+                known = sorted({d.name for d in self.list_datasets()})
+                raise NotFound(f"no dataset {ref!r}; known datasets: {', '.join(known) or 'none'}")
+            return self._version(row)
+
+    def load_incidents(self, version: DatasetVersion) -> pd.DataFrame:
+        """The stored incidents of a version (cached in memory; treat as read-only)."""
+        with self._lock:
+            if version.id in self._frames:
+                self._frames.move_to_end(version.id)
+                return self._frames[version.id]
+        frame = pd.read_parquet(version.path, columns=INCIDENT_COLUMNS)
+        with self._lock:
+            self._frames[version.id] = frame
+            while len(self._frames) > self._cache_size:
+                self._frames.popitem(last=False)
+        return frame
+
+    def _version(self, row: DatasetRow) -> DatasetVersion:
+        return DatasetVersion(
+            id=row.id,
+            name=row.name,
+            version=row.version,
+            created_at=row.created_at,
+            rows=row.rows,
+            report=row.report,
+            path=self.data_dir / row.path,
+        )
+
+    # ---- boundary sets --------------------------------------------------------------
+    def add_boundary_set(self, bset: BoundarySet, reserved: set[str]) -> None:
+        check_name(bset.name, "boundary set")
+        if bset.name in reserved:
+            raise Conflict(f"boundary set {bset.name!r} is shipped with the service; choose another name")
+        with self._lock, Session(self.engine) as session, session.begin():
+            if session.get(BoundaryRow, bset.name) is not None:
+                raise Conflict(f"boundary set {bset.name!r} exists already")
+            rel = Path("boundaries") / f"{bset.name}.parquet"
+            _atomic_parquet(bset.wards, self.data_dir / rel)
+            session.add(
+                BoundaryRow(
+                    name=bset.name,
+                    title=bset.title,
+                    created_at=datetime.now(UTC),
+                    path=str(rel),
+                    valid_from=bset.valid_from,
+                    valid_to=bset.valid_to,
+                    source=bset.source,
+                )
+            )
+
+    def boundary_sets(self) -> list[BoundarySet]:
+        with Session(self.engine) as session:
+            rows = session.scalars(select(BoundaryRow).order_by(BoundaryRow.created_at)).all()
+            out = []
+            for r in rows:
+                wards = gpd.read_parquet(self.data_dir / r.path).to_crs(BNG)
+                out.append(
+                    BoundarySet(
+                        name=r.name,
+                        title=r.title,
+                        wards=wards,
+                        boroughs=boroughs_from_wards(wards),
+                        valid_from=r.valid_from,
+                        valid_to=r.valid_to,
+                        source=r.source,
+                    )
+                )
+            return out
+
+
+def _write_geoparquet(incidents: pd.DataFrame, final: Path) -> None:
+    geometry = gpd.points_from_xy(incidents["longitude"], incidents["latitude"], crs=WGS84)
+    missing = ~incidents["has_location"].to_numpy(dtype=bool)
+    if missing.any():
+        geometry[missing] = None
+    gdf = gpd.GeoDataFrame(incidents[INCIDENT_COLUMNS].copy(), geometry=geometry, crs=WGS84)
+    for c in gdf.columns:
+        if str(gdf[c].dtype) in ("string", "str"):
+            gdf[c] = gdf[c].astype(object)
+    _atomic_parquet(gdf, final)
+
+
+def _atomic_parquet(gdf: gpd.GeoDataFrame, final: Path) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over ``final``."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=".tmp-", suffix=".parquet")
+    os.close(fd)
+    try:
+        gdf.to_parquet(tmp, compression="zstd", write_covering_bbox=True)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,149 @@
+"""The map page in a real headless Chromium, served by our own app, with every other host blocked."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from hotspots.api.app import create_app
+from hotspots.settings import Settings
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None:
+    if os.environ.get("CI") == "true":
+        raise RuntimeError("CI=true but Debian's chromium is not installed: .ci/run should install it")
+    pytest.skip(
+        "Chromium is not installed (apt-get install chromium); browser tests skipped", allow_module_level=True
+    )
+
+from playwright.sync_api import Browser, sync_playwright  # noqa: E402
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("browser") / "var", tiles="none")
+    port = _free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not srv.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("test server did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def open_map(browser: Browser, base: str, path: str) -> tuple[Any, list[str], list[str]]:
+    """Load a page; every request to another host is aborted and recorded."""
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    errors: list[str] = []
+    outside: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+
+    def guard(route: Any) -> None:
+        if route.request.url.startswith(base) or route.request.url.startswith("data:"):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", guard)
+    page.goto(base + path, wait_until="load")
+    page.wait_for_selector("path.hs-ward", state="attached", timeout=20000)
+    return page, errors, outside
+
+
+def test_map_draws_layers_without_errors_or_network(browser: Browser, server: str, tmp_path: Path) -> None:
+    page, errors, outside = open_map(browser, server, "/maps/hotspots?dataset=bd-2023-01")
+    wards = page.locator("path.hs-ward").count()
+    hotspots = page.locator("path.hs-hotspot").count()
+    boroughs = page.locator("path.hs-borough").count()
+    assert wards == 61, "every 2022 ward is drawn"
+    assert hotspots >= 5
+    assert boroughs == 3
+    assert page.locator(".leaflet-control-layers").count() == 1
+    assert page.locator("img.leaflet-image-layer").count() == 1, "heat layer drawn"
+    assert page.get_by_text("Legend", exact=False).count() >= 1
+    page.screenshot(path=str(tmp_path / "map.png"))
+    assert errors == [], errors
+    assert outside == [], outside
+    page.close()
+
+
+def test_hotspot_popup_opens_with_summary(browser: Browser, server: str) -> None:
+    page, errors, outside = open_map(
+        browser, server, "/maps/hotspots?dataset=bd-2023-01&eps_m=150&min_samples=20"
+    )
+    page.locator("path.hs-hotspot").first.dispatch_event("click")
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=5000)
+    text = popup.inner_text()
+    assert "incidents" in text.lower() and "Barking and Dagenham" in text
+    assert errors == [] and outside == []
+    page.close()
+
+
+def test_hostile_text_is_shown_not_run(browser: Browser, server: str) -> None:
+    import httpx
+
+    payload = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
+    header = (
+        "Crime ID,Month,Reported by,Falls within,Longitude,Latitude,Location,LSOA code,LSOA name,Crime type,"
+        "Last outcome category,Context\n"
+    )
+    quoted = '"' + payload.replace('"', '""') + '"'
+    row = f",2023-01,MPS,MPS,0.081,51.539,{quoted},E01,x,{quoted},,\n"
+    body = (header + row * 30).encode()
+    r = httpx.post(
+        f"{server}/datasets", data={"name": "hostile"}, files={"files": ("h.csv", body, "text/csv")}
+    )
+    assert r.status_code == 201, r.text
+    page, errors, outside = open_map(browser, server, "/maps/hotspots?dataset=hostile&min_samples=5")
+    page.locator("path.hs-hotspot").first.dispatch_event("click")
+    popup = page.locator(".leaflet-popup-content")
+    popup.wait_for(timeout=5000)
+    assert "<script>" in popup.inner_text()  # shown as text
+    assert page.evaluate("window.__pwned === undefined")
+    assert outside == [], outside  # the <img src=x> never loaded
+    page.close()

@@ -1,0 +1,94 @@
+"""DBSCAN on weighted distinct locations: same clusters as sklearn on raw points, planted clusters found."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.cluster import DBSCAN
+from sklearn.metrics import adjusted_rand_score
+
+from hotspots.errors import InvalidInput
+from hotspots.geo.dbscan import attach_border_points, canonical_labels, default_min_samples, weighted_dbscan
+
+
+def reference_labels(x: np.ndarray, y: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
+    """Plain scikit-learn DBSCAN on every raw point, with the same border rule and numbering."""
+    xy = np.column_stack([x, y])
+    model = DBSCAN(eps=eps, min_samples=min_samples).fit(xy)
+    labels = attach_border_points(xy, model.labels_, model.core_sample_indices_)
+    return canonical_labels(labels, np.ones(len(x)), x, y)
+
+
+@pytest.mark.parametrize(("eps", "min_samples"), [(100.0, 70), (150.0, 20)])
+def test_identical_to_sklearn_on_raw_points(points: pd.DataFrame, eps: float, min_samples: int) -> None:
+    x = points["x"].to_numpy()
+    y = points["y"].to_numpy()
+    ours = weighted_dbscan(x, y, eps, min_samples)
+    raw = DBSCAN(eps=eps, min_samples=min_samples).fit(np.column_stack([x, y])).labels_
+    # Noise and the partition into clusters are those of plain sklearn DBSCAN ...
+    assert np.array_equal(ours < 0, raw < 0)
+    assert adjusted_rand_score(ours, raw) > 0.9999
+    # ... and with the order-independent border rule the labels are identical.
+    assert np.array_equal(ours, reference_labels(x, y, eps, min_samples))
+    assert ours.max() > 100  # the real data has hundreds of hotspots at these settings
+
+
+def test_labels_do_not_depend_on_row_order(points: pd.DataFrame) -> None:
+    x = points["x"].to_numpy()[:30000]
+    y = points["y"].to_numpy()[:30000]
+    order = np.random.default_rng(7).permutation(len(x))
+    a = weighted_dbscan(x, y, 100.0, 30)
+    b = weighted_dbscan(x[order], y[order], 100.0, 30)
+    assert np.array_equal(a[order], b)
+
+
+def test_planted_clusters_recovered() -> None:
+    rng = np.random.default_rng(42)
+    centres = [(545000, 185000), (548000, 187500), (552000, 183000), (540500, 189000)]
+    xs, ys, truth = [], [], []
+    for k, (cx, cy) in enumerate(centres):
+        xs.append(rng.normal(cx, 25, 80))
+        ys.append(rng.normal(cy, 25, 80))
+        truth.append(np.full(80, k))
+    xs.append(rng.uniform(538000, 556000, 400))
+    ys.append(rng.uniform(180000, 192000, 400))
+    truth.append(np.full(400, -1))
+    labels = weighted_dbscan(np.concatenate(xs), np.concatenate(ys), 60.0, 15)
+    assert adjusted_rand_score(np.concatenate(truth), labels) >= 0.95
+    assert labels.max() + 1 == 4
+
+
+def test_weights_count_towards_min_samples() -> None:
+    x = np.array([0.0, 10.0, 1000.0])
+    y = np.array([0.0, 0.0, 0.0])
+    assert weighted_dbscan(x, y, 50, 5).tolist() == [-1, -1, -1]
+    assert weighted_dbscan(x, y, 50, 5, weights=np.array([3.0, 2.0, 1.0])).tolist() == [0, 0, -1]
+
+
+def test_snapped_duplicates_form_a_cluster() -> None:
+    x = np.array([5.0] * 12 + [900.0])
+    y = np.array([5.0] * 12 + [900.0])
+    assert weighted_dbscan(x, y, 10, 12).tolist() == [0] * 12 + [-1]
+
+
+def test_canonical_numbering_largest_first() -> None:
+    x = np.array([0, 1, 2, 1000, 1001, 1002, 1003, 1004], dtype=float)
+    y = np.zeros(8)
+    labels = weighted_dbscan(x, y, 5, 3)
+    assert labels.tolist() == [1, 1, 1, 0, 0, 0, 0, 0]
+
+
+def test_bad_parameters_rejected() -> None:
+    with pytest.raises(InvalidInput, match="eps_m"):
+        weighted_dbscan(np.zeros(3), np.zeros(3), 0.0, 5)
+    with pytest.raises(InvalidInput, match="min_samples"):
+        weighted_dbscan(np.zeros(3), np.zeros(3), 100.0, 0)
+
+
+def test_default_min_samples_rule() -> None:
+    # 3,400 incidents a month over 204 km2: about 0.16 expected per 100 m disc -> floor of 5.
+    assert default_min_samples(3400, 204e6) == 5
+    # 118,740 incidents: about 18.3 expected -> 6x = 110.
+    assert default_min_samples(118_740, 204e6) == 110
+    assert default_min_samples(10, 0) == 5
