@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any, TypeVar, cast
 
+import geopandas as gpd
 import shapely
 
 from hotspots.boundaries import BoundarySet, read_boundary_file, shipped_boundary_sets
 from hotspots.errors import NotFound
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
+from hotspots.geo.assessment import compare, emerging_layer, evaluate_hotspots
 from hotspots.geo.ingest import ColumnMapping, Format, IngestReport, OutsidePolicy, Source, read_incidents
 from hotspots.settings import Settings
 from hotspots.store import DatasetVersion, Store
@@ -38,6 +41,7 @@ SAMPLES = [
     SampleDataset("bd-2023-01", "2023-01-metropolitan-street_barking-and-dagenham.csv.gz", None),
 ]
 DEFAULT_DATASET = SAMPLES[0].name
+T = TypeVar("T")
 
 
 def sample_source(filename: str) -> Source:
@@ -53,7 +57,8 @@ class HotspotService:
         self.settings = settings
         self.store = Store(settings.data_dir, settings.sqlalchemy_url)
         self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[object, ...], AnalysisResult] = OrderedDict()
+        self._cache: OrderedDict[tuple[object, ...], object] = OrderedDict()
+        self._pending: dict[tuple[object, ...], threading.Lock] = {}
         self._boundaries: dict[str, BoundarySet] | None = None
 
     # ---- boundary sets ----------------------------------------------------------
@@ -140,15 +145,68 @@ class HotspotService:
         """Analysis of a dataset version, computed once per (version, parameters)."""
         version = self.dataset(ref)
         params.validate()
-        key = (version.id, *params.cache_key())
+
+        def compute() -> AnalysisResult:
+            result = analyse(self.store.load_incidents(version), self.boundary_sets, params)
+            result.meta["dataset"] = version.ref
+            return result
+
+        return version, self._cached(("analysis", version.id, *params.cache_key()), compute)
+
+    def emerging(
+        self, ref: str | None, params: AnalysisParams
+    ) -> tuple[DatasetVersion, AnalysisResult, gpd.GeoDataFrame]:
+        """Emerging hot spot cells for the analysis's months and study area."""
+        version, result = self.analyse(ref, params)
+        cells = self._cached(
+            ("emerging", version.id, *params.cache_key()), lambda: emerging_layer(result, params.cell_size_m)
+        )
+        return version, result, cells
+
+    def evaluate(
+        self, ref: str | None, params: AnalysisParams, test_month: str | None, n_tests: int
+    ) -> tuple[DatasetVersion, dict[str, Any]]:
+        """Fit-then-test evaluation (PAI, PEI, RRI, baselines); see ``evaluate_hotspots``."""
+        version = self.dataset(ref)
+        params.validate()
+        return version, self._cached(
+            ("evaluate", version.id, *params.cache_key(), test_month, n_tests),
+            lambda: evaluate_hotspots(
+                self.store.load_incidents(version),
+                self.boundary_sets,
+                params,
+                test_month=test_month,
+                n_tests=n_tests,
+            ),
+        )
+
+    def compare(
+        self, ref: str | None, params_a: AnalysisParams, params_b: AnalysisParams
+    ) -> tuple[DatasetVersion, dict[str, Any]]:
+        """Two periods compared: hotspots new/persistent/vanished and change per ward."""
+        version = self.dataset(ref)
+        params_a.validate()
+        params_b.validate()
+        return version, self._cached(
+            ("compare", version.id, *params_a.cache_key(), *params_b.cache_key()),
+            lambda: compare(self.store.load_incidents(version), self.boundary_sets, params_a, params_b),
+        )
+
+    def _cached(self, key: tuple[object, ...], compute: Callable[[], T]) -> T:
+        """One computation per key; concurrent callers of the same key wait for the first."""
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
-                return version, self._cache[key]
-        result = analyse(self.store.load_incidents(version), self.boundary_sets, params)
-        result.meta["dataset"] = version.ref
-        with self._lock:
-            self._cache[key] = result
-            while len(self._cache) > self.settings.cache_size:
-                self._cache.popitem(last=False)
-        return version, result
+                return cast(T, self._cache[key])
+            pending = self._pending.setdefault(key, threading.Lock())
+        with pending:
+            with self._lock:
+                if key in self._cache:
+                    return cast(T, self._cache[key])
+            value = compute()
+            with self._lock:
+                self._cache[key] = value
+                self._pending.pop(key, None)
+                while len(self._cache) > self.settings.cache_size:
+                    self._cache.popitem(last=False)
+            return value

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import shapely
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -17,9 +18,20 @@ from rich.table import Table
 
 from hotspots.errors import HotspotError, InvalidInput
 from hotspots.geo.analysis import AnalysisParams, analyse
-from hotspots.geo.export import boroughs_geojson, dumps, hotspots_geojson, incidents_csv, wards_geojson
+from hotspots.geo.assessment import emerging_layer, evaluate_hotspots
+from hotspots.geo.export import (
+    boroughs_geojson,
+    dumps,
+    emerging_geojson,
+    gi_grid_geojson,
+    hotspots_csv,
+    hotspots_geojson,
+    incidents_csv,
+    jsonable,
+    wards_geojson,
+)
 from hotspots.geo.hotspots import DEFAULT_SHAPE_BUFFER_M
-from hotspots.geo.ingest import ColumnMapping, Source, read_incidents
+from hotspots.geo.ingest import ColumnMapping, IngestResult, Source, read_incidents
 from hotspots.settings import Settings
 
 app = typer.Typer(
@@ -30,6 +42,16 @@ app = typer.Typer(
 )
 console = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
+OUTPUTS = [
+    "hotspots.geojson",
+    "hotspots.csv",
+    "wards.geojson",
+    "boroughs.geojson",
+    "significance.geojson",
+    "emerging.geojson",
+    "incidents.csv",
+    "map.html",
+]
 
 
 @contextmanager
@@ -82,6 +104,10 @@ MappingOpt = Annotated[
         help='Generic CSV mapping as JSON, e.g. \'{"longitude":"lon","latitude":"lat","month":"m"}\''
     ),
 ]
+EpsOpt = Annotated[float | None, typer.Option("--eps-m", help="DBSCAN radius in metres (default 100)")]
+MinSamplesOpt = Annotated[
+    int | None, typer.Option("--min-samples", help="Incidents needed within eps (default: from the data)")
+]
 OutsideOpt = Annotated[str, typer.Option(help="Incidents far outside the area: reject (default) or exclude")]
 
 
@@ -102,6 +128,9 @@ def analyse_cmd(
     buffer_m: Annotated[
         float, typer.Option(help="Radius drawn around hotspot locations, m")
     ] = DEFAULT_SHAPE_BUFFER_M,
+    cell_size_m: Annotated[
+        float | None, typer.Option("--cell-size-m", help="Gi* hex cell size, m (default: from the data)")
+    ] = None,
     fmt: FormatOpt = "auto",
     mapping: MappingOpt = None,
     outside: OutsideOpt = "reject",
@@ -109,8 +138,8 @@ def analyse_cmd(
         str | None, typer.Option(help="Base map for map.html: openstreetmap, none or a URL")
     ] = None,
 ) -> None:
-    """Find hotspots in FILES and write hotspots.geojson, wards.geojson, boroughs.geojson,
-    incidents.csv and a self-contained map.html to --out."""
+    """Find hotspots in FILES and write hotspots.geojson, hotspots.csv, wards.geojson, boroughs.geojson,
+    significance.geojson, emerging.geojson, incidents.csv and a self-contained map.html to --out."""
     from hotspots.boundaries import shipped_boundary_sets
     from hotspots.maps import MapOptions, render_standalone
 
@@ -124,41 +153,26 @@ def analyse_cmd(
             min_samples=min_samples,
             boundaries=boundaries,
             shape_buffer_m=buffer_m,
+            cell_size_m=cell_size_m,
         )
         params.validate()
-        fmt_checked = _choice(fmt, ("auto", "police-uk", "generic"), "--format")
-        outside_checked = _choice(outside, ("reject", "exclude"), "--outside")
         with _progress() as step:
-            sources = step(
-                f"Reading {len(files)} file(s)",
-                lambda: [Source.from_path(f, settings.max_upload_bytes) for f in files],
-            )
             sets = shipped_boundary_sets()
-            import shapely
-
-            area = shapely.union_all([s.outline for s in sets.values()])
-            ingested = step(
-                "Validating incidents",
-                lambda: read_incidents(
-                    sources,
-                    fmt=fmt_checked,  # type: ignore[arg-type]
-                    mapping=_mapping(mapping),
-                    area=area,
-                    max_outside_m=settings.max_outside_km * 1000,
-                    outside=outside_checked,  # type: ignore[arg-type]
-                    max_errors=settings.max_reported_errors,
-                ),
-            )
+            ingested = _read_files(step, settings, files, fmt, mapping, outside)
             result = step(
                 "Joining wards and finding hotspots", lambda: analyse(ingested.incidents, sets, params)
             )
             result.meta["dataset"] = "+".join(p.stem for p in files)[:80]
+            emerging = step("Emerging hot spots over the months", lambda: emerging_layer(result, cell_size_m))
             out.mkdir(parents=True, exist_ok=True)
 
             def write_all() -> None:
                 _write(out / "hotspots.geojson", dumps(hotspots_geojson(result)))
+                _write(out / "hotspots.csv", hotspots_csv(result))
                 _write(out / "wards.geojson", dumps(wards_geojson(result)))
                 _write(out / "boroughs.geojson", dumps(boroughs_geojson(result)))
+                _write(out / "significance.geojson", dumps(gi_grid_geojson(result)))
+                _write(out / "emerging.geojson", dumps(emerging_geojson(result, emerging)))
                 _write(out / "incidents.csv", incidents_csv(result))
                 options = MapOptions(
                     tiles=tiles or settings.tiles,
@@ -174,9 +188,40 @@ def analyse_cmd(
     for warning in ingested.report.warnings:
         console.print(f"[yellow]note:[/] {warning}", highlight=False)
     _print_summary(result.meta, result.hotspots)
-    console.print(
-        f"Wrote hotspots.geojson, wards.geojson, boroughs.geojson, incidents.csv, map.html to {out}"
+    console.print(f"Wrote {', '.join(OUTPUTS)} to {out}")
+
+
+def _read_files(
+    step: Callable[[str, Callable[[], Any]], Any],
+    settings: Settings,
+    files: list[Path],
+    fmt: str,
+    mapping: str | None,
+    outside: str,
+) -> IngestResult:
+    """Read and validate incident files against the shipped boundaries, with progress steps."""
+    from hotspots.boundaries import shipped_boundary_sets
+
+    fmt_checked = _choice(fmt, ("auto", "police-uk", "generic"), "--format")
+    outside_checked = _choice(outside, ("reject", "exclude"), "--outside")
+    sources = step(
+        f"Reading {len(files)} file(s)",
+        lambda: [Source.from_path(f, settings.max_upload_bytes) for f in files],
     )
+    area = shapely.union_all([s.outline for s in shipped_boundary_sets().values()])
+    result: IngestResult = step(
+        "Validating incidents",
+        lambda: read_incidents(
+            sources,
+            fmt=fmt_checked,  # type: ignore[arg-type]
+            mapping=_mapping(mapping),
+            area=area,
+            max_outside_m=settings.max_outside_km * 1000,
+            outside=outside_checked,  # type: ignore[arg-type]
+            max_errors=settings.max_reported_errors,
+        ),
+    )
+    return result
 
 
 def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
@@ -216,6 +261,90 @@ def _print_summary(meta: dict[str, Any], hotspots: Any) -> None:
                 "yes" if row.cross_border else "",
             )
         console.print(table)
+
+
+@app.command("evaluate")
+def evaluate_cmd(
+    files: FilesArg,
+    eps_m: Annotated[
+        float | None, typer.Option("--eps-m", help="DBSCAN radius in metres (default 100)")
+    ] = None,
+    min_samples: Annotated[
+        int | None, typer.Option("--min-samples", help="Incidents needed within eps (default: from the data)")
+    ] = None,
+    test_month: Annotated[
+        str | None, typer.Option("--test-month", help="Month to test on, YYYY-MM (default: the last)")
+    ] = None,
+    rolling: Annotated[
+        int, typer.Option(help="How many consecutive test months (each fitted on all before)")
+    ] = 1,
+    category: Annotated[list[str] | None, typer.Option(help="Crime type to include (repeatable)")] = None,
+    fmt: FormatOpt = "auto",
+    mapping: MappingOpt = None,
+    outside: OutsideOpt = "reject",
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="Also write the full report as JSON")
+    ] = None,
+) -> None:
+    """Do hotspots predict? Fit on months 1..n, test on n+1: hit rate, PAI, PEI, RRI, baselines."""
+    from hotspots.boundaries import shipped_boundary_sets
+
+    settings = Settings()
+    try:
+        params = AnalysisParams(crime_types=tuple(category or ()), eps_m=eps_m, min_samples=min_samples)
+        params.validate()
+        with _progress() as step:
+            ingested = _read_files(step, settings, files, fmt, mapping, outside)
+            report = step(
+                f"Fitting and testing over {rolling} month(s)",
+                lambda: evaluate_hotspots(
+                    ingested.incidents,
+                    shipped_boundary_sets(),
+                    params,
+                    test_month=test_month,
+                    n_tests=rolling,
+                ),
+            )
+    except HotspotError as exc:
+        _fail(exc)
+        return
+    table = Table(title="Fit on earlier months, test on the next (same area share for every method)")
+    for col in (
+        "test month",
+        "hit rate",
+        "area",
+        "PAI",
+        "PEI",
+        "RRI",
+        "wards PAI",
+        "KDE PAI",
+        "50 m grid PAI",
+    ):
+        table.add_column(col, justify="right")
+    for row in report["rows"]:
+        table.add_row(
+            row["test_month"],
+            _fmt_share(row["hit_rate"]),
+            _fmt_share(row["area_share"], 2),
+            _fmt_num(row["pai"]),
+            _fmt_num(row["pei"], 2),
+            _fmt_num(row["rri"], 2),
+            _fmt_num(row["wards_pai"]),
+            _fmt_num(row["kde_pai"]),
+            _fmt_num(row["grid_pai"]),
+        )
+    Console().print(table)
+    if json_out is not None:
+        _write(json_out, dumps(jsonable(report)))
+        console.print(f"Wrote {json_out}")
+
+
+def _fmt_share(value: float | None, decimals: int = 0) -> str:
+    return "-" if value is None else f"{value:.{decimals}%}"
+
+
+def _fmt_num(value: float | None, decimals: int = 1) -> str:
+    return "-" if value is None else f"{value:.{decimals}f}"
 
 
 @app.command("ingest")

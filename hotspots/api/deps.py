@@ -41,6 +41,14 @@ def analysis_query(
     buffer_m: Annotated[
         float, Query(gt=0, le=1000, description="Radius in metres drawn around hotspot locations")
     ] = DEFAULT_SHAPE_BUFFER_M,
+    cell_size_m: Annotated[
+        float | None,
+        Query(
+            ge=50,
+            le=500,
+            description="Hex cell size for Gi* and emerging hot spots, metres (default: from the data)",
+        ),
+    ] = None,
 ) -> tuple[str | None, AnalysisParams]:
     params = AnalysisParams(
         month_from=month_from,
@@ -50,6 +58,7 @@ def analysis_query(
         min_samples=min_samples,
         boundaries=boundaries,
         shape_buffer_m=buffer_m,
+        cell_size_m=cell_size_m,
     )
     return dataset, params
 

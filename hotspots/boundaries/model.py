@@ -46,6 +46,7 @@ class BoundarySet:
     source: str = ""
     shipped: bool = False
     notes: list[str] = field(default_factory=list)
+    population_source: str | None = None
 
     def __post_init__(self) -> None:
         if self.wards.crs is None or self.wards.crs.to_epsg() != BNG:

@@ -19,9 +19,11 @@ from hotspots.boundaries.model import WARD_COLUMNS, BoundarySet
 from hotspots.errors import InvalidInput, NotFound
 from hotspots.geo.crs import BNG
 from hotspots.geo.dbscan import DEFAULT_EPS_M, check_parameters, default_min_samples, weighted_dbscan
+from hotspots.geo.grid import check_cell_size
 from hotspots.geo.hotspots import DEFAULT_SHAPE_BUFFER_M, build_hotspots
 from hotspots.geo.ingest import MONTH_RE
 from hotspots.geo.join import join_wards
+from hotspots.geo.significance import gi_star_grid, gi_star_polygons, hot_share
 from hotspots.geo.trend import time_profile
 
 AUTO = "auto"
@@ -46,6 +48,7 @@ class AnalysisParams:
     min_samples: int | None = None
     boundaries: str = AUTO
     shape_buffer_m: float = DEFAULT_SHAPE_BUFFER_M
+    cell_size_m: float | None = None
 
     def validate(self) -> None:
         for label, value in (("from", self.month_from), ("to", self.month_to)):
@@ -60,6 +63,8 @@ class AnalysisParams:
             )
         if not (0 < self.shape_buffer_m <= 1000):
             raise InvalidInput("shape_buffer_m must be more than 0 and at most 1000 metres")
+        if self.cell_size_m is not None:
+            check_cell_size(self.cell_size_m)
 
     def cache_key(self) -> tuple[Any, ...]:
         return tuple(asdict(self).values())
@@ -72,8 +77,12 @@ class AnalysisResult:
     ``incidents``: filtered incidents with ward/borough columns and
     ``hotspot_id`` (1-based rank, -1 where none; incidents without a location
     are kept with -1). ``wards``/``boroughs``: every polygon of the boundary
-    sets used, with ``count``. ``meta``: parameters actually used, counts and
-    notes for display and export metadata.
+    sets used, with ``count`` (``rate_per_1000`` where population is known)
+    and Getis-Ord Gi* of the counts (``gi_z``, ``gi_p``, ``gi_bin``,
+    ``gi_label``). ``study_area``: the wards of the boroughs that hold
+    incidents. ``gi_grid``: Gi* on a hex grid over the study area (every
+    cell). ``meta``: parameters actually used, counts and notes for display
+    and export metadata.
     """
 
     params: AnalysisParams
@@ -83,6 +92,8 @@ class AnalysisResult:
     boroughs: gpd.GeoDataFrame
     boundary_sets: list[BoundarySet]
     months: list[str]
+    study_area: shapely.Geometry
+    gi_grid: gpd.GeoDataFrame
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -90,8 +101,13 @@ def analyse(
     incidents: pd.DataFrame,
     boundary_sets: Mapping[str, BoundarySet],
     params: AnalysisParams,
+    *,
+    statistics: bool = True,
 ) -> AnalysisResult:
     """Filter by period and crime type, join to wards, run DBSCAN and summarise.
+
+    ``statistics=False`` skips Getis-Ord Gi* (hex grid and wards) when only the
+    hotspots are needed, e.g. inside a rolling evaluation.
 
     Raises
     ------
@@ -131,10 +147,18 @@ def analyse(
         shape_buffer_m=params.shape_buffer_m,
     )
     joined["hotspot_id"] = np.where(labels >= 0, labels + 1, -1)
-    wards = _ward_counts(joined, sets)
+    inside_area = located & ~joined["outside_area"].to_numpy(dtype=bool)
+    if statistics:
+        xs, ys = joined["x"].to_numpy()[inside_area], joined["y"].to_numpy()[inside_area]
+        gi_grid = gi_star_grid(xs, ys, coverage, params.cell_size_m)
+        shares = hot_share(hotspots.geometry, gi_grid) if len(hotspots) else np.empty(0)
+    else:
+        gi_grid = gpd.GeoDataFrame({"gi_bin": []}, geometry=[], crs=BNG)
+        shares = np.full(len(hotspots), np.nan)
+    hotspots.insert(hotspots.columns.get_loc("pai") + 1, "hot_share", shares)
+    wards = _ward_counts(joined, sets, statistics)
     boroughs = _borough_counts(joined, sets)
     n_in_hotspots = int((labels >= 0).sum())
-    inside_area = located & ~joined["outside_area"].to_numpy(dtype=bool)
     n_inside_in_hotspots = int((inside_area & (labels >= 0)).sum())
     hotspot_union = shapely.union_all(hotspots.geometry.to_numpy()) if len(hotspots) else None
     union_share = (
@@ -166,11 +190,13 @@ def analyse(
         "hit_rate_rule": "incidents inside the study area that fall in hotspots, over all located "
         "incidents inside the study area; area share is the hotspots' area inside the study area",
         "time_profile": time_profile(joined["occurred_at"]),
+        "gi_star": {"cell_size_m": gi_grid.attrs.get("cell_size_m"), **gi_grid.attrs.get("gi_method", {})},
+        "population_sources": {s.name: s.population_source for s in sets if s.population_source},
         "study_area_km2": round(study_area / 1e6, 3),
         "study_area_rule": "area of the boroughs that hold incidents",
         "crs_note": "distances and areas computed in British National Grid (EPSG:27700)",
     }
-    return AnalysisResult(resolved, joined, hotspots, wards, boroughs, sets, months, meta)
+    return AnalysisResult(resolved, joined, hotspots, wards, boroughs, sets, months, coverage, gi_grid, meta)
 
 
 def _filter(incidents: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:
@@ -230,7 +256,7 @@ def _coverage(joined: pd.DataFrame, bset: BoundarySet) -> shapely.Geometry:
     return wards.geometry.union_all()
 
 
-def _ward_counts(joined: pd.DataFrame, sets: list[BoundarySet]) -> gpd.GeoDataFrame:
+def _ward_counts(joined: pd.DataFrame, sets: list[BoundarySet], statistics: bool) -> gpd.GeoDataFrame:
     frames = []
     for bset in sets:
         rows = joined[(joined["boundary_set"] == bset.name) & ~joined["outside_area"].astype(bool)]
@@ -238,14 +264,22 @@ def _ward_counts(joined: pd.DataFrame, sets: list[BoundarySet]) -> gpd.GeoDataFr
         wards = bset.wards.copy()
         wards["boundary_set"] = bset.name
         wards["count"] = wards["ward_code"].map(counts).fillna(0).astype(int)
-        if "population" in wards.columns:
-            pop = pd.to_numeric(wards["population"], errors="coerce")
-            wards["rate_per_1000"] = (wards["count"] / pop * 1000).where(pop > 0).round(2)
+        if "population" not in wards.columns:
+            wards["population"] = np.nan
+        pop = pd.to_numeric(wards["population"], errors="coerce")
+        wards["rate_per_1000"] = (wards["count"] / pop * 1000).where(pop > 0).round(2)
+        if statistics:
+            gi = gi_star_polygons(wards, "count")
+            wards["gi_z"] = gi["z"].round(3)
+            wards["gi_p"] = gi["p_fdr"]
+            wards["gi_bin"] = gi["gi_bin"]
+            wards["gi_label"] = gi["label"]
+        else:
+            wards[["gi_z", "gi_p", "gi_bin", "gi_label"]] = None
         frames.append(wards)
     out = pd.concat(frames, ignore_index=True)
-    cols = [*WARD_COLUMNS, "boundary_set", "count"] + [
-        c for c in ("population", "rate_per_1000") if c in out.columns
-    ]
+    cols = [*WARD_COLUMNS, "boundary_set", "count", "population", "rate_per_1000"]
+    cols += ["gi_z", "gi_p", "gi_bin", "gi_label"]
     return gpd.GeoDataFrame(out[cols], geometry=out.geometry, crs=BNG)
 
 

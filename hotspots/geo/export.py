@@ -35,6 +35,10 @@ HOTSPOT_PROPERTIES = [
     "share_of_incidents",
     "share_of_area",
     "pai",
+    "hot_share",
+    "trend",
+    "trend_p",
+    "slope_per_month",
     "wards",
     "ward_codes",
     "boroughs",
@@ -43,6 +47,30 @@ HOTSPOT_PROPERTIES = [
     "extends_outside_area",
     "top_categories",
     "monthly_counts",
+    "first_month",
+    "last_month",
+    "peak_month",
+    "centroid_lon",
+    "centroid_lat",
+    "time_profile",
+]
+GI_PROPERTIES = ["cell_id", "count", "z", "p", "p_fdr", "gi_bin", "label"]
+EMERGING_PROPERTIES = ["cell_id", "count", "category", "trend_z", "trend_p", "n_months_hot", "last_month_hot"]
+HOTSPOT_TABLE_COLUMNS = [
+    "hotspot_id",
+    "count",
+    "share_of_incidents",
+    "area_m2",
+    "share_of_area",
+    "pai",
+    "hot_share",
+    "density_per_km2",
+    "trend",
+    "slope_per_month",
+    "cross_border",
+    "boroughs",
+    "wards",
+    "top_categories",
     "first_month",
     "last_month",
     "peak_month",
@@ -143,6 +171,34 @@ def boroughs_geojson(result: AnalysisResult) -> dict[str, Any]:
     return feature_collection(
         result.boroughs, props, id_column="borough_code", metadata=export_metadata(result, "boroughs")
     )
+
+
+def gi_grid_geojson(result: AnalysisResult, all_cells: bool = False) -> dict[str, Any]:
+    """Gi* hex cells (significant ones only unless ``all_cells``) with z, p and bins."""
+    grid = result.gi_grid if all_cells else result.gi_grid[result.gi_grid["gi_bin"] != 0]
+    meta = export_metadata(result, "significance")
+    meta["gi_star"] = result.meta.get("gi_star")
+    return feature_collection(grid, [c for c in GI_PROPERTIES if c in grid.columns], metadata=meta)
+
+
+def emerging_geojson(result: AnalysisResult, cells: gpd.GeoDataFrame) -> dict[str, Any]:
+    """Emerging hot spot cells that have a pattern."""
+    patterned = cells[cells["category"] != "no pattern detected"]
+    meta = export_metadata(result, "emerging")
+    meta["emerging"] = {"cell_size_m": cells.attrs.get("cell_size_m"), "method": cells.attrs.get("method")}
+    return feature_collection(patterned, EMERGING_PROPERTIES, metadata=meta)
+
+
+def hotspots_csv(result: AnalysisResult) -> str:
+    """The ranked hotspot table (one row per hotspot), for printing or spreadsheets."""
+    table = result.hotspots[HOTSPOT_TABLE_COLUMNS].copy()
+    table["boroughs"] = table["boroughs"].map("; ".join)
+    table["wards"] = table["wards"].map("; ".join)
+    table["top_categories"] = table["top_categories"].map(
+        lambda cats: "; ".join(f"{c['crime_type']} ({c['count']})" for c in cats)
+    )
+    numeric = [c for c in HOTSPOT_TABLE_COLUMNS if c not in ("boroughs", "wards", "top_categories", "trend")]
+    return write_csv(table, numeric=numeric)
 
 
 def export_metadata(result: AnalysisResult, layer: str) -> dict[str, Any]:

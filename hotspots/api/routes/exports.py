@@ -9,7 +9,14 @@ from fastapi.responses import Response
 
 from hotspots.api.deps import AnalysisQuery, Service
 from hotspots.geo.analysis import AnalysisResult
-from hotspots.geo.export import boroughs_geojson, dumps, hotspots_geojson, incidents_csv, wards_geojson
+from hotspots.geo.export import (
+    boroughs_geojson,
+    dumps,
+    hotspots_csv,
+    hotspots_geojson,
+    incidents_csv,
+    wards_geojson,
+)
 
 router = APIRouter(prefix="/exports", tags=["exports"])
 Layer = Literal["wards", "boroughs", "hotspots"]
@@ -56,6 +63,24 @@ def export_incidents(service: Service, query: AnalysisQuery) -> Response:
     name = export_filename(result, "incidents", "csv")
     return Response(
         incidents_csv(result),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get(
+    "/hotspots.csv",
+    operation_id="export_hotspots_csv",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}},
+)
+def export_hotspot_table(service: Service, query: AnalysisQuery) -> Response:
+    """The ranked hotspot table: incidents, share of incidents and of area, PAI, Gi* backing, trend."""
+    ref, params = query
+    _, result = service.analyse(ref, params)
+    name = export_filename(result, "hotspot-table", "csv")
+    return Response(
+        hotspots_csv(result),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

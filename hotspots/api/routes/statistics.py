@@ -1,0 +1,121 @@
+"""Statistical backing: Gi* significance, emerging hot spots, prediction tests, period comparison."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from fastapi.responses import Response
+
+from hotspots.api.deps import AnalysisQuery, Service
+from hotspots.geo.assessment import emerging_summary
+from hotspots.geo.emerging import NO_PATTERN
+from hotspots.geo.export import (
+    HOTSPOT_PROPERTIES,
+    dumps,
+    emerging_geojson,
+    feature_collection,
+    gi_grid_geojson,
+    jsonable,
+    wards_geojson,
+)
+
+router = APIRouter(tags=["statistics"])
+GEOJSON = "application/geo+json"
+GEOJSON_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {GEOJSON: {}}}}
+Month = Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+
+
+@router.get(
+    "/significance.geojson",
+    operation_id="get_significance_geojson",
+    response_class=Response,
+    responses=GEOJSON_RESPONSE,
+)
+def significance(
+    service: Service,
+    query: AnalysisQuery,
+    level: Annotated[Literal["grid", "wards"], Query(description="Hex grid cells or wards")] = "grid",
+    all_cells: Annotated[
+        bool, Query(alias="all", description="Include cells that are not significant")
+    ] = False,
+) -> Response:
+    """Getis-Ord Gi* with FDR: z, p and ArcGIS-style hot/cold bins at 90/95/99% confidence."""
+    ref, params = query
+    _, result = service.analyse(ref, params)
+    body = gi_grid_geojson(result, all_cells) if level == "grid" else wards_geojson(result)
+    return Response(dumps(body), media_type=GEOJSON)
+
+
+@router.get("/emerging", operation_id="get_emerging")
+def emerging(service: Service, query: AnalysisQuery) -> dict[str, Any]:
+    """Emerging hot spots over the period's months: counts per category and the cells with a pattern."""
+    ref, params = query
+    version, _, cells = service.emerging(ref, params)
+    table = cells[cells["category"] != NO_PATTERN].drop(columns="geometry")
+    body: dict[str, Any] = jsonable(
+        {"dataset": version.ref, **emerging_summary(cells), "cells": table.to_dict("records")}
+    )
+    return body
+
+
+@router.get(
+    "/emerging.geojson",
+    operation_id="get_emerging_geojson",
+    response_class=Response,
+    responses=GEOJSON_RESPONSE,
+)
+def emerging_cells(service: Service, query: AnalysisQuery) -> Response:
+    """Hex cells with an emerging hot or cold spot pattern, as GeoJSON."""
+    ref, params = query
+    _, result, cells = service.emerging(ref, params)
+    return Response(dumps(emerging_geojson(result, cells)), media_type=GEOJSON)
+
+
+@router.get("/evaluate", operation_id="evaluate_hotspots")
+def evaluate(
+    service: Service,
+    query: AnalysisQuery,
+    test_month: Annotated[Month, Query(description="Month to test on (default: the last month)")] = None,
+    rolling: Annotated[int, Query(ge=1, le=12, description="Number of consecutive test months")] = 1,
+) -> dict[str, Any]:
+    """Fit hotspots on the months before each test month; hit rate, PAI, PEI, RRI and baselines."""
+    ref, params = query
+    version, report = service.evaluate(ref, params, test_month, rolling)
+    body: dict[str, Any] = jsonable({"dataset": version.ref, **report})
+    return body
+
+
+@router.get("/compare", operation_id="compare_periods")
+def compare_periods(
+    service: Service,
+    query: AnalysisQuery,
+    a_from: Annotated[Month, Query(description="Period A first month")] = None,
+    a_to: Annotated[Month, Query(description="Period A last month")] = None,
+    b_from: Annotated[Month, Query(description="Period B first month")] = None,
+    b_to: Annotated[Month, Query(description="Period B last month")] = None,
+) -> dict[str, Any]:
+    """Hotspots of period B as new or persistent against period A (and A's vanished), and ward change."""
+    ref, params = query
+    params_a = replace(params, month_from=a_from, month_to=a_to)
+    params_b = replace(params, month_from=b_from, month_to=b_to)
+    version, report = service.compare(ref, params_a, params_b)
+    matches = feature_collection(
+        report["matches"], ["period", "hotspot_id", "status", "matched_ids", "area_m2", "overlap_share"]
+    )
+    a, b = report["results"]
+    body: dict[str, Any] = jsonable(
+        {
+            "dataset": version.ref,
+            "period_a": report["period_a"],
+            "period_b": report["period_b"],
+            "dbscan": report["dbscan"],
+            "hotspots": report["hotspots"],
+            "hotspot_shapes": matches,
+            "wards": report["wards"].to_dict("records"),
+            "hotspots_a": a.hotspots[HOTSPOT_PROPERTIES].to_dict("records"),
+            "hotspots_b": b.hotspots[HOTSPOT_PROPERTIES].to_dict("records"),
+        }
+    )
+    return body
