@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from typing import Any, TypeVar, cast
 
@@ -20,6 +20,7 @@ from hotspots.boundaries import BoundarySet, read_boundary_file, shipped_boundar
 from hotspots.errors import NotFound
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
 from hotspots.geo.assessment import compare, emerging_layer, evaluate_hotspots
+from hotspots.geo.harm import DEFAULT_HARM, parse_harm_weights
 from hotspots.geo.ingest import ColumnMapping, Format, IngestReport, OutsidePolicy, Source, read_incidents
 from hotspots.settings import Settings
 from hotspots.store import DatasetVersion, Store
@@ -60,6 +61,17 @@ class HotspotService:
         self._cache: OrderedDict[tuple[object, ...], object] = OrderedDict()
         self._pending: dict[tuple[object, ...], threading.Lock] = {}
         self._boundaries: dict[str, BoundarySet] | None = None
+        self.harm = (
+            parse_harm_weights(settings.harm_weights_file.read_bytes())
+            if settings.harm_weights_file is not None
+            else DEFAULT_HARM
+        )
+
+    def with_harm(self, params: AnalysisParams) -> AnalysisParams:
+        """``params`` with the service's harm table (the setting) unless one is given."""
+        if params.harm_table is not None or self.harm is DEFAULT_HARM:
+            return params
+        return replace(params, harm_table=self.harm.to_items())
 
     # ---- boundary sets ----------------------------------------------------------
     @property
@@ -144,6 +156,7 @@ class HotspotService:
     def analyse(self, ref: str | None, params: AnalysisParams) -> tuple[DatasetVersion, AnalysisResult]:
         """Analysis of a dataset version, computed once per (version, parameters)."""
         version = self.dataset(ref)
+        params = self.with_harm(params)
         params.validate()
 
         def compute() -> AnalysisResult:
@@ -168,6 +181,7 @@ class HotspotService:
     ) -> tuple[DatasetVersion, dict[str, Any]]:
         """Fit-then-test evaluation (PAI, PEI, RRI, baselines); see ``evaluate_hotspots``."""
         version = self.dataset(ref)
+        params = self.with_harm(params)
         params.validate()
         return version, self._cached(
             ("evaluate", version.id, *params.cache_key(), test_month, n_tests),
@@ -185,6 +199,7 @@ class HotspotService:
     ) -> tuple[DatasetVersion, dict[str, Any]]:
         """Two periods compared: hotspots new/persistent/vanished and change per ward."""
         version = self.dataset(ref)
+        params_a, params_b = self.with_harm(params_a), self.with_harm(params_b)
         params_a.validate()
         params_b.validate()
         return version, self._cached(

@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     )
     tiles_attribution: str | None = Field(default=None, description="Attribution text for a custom tile URL.")
     cache_size: int = Field(default=64, ge=1, description="Analysis results kept in memory.")
+    harm_weights_file: Path | None = Field(
+        default=None,
+        description="CSV or JSON table of harm weight per crime type; default: the ONS CSS-based table.",
+    )
 
     @property
     def max_upload_bytes(self) -> int:

@@ -121,3 +121,60 @@ def test_cli_evaluate_and_statistics_outputs(
     for name in ("significance.geojson", "emerging.geojson", "hotspots.csv"):
         assert (out / name).exists(), name
     assert_rfc7946(json.loads((out / "significance.geojson").read_text()))
+
+
+def test_harm_mode_ranks_by_harm_and_shows_both(client: TestClient) -> None:
+    q = {"dataset": "bd-2023-01", "eps_m": 150, "min_samples": 15}
+    counts = client.get("/hotspots", params=q).json()
+    harm = client.get("/hotspots", params={**q, "weight": "harm", "min_samples": 3000}).json()
+    assert harm["meta"]["weight"] == "harm" and harm["meta"]["min_samples_units"].startswith("harm")
+    assert "Crime Severity Score" in harm["meta"]["harm"]["harm_source"]
+    ranked = [h["harm"] for h in harm["hotspots"]]
+    assert ranked == sorted(ranked, reverse=True), "harm mode ranks by total harm"
+    assert all(h["count"] > 0 and h["harm"] > 0 for h in counts["hotspots"]), "both shown in count mode"
+    weights = client.get("/harm-weights").json()["weights"]
+    assert weights["Robbery"] > weights["Shoplifting"] > 0
+
+
+def test_hdbscan_method(client: TestClient) -> None:
+    body = client.get(
+        "/hotspots", params={"dataset": "bd-2023-01", "method": "hdbscan", "min_cluster_size": 15}
+    ).json()
+    assert body["meta"]["method"] == "hdbscan" and body["meta"]["min_cluster_size"] == 15
+    assert body["hotspots"] and all(h["count"] >= 15 for h in body["hotspots"])
+    assert client.get("/hotspots", params={"method": "optics"}).status_code == 422
+
+
+def test_k_distance_json_and_png(client: TestClient) -> None:
+    body = client.get("/parameters/k-distance", params={"dataset": "bd-2023-01", "k": 10}).json()
+    assert body["k"] == 10 and 25 <= body["suggested_eps_m"] <= 500
+    d = body["distances_m"]
+    assert d == sorted(d, reverse=True)
+    png = client.get("/parameters/k-distance", params={"dataset": "bd-2023-01", "format": "png"})
+    assert png.headers["content-type"] == "image/png" and png.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_harm_and_kdistance(tmp_path: Path, bd_source: Source, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOTSPOTS_DATA_DIR", str(tmp_path / "var"))
+    runner = CliRunner()
+    bd = tmp_path / "bd.csv"
+    bd.write_bytes(bd_source.data)
+    table = tmp_path / "harm.csv"
+    table.write_text("crime type,weight\nViolence and sexual offences,100\nRobbery,50\n*,1\n")
+    out = tmp_path / "out"
+    result = runner.invoke(
+        cli, ["analyse", str(bd), "--weight", "harm", "--harm-table", str(table), "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    top = json.loads((out / "hotspots.geojson").read_text())["features"][0]["properties"]
+    assert top["harm"] >= 100
+    bad = tmp_path / "bad.csv"
+    bad.write_text("crime type,weight\nRobbery,-3\n")
+    result = runner.invoke(
+        cli, ["analyse", str(bd), "--weight", "harm", "--harm-table", str(bad), "--out", str(out)]
+    )
+    assert result.exit_code == 2 and "line 2" in result.output
+    png = tmp_path / "k.png"
+    result = runner.invoke(cli, ["kdistance", str(bd), "--k", "10", "--out", str(png)])
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:4] == b"\x89PNG" and "suggested eps" in result.output

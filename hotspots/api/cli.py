@@ -18,7 +18,7 @@ from rich.table import Table
 
 from hotspots.errors import HotspotError, InvalidInput
 from hotspots.geo.analysis import AnalysisParams, analyse
-from hotspots.geo.assessment import emerging_layer, evaluate_hotspots
+from hotspots.geo.assessment import emerging_layer, evaluate_hotspots, k_distance_inputs
 from hotspots.geo.export import (
     boroughs_geojson,
     dumps,
@@ -30,8 +30,10 @@ from hotspots.geo.export import (
     jsonable,
     wards_geojson,
 )
+from hotspots.geo.harm import parse_harm_weights
 from hotspots.geo.hotspots import DEFAULT_SHAPE_BUFFER_M
 from hotspots.geo.ingest import ColumnMapping, IngestResult, Source, read_incidents
+from hotspots.geo.parameters import k_distance_json, k_distance_png
 from hotspots.settings import Settings
 
 app = typer.Typer(
@@ -131,6 +133,14 @@ def analyse_cmd(
     cell_size_m: Annotated[
         float | None, typer.Option("--cell-size-m", help="Gi* hex cell size, m (default: from the data)")
     ] = None,
+    weight: Annotated[str, typer.Option(help="Cluster and rank by 'count' or 'harm'")] = "count",
+    method: Annotated[str, typer.Option(help="'dbscan', or 'hdbscan' for varying density")] = "dbscan",
+    min_cluster_size: Annotated[
+        int | None, typer.Option("--min-cluster-size", help="HDBSCAN: smallest hotspot, incidents")
+    ] = None,
+    harm_table: Annotated[
+        Path | None, typer.Option("--harm-table", help="CSV or JSON of harm weight per crime type")
+    ] = None,
     fmt: FormatOpt = "auto",
     mapping: MappingOpt = None,
     outside: OutsideOpt = "reject",
@@ -154,6 +164,10 @@ def analyse_cmd(
             boundaries=boundaries,
             shape_buffer_m=buffer_m,
             cell_size_m=cell_size_m,
+            weight=_choice(weight, ("count", "harm"), "--weight"),  # type: ignore[arg-type]
+            method=_choice(method, ("dbscan", "hdbscan"), "--method"),  # type: ignore[arg-type]
+            min_cluster_size=min_cluster_size,
+            harm_table=_harm_table(harm_table),
         )
         params.validate()
         with _progress() as step:
@@ -222,6 +236,14 @@ def _read_files(
         ),
     )
     return result
+
+
+def _harm_table(path: Path | None) -> tuple[tuple[str, float], ...] | None:
+    if path is None:
+        return None
+    if not path.is_file():
+        raise InvalidInput(f"{path}: no such file")
+    return parse_harm_weights(path.read_bytes()).to_items()
 
 
 def _choice(value: str, allowed: tuple[str, ...], option: str) -> str:
@@ -345,6 +367,48 @@ def _fmt_share(value: float | None, decimals: int = 0) -> str:
 
 def _fmt_num(value: float | None, decimals: int = 1) -> str:
     return "-" if value is None else f"{value:.{decimals}f}"
+
+
+@app.command("kdistance")
+def kdistance_cmd(
+    files: FilesArg,
+    out: Annotated[Path, typer.Option("--out", help="PNG file for the plot")],
+    k: Annotated[float | None, typer.Option(help="k, in incidents (default: the min_samples in use)")] = None,
+    eps_m: EpsOpt = None,
+    min_samples: MinSamplesOpt = None,
+    category: Annotated[list[str] | None, typer.Option(help="Crime type to include (repeatable)")] = None,
+    fmt: FormatOpt = "auto",
+    mapping: MappingOpt = None,
+    outside: OutsideOpt = "reject",
+) -> None:
+    """k-distance plot for choosing eps: each incident's distance to its k-th nearest neighbour."""
+    from hotspots.boundaries import shipped_boundary_sets
+
+    settings = Settings()
+    try:
+        params = AnalysisParams(crime_types=tuple(category or ()), eps_m=eps_m, min_samples=min_samples)
+        params.validate()
+        with _progress() as step:
+            ingested = _read_files(step, settings, files, fmt, mapping, outside)
+            result = step(
+                "Finding hotspots",
+                lambda: analyse(ingested.incidents, shipped_boundary_sets(), params, statistics=False),
+            )
+            x, y, weights, k_used = k_distance_inputs(result, k)
+            curve = step("Computing k-distances", lambda: k_distance_json(x, y, k_used, weights))
+            png = k_distance_png(x, y, k_used, weights, current_eps_m=result.params.eps_m)
+    except HotspotError as exc:
+        _fail(exc)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_bytes(png)
+    os.replace(tmp, out)
+    console.print(
+        f"k = {k_used:g}: suggested eps about {curve['suggested_eps_m']:.0f} m (knee of the curve); "
+        f"wrote {out}",
+        highlight=False,
+    )
 
 
 @app.command("ingest")

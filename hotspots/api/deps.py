@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import Depends, Query, Request
 
@@ -41,6 +41,15 @@ def analysis_query(
     buffer_m: Annotated[
         float, Query(gt=0, le=1000, description="Radius in metres drawn around hotspot locations")
     ] = DEFAULT_SHAPE_BUFFER_M,
+    weight: Annotated[
+        Literal["count", "harm"], Query(description="Cluster and rank by incident count or by harm")
+    ] = "count",
+    method: Annotated[
+        Literal["dbscan", "hdbscan"], Query(description="DBSCAN, or HDBSCAN for areas of varying density")
+    ] = "dbscan",
+    min_cluster_size: Annotated[
+        int | None, Query(ge=2, le=1_000_000, description="HDBSCAN: smallest hotspot, incidents")
+    ] = None,
     cell_size_m: Annotated[
         float | None,
         Query(
@@ -59,6 +68,9 @@ def analysis_query(
         boundaries=boundaries,
         shape_buffer_m=buffer_m,
         cell_size_m=cell_size_m,
+        weight=weight,
+        method=method,
+        min_cluster_size=min_cluster_size,
     )
     return dataset, params
 

@@ -6,9 +6,10 @@ areas in square metres, densities per square kilometre.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
@@ -20,6 +21,8 @@ from hotspots.errors import InvalidInput, NotFound
 from hotspots.geo.crs import BNG
 from hotspots.geo.dbscan import DEFAULT_EPS_M, check_parameters, default_min_samples, weighted_dbscan
 from hotspots.geo.grid import check_cell_size
+from hotspots.geo.harm import DEFAULT_HARM, HarmWeights, assign_harm, default_min_harm
+from hotspots.geo.hdbscan import DEFAULT_MIN_DISTANCE_M, check_hdbscan_parameters, hdbscan_labels
 from hotspots.geo.hotspots import DEFAULT_SHAPE_BUFFER_M, build_hotspots
 from hotspots.geo.ingest import MONTH_RE
 from hotspots.geo.join import join_wards
@@ -49,6 +52,14 @@ class AnalysisParams:
     boundaries: str = AUTO
     shape_buffer_m: float = DEFAULT_SHAPE_BUFFER_M
     cell_size_m: float | None = None
+    weight: Literal["count", "harm"] = "count"
+    method: Literal["dbscan", "hdbscan"] = "dbscan"
+    min_cluster_size: int | None = None
+    harm_table: tuple[tuple[str, float], ...] | None = None
+
+    def harm(self) -> HarmWeights:
+        """The harm weights in use: a custom table, else the documented default."""
+        return DEFAULT_HARM if self.harm_table is None else HarmWeights.from_items(self.harm_table)
 
     def validate(self) -> None:
         for label, value in (("from", self.month_from), ("to", self.month_to)):
@@ -65,6 +76,12 @@ class AnalysisParams:
             raise InvalidInput("shape_buffer_m must be more than 0 and at most 1000 metres")
         if self.cell_size_m is not None:
             check_cell_size(self.cell_size_m)
+        if self.weight not in ("count", "harm"):
+            raise InvalidInput(f"weight must be 'count' or 'harm', got {self.weight!r}")
+        if self.method not in ("dbscan", "hdbscan"):
+            raise InvalidInput(f"method must be 'dbscan' or 'hdbscan', got {self.method!r}")
+        if self.min_cluster_size is not None:
+            check_hdbscan_parameters(self.min_cluster_size, None, DEFAULT_MIN_DISTANCE_M)
 
     def cache_key(self) -> tuple[Any, ...]:
         return tuple(asdict(self).values())
@@ -127,18 +144,39 @@ def analyse(
     coverage = _coverage(joined, sets[-1])
     study_area = float(coverage.area)
     n_located_inside = int((located & ~joined["outside_area"].to_numpy(dtype=bool)).sum())
+    inside = located & ~joined["outside_area"].to_numpy(dtype=bool)
+    assignment = assign_harm(joined["crime_type"], params.harm())
+    joined["harm"] = assignment.weights
+    weights = assignment.weights[located] if params.weight == "harm" else None
     eps = params.eps_m if params.eps_m is not None else DEFAULT_EPS_M
-    min_samples = (
-        params.min_samples
-        if params.min_samples is not None
-        else default_min_samples(n_located_inside, study_area, eps)
+    min_cluster_size = params.min_cluster_size or default_min_samples(n_located_inside, study_area, eps)
+    if params.min_samples is not None:
+        min_samples = params.min_samples
+        rule = None
+    elif params.method == "hdbscan":
+        mean_w = float(weights.mean()) if weights is not None and len(weights) else 1.0
+        min_samples = max(1, math.ceil(min_cluster_size * mean_w))
+        rule = "HDBSCAN: min_cluster_size (x mean harm weight in harm mode)"
+    elif params.weight == "harm":
+        harm_inside = float(joined["harm"].to_numpy()[inside].sum())
+        min_samples = default_min_harm(harm_inside, study_area, eps, n_incidents=n_located_inside)
+        rule = "6 x harm expected in an eps-radius disc if spread evenly, at least 5 average incidents' harm"
+    else:
+        min_samples = default_min_samples(n_located_inside, study_area, eps)
+        rule = "6 x incidents expected in an eps-radius disc if spread evenly over the area, at least 5"
+    resolved = replace(
+        params,
+        eps_m=eps,
+        min_samples=min_samples,
+        min_cluster_size=min_cluster_size if params.method == "hdbscan" else None,
     )
-    resolved = replace(params, eps_m=eps, min_samples=min_samples)
     labels = np.full(len(joined), -1, dtype=np.int64)
     if located.any():
-        labels[located] = weighted_dbscan(
-            joined["x"].to_numpy()[located], joined["y"].to_numpy()[located], eps, min_samples
-        )
+        xs, ys = joined["x"].to_numpy()[located], joined["y"].to_numpy()[located]
+        if params.method == "hdbscan":
+            labels[located] = hdbscan_labels(xs, ys, min_cluster_size, min_samples, weights)
+        else:
+            labels[located] = weighted_dbscan(xs, ys, eps, min_samples, weights=weights)
     hotspots = build_hotspots(
         joined.loc[located].reset_index(drop=True),
         labels[located],
@@ -147,7 +185,7 @@ def analyse(
         shape_buffer_m=params.shape_buffer_m,
     )
     joined["hotspot_id"] = np.where(labels >= 0, labels + 1, -1)
-    inside_area = located & ~joined["outside_area"].to_numpy(dtype=bool)
+    inside_area = inside
     if statistics:
         xs, ys = joined["x"].to_numpy()[inside_area], joined["y"].to_numpy()[inside_area]
         gi_grid = gi_star_grid(xs, ys, coverage, params.cell_size_m)
@@ -172,9 +210,13 @@ def analyse(
         "crime_types": list(params.crime_types) or "all",
         "eps_m": eps,
         "min_samples": min_samples,
-        "min_samples_rule": None
-        if params.min_samples is not None
-        else "6 x incidents expected in an eps-radius disc if spread evenly over the area, at least 5",
+        "min_samples_rule": rule,
+        "min_samples_units": "harm (CSS days of custody)" if params.weight == "harm" else "incidents",
+        "weight": params.weight,
+        "method": params.method,
+        "min_cluster_size": min_cluster_size if params.method == "hdbscan" else None,
+        "harm": assignment.meta(),
+        "harm_total": float(joined["harm"].to_numpy()[inside].sum()),
         "shape_buffer_m": params.shape_buffer_m,
         "boundary_sets": [s.name for s in sets],
         "boundary_notes": [n for s in sets for n in s.notes],

@@ -47,6 +47,17 @@ def emerging_layer(result: AnalysisResult, cell_size_m: float | None = None) -> 
     )
 
 
+def k_distance_inputs(
+    result: AnalysisResult, k: float | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, float]:
+    """Located incidents (EPSG:27700), their harm weights in harm mode, and k (default: min_samples)."""
+    inc = result.incidents
+    keep = inc["has_location"].to_numpy(dtype=bool)
+    weights = inc["harm"].to_numpy()[keep] if result.params.weight == "harm" else None
+    k_used = float(k if k is not None else (result.params.min_samples or 5))
+    return inc["x"].to_numpy()[keep], inc["y"].to_numpy()[keep], weights, k_used
+
+
 def emerging_summary(cells: gpd.GeoDataFrame) -> dict[str, Any]:
     """Counts of cells per category (patterns only), and the rules used."""
     patterned = cells[cells["category"] != NO_PATTERN]

@@ -29,6 +29,7 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 HOTSPOT_PROPERTIES = [
     "hotspot_id",
     "count",
+    "harm",
     "locations",
     "area_m2",
     "density_per_km2",
@@ -59,6 +60,7 @@ EMERGING_PROPERTIES = ["cell_id", "count", "category", "trend_z", "trend_p", "n_
 HOTSPOT_TABLE_COLUMNS = [
     "hotspot_id",
     "count",
+    "harm",
     "share_of_incidents",
     "area_m2",
     "share_of_area",

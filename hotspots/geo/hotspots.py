@@ -24,10 +24,12 @@ SUMMARY_INPUTS = [
     *("x", "y", "month", "crime_type", "occurred_at", "outside_area"),
     *("ward_code", "ward_name", "borough_code", "borough_name"),
 ]
+"""Columns :func:`build_hotspots` reads; ``harm`` (weight per incident) is used when present."""
 
 HOTSPOT_COLUMNS = [
     "hotspot_id",
     "count",
+    "harm",
     "locations",
     "area_m2",
     "density_per_km2",
@@ -63,7 +65,7 @@ def build_hotspots(
     study_area: shapely.Geometry,
     shape_buffer_m: float = DEFAULT_SHAPE_BUFFER_M,
 ) -> gpd.GeoDataFrame:
-    """One row per cluster, ranked by incident count (``hotspot_id`` 1 = most incidents).
+    """One row per cluster, in label order (``hotspot_id`` 1 = label 0 = most incidents, or most harm).
 
     Parameters
     ----------
@@ -92,7 +94,8 @@ def build_hotspots(
     member = labels >= 0
     if not member.any():
         return gpd.GeoDataFrame({c: [] for c in HOTSPOT_COLUMNS if c != "geometry"}, geometry=[], crs=BNG)
-    df = incidents.loc[member, SUMMARY_INPUTS].copy()
+    has_harm = "harm" in incidents.columns
+    df = incidents.loc[member, SUMMARY_INPUTS + (["harm"] if has_harm else [])].copy()
     df["label"] = labels[member]
     total_inside = int((~incidents["outside_area"].to_numpy(dtype=bool)).sum())
     study_area_m2 = float(study_area.area)
@@ -127,6 +130,7 @@ def build_hotspots(
             {
                 "hotspot_id": int(label) + 1,
                 "count": count,
+                "harm": round(float(group["harm"].sum()), 1) if has_harm else None,
                 "locations": int(len(xy)),
                 "area_m2": round(area, 1),
                 "density_per_km2": round(count / (area / 1e6), 1) if area > 0 else None,

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from hotspots.api.deps import AnalysisQuery, Service
-from hotspots.geo.assessment import emerging_summary
+from hotspots.geo.assessment import emerging_summary, k_distance_inputs
 from hotspots.geo.emerging import NO_PATTERN
 from hotspots.geo.export import (
     HOTSPOT_PROPERTIES,
@@ -20,6 +20,7 @@ from hotspots.geo.export import (
     jsonable,
     wards_geojson,
 )
+from hotspots.geo.parameters import k_distance_json, k_distance_png
 
 router = APIRouter(tags=["statistics"])
 GEOJSON = "application/geo+json"
@@ -118,4 +119,33 @@ def compare_periods(
             "hotspots_b": b.hotspots[HOTSPOT_PROPERTIES].to_dict("records"),
         }
     )
+    return body
+
+
+@router.get(
+    "/parameters/k-distance",
+    operation_id="get_k_distance",
+    responses={200: {"content": {"application/json": {}, "image/png": {}}}},
+)
+def k_distance(
+    service: Service,
+    query: AnalysisQuery,
+    k: Annotated[float | None, Query(gt=0, le=1e9, description="k (default: the min_samples in use)")] = None,
+    format: Annotated[Literal["json", "png"], Query(description="Curve as JSON, or a PNG plot")] = "json",
+) -> Any:
+    """k-distance curve for choosing eps: distance (m) to the k-th nearest incident, with a suggested eps."""
+    ref, params = query
+    _, result = service.analyse(ref, params)
+    x, y, weights, k_used = k_distance_inputs(result, k)
+    if format == "png":
+        png = k_distance_png(x, y, k_used, weights, current_eps_m=result.params.eps_m)
+        return Response(png, media_type="image/png")
+    body: dict[str, Any] = jsonable(k_distance_json(x, y, k_used, weights, current_eps_m=result.params.eps_m))
+    return body
+
+
+@router.get("/harm-weights", operation_id="get_harm_weights")
+def harm_weights(service: Service) -> dict[str, Any]:
+    """The harm weight per crime type in use (weight=harm), with its source."""
+    body: dict[str, Any] = jsonable(service.harm.as_dict())
     return body
