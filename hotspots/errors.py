@@ -76,6 +76,14 @@ class NotFound(HotspotError):
     """A dataset, boundary set, layer or hotspot that does not exist."""
 
 
+class Unauthorized(HotspotError):
+    """No valid API key was given where one is needed."""
+
+
+class Forbidden(HotspotError):
+    """The caller's role may not do this."""
+
+
 class Conflict(HotspotError):
     """A request that clashes with what is stored (e.g. a duplicate name)."""
 

@@ -20,10 +20,12 @@ from hotspots.boundaries import BoundarySet, read_boundary_file, shipped_boundar
 from hotspots.errors import NotFound
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
 from hotspots.geo.assessment import compare, emerging_layer, evaluate_hotspots
+from hotspots.geo.disclosure import suppress, suppress_cells
 from hotspots.geo.harm import DEFAULT_HARM, parse_harm_weights
 from hotspots.geo.ingest import ColumnMapping, Format, IngestReport, OutsidePolicy, Source, read_incidents
 from hotspots.settings import Settings
 from hotspots.store import DatasetVersion, Store
+from hotspots.store.security import Security
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class HotspotService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = Store(settings.data_dir, settings.sqlalchemy_url)
+        self.security = Security(self.store.engine)
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[object, ...], object] = OrderedDict()
         self._pending: dict[tuple[object, ...], threading.Lock] = {}
@@ -153,8 +156,14 @@ class HotspotService:
         return self.store.get_dataset(ref)
 
     # ---- analysis ---------------------------------------------------------------
-    def analyse(self, ref: str | None, params: AnalysisParams) -> tuple[DatasetVersion, AnalysisResult]:
-        """Analysis of a dataset version, computed once per (version, parameters)."""
+    def analyse(
+        self, ref: str | None, params: AnalysisParams, *, exact: bool = True
+    ) -> tuple[DatasetVersion, AnalysisResult]:
+        """Analysis of a dataset version, computed once per (version, parameters).
+
+        ``exact=False`` gives the disclosure-controlled copy (counts from 1 to
+        k-1 suppressed; see :mod:`hotspots.geo.disclosure`), also cached.
+        """
         version = self.dataset(ref)
         params = self.with_harm(params)
         params.validate()
@@ -164,17 +173,25 @@ class HotspotService:
             result.meta["dataset"] = version.ref
             return result
 
-        return version, self._cached(("analysis", version.id, *params.cache_key()), compute)
+        key = ("analysis", version.id, *params.cache_key())
+        result = self._cached(key, compute)
+        if exact:
+            return version, result
+        k = self.settings.disclosure_k
+        return version, self._cached(("suppressed", k, *key), lambda: suppress(result, k))
 
     def emerging(
-        self, ref: str | None, params: AnalysisParams
+        self, ref: str | None, params: AnalysisParams, *, exact: bool = True
     ) -> tuple[DatasetVersion, AnalysisResult, gpd.GeoDataFrame]:
         """Emerging hot spot cells for the analysis's months and study area."""
         version, result = self.analyse(ref, params)
-        cells = self._cached(
-            ("emerging", version.id, *params.cache_key()), lambda: emerging_layer(result, params.cell_size_m)
-        )
-        return version, result, cells
+        key = ("emerging", version.id, *params.cache_key())
+        cells = self._cached(key, lambda: emerging_layer(result, params.cell_size_m))
+        if exact:
+            return version, result, cells
+        k = self.settings.disclosure_k
+        _, shown = self.analyse(ref, params, exact=False)
+        return version, shown, self._cached(("suppressed", k, *key), lambda: suppress_cells(cells, k))
 
     def evaluate(
         self, ref: str | None, params: AnalysisParams, test_month: str | None, n_tests: int

@@ -42,6 +42,16 @@ class Settings(BaseSettings):
         description="Base map: 'openstreetmap', 'none' (offline), or an XYZ URL template.",
     )
     tiles_attribution: str | None = Field(default=None, description="Attribution text for a custom tile URL.")
+    auth_required: bool = Field(
+        default=False,
+        description="Production: every route but /healthz and the docs needs an API key. "
+        "False (the demo default) lets anonymous callers in as 'viewer', and says so at start-up.",
+    )
+    disclosure_k: int = Field(
+        default=5,
+        ge=1,
+        description="Counts from 1 to k-1 in aggregates shown to viewers and councils are suppressed.",
+    )
     cache_size: int = Field(default=64, ge=1, description="Analysis results kept in memory.")
     harm_weights_file: Path | None = Field(
         default=None,

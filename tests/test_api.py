@@ -23,6 +23,8 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     data_dir = tmp_path_factory.mktemp("api") / "var"
     settings = Settings(data_dir=data_dir, tiles="none", max_upload_mb=5)
     with TestClient(create_app(settings)) as c:
+        _, secret = c.app.state.service.security.create_key("tests-admin", "admin")  # type: ignore[attr-defined]
+        c.headers.update({"X-API-Key": secret})
         yield c
 
 

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from hotspots.api.app import create_app
 from hotspots.settings import Settings
+from tests.live import LiveServer, live_server
 
 pytestmark = pytest.mark.browser
 
@@ -40,29 +36,15 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with live_server(Settings(data_dir=tmp_path_factory.mktemp("browser") / "var", tiles="none")) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    settings = Settings(data_dir=tmp_path_factory.mktemp("browser") / "var", tiles="none")
-    port = _free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("test server did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
+def server(live: LiveServer) -> str:
+    return live.url
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +106,7 @@ def test_hotspot_popup_opens_with_summary(browser: Browser, server: str) -> None
     page.close()
 
 
-def test_hostile_text_is_shown_not_run(browser: Browser, server: str) -> None:
+def test_hostile_text_is_shown_not_run(browser: Browser, server: str, live: LiveServer) -> None:
     import httpx
 
     payload = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script>'
@@ -136,7 +118,10 @@ def test_hostile_text_is_shown_not_run(browser: Browser, server: str) -> None:
     row = f",2023-01,MPS,MPS,0.081,51.539,{quoted},E01,x,{quoted},,\n"
     body = (header + row * 30).encode()
     r = httpx.post(
-        f"{server}/datasets", data={"name": "hostile"}, files={"files": ("h.csv", body, "text/csv")}
+        f"{server}/datasets",
+        data={"name": "hostile"},
+        files={"files": ("h.csv", body, "text/csv")},
+        headers={"X-API-Key": live.key("admin")},
     )
     assert r.status_code == 201, r.text
     page, errors, outside = open_map(browser, server, "/maps/hotspots?dataset=hostile&min_samples=5")

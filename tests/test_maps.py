@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import json
 import re
 import time
+from html import escape
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,11 +17,21 @@ import pytest
 from hotspots.boundaries import BoundarySet
 from hotspots.errors import InvalidInput
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
+from hotspots.geo.assessment import emerging_layer
+from hotspots.geo.emerging import NO_PATTERN
 from hotspots.maps import (
     ASSET_DIRS,
     ATTRIBUTION_LINKS,
     BOROUGH_CLASS,
+    EMERGING_CLASS,
+    EMERGING_LAYER_NAME,
+    EMERGING_STYLES,
+    GI_CLASS,
+    GI_COLOURS,
+    GI_LAYER_NAME,
+    GI_WORDS,
     HOTSPOT_CLASS,
+    NO_POPULATION_CLASS,
     WARD_CLASS,
     AssetNotFound,
     MapOptions,
@@ -28,12 +41,14 @@ from hotspots.maps import (
     render_page,
     render_standalone,
 )
-from hotspots.maps.render import OSM_TILES
+from hotspots.maps.render import NO_POPULATION_FILL, OSM_TILES
+from hotspots.maps.statistics import time_profile_html, trend_text
 
 URL = re.compile(r"https?://[^\s\"'<>\\)]+")
 IMG_PAYLOAD = "<img src=x onerror=alert(1)>"
 SCRIPT_PAYLOAD = "</script><script>alert(1)</script>"
 MAX_PAGE_BYTES = 1_000_000
+MAX_FULL_PAGE_BYTES = 2_000_000
 
 
 @pytest.fixture(scope="module")
@@ -244,3 +259,371 @@ def test_ward_tooltip_shows_rates_when_population_is_known(result: AnalysisResul
     wards["rate_per_1000"] = (wards["count"] / 10).round(2)
     html = render_page(dataclasses.replace(result, wards=wards), MapOptions(tiles="none", heat=False))
     assert "Per 1,000 residents" in html and "(population 10,000)" in html
+
+
+# --- statistics layers, rates and popups -------------------------------------------------------------
+
+YEAR = [f"2020-{m:02d}" for m in range(1, 13)]
+
+
+@pytest.fixture(scope="module")
+def year(points: pd.DataFrame, boundary_sets: dict[str, BoundarySet]) -> AnalysisResult:
+    """Twelve months (2020) of the tri-borough sample."""
+    return analyse(points, boundary_sets, AnalysisParams(month_from="2020-01", month_to="2020-12"))
+
+
+@pytest.fixture(scope="module")
+def emerging_year(year: AnalysisResult) -> Any:
+    return emerging_layer(year)
+
+
+def geojson_layers(html: str) -> dict[str, list[dict[str, Any]]]:
+    """The features embedded for each GeoJSON layer, by the layer's JavaScript variable."""
+    found = re.finditer(r"^\s*(geo_json_[0-9a-f]+)_add\((\{.*\})\);$", html, re.MULTILINE)
+    return {m.group(1): json.loads(m.group(2))["features"] for m in found}
+
+
+def layer_with(html: str, key: str) -> tuple[str, list[dict[str, Any]]]:
+    """The one layer whose features carry property ``key``: (JS variable, features)."""
+    hits = [
+        (name, feats)
+        for name, feats in geojson_layers(html).items()
+        if feats and key in feats[0]["properties"]
+    ]
+    assert len(hits) == 1, f"{len(hits)} layers with property {key!r}"
+    return hits[0]
+
+
+def has_layer_with(html: str, key: str) -> bool:
+    return any(feats and key in feats[0]["properties"] for feats in geojson_layers(html).values())
+
+
+def shown(html: str, variable: str) -> bool:
+    """Whether a layer is on the map when the page opens (not only listed in the layer control)."""
+    return f"{variable}.addTo(" in html
+
+
+def legend_of(html: str) -> str:
+    """The legend's HTML as the browser gets it (decoded from its JSON string)."""
+    match = re.search(r'div\.innerHTML = ("(?:[^"\\]|\\.)*");', html)
+    assert match, "no legend"
+    text: str = json.loads(match.group(1))
+    return text
+
+
+def synthetic_cells(result: AnalysisResult, categories: list[str]) -> Any:
+    """Emerging-style cells on the first hexagons of the Gi* grid, with the given categories."""
+    cells = result.gi_grid.iloc[: len(categories)][["geometry"]].copy()
+    cells["category"] = categories
+    cells["trend_z"] = 1.25
+    cells["trend_p"] = 0.21
+    cells["n_months_hot"] = 3
+    cells["n_months_cold"] = 0
+    cells.attrs.update(months=YEAR, cell_size_m=result.gi_grid.attrs.get("cell_size_m"))
+    return cells
+
+
+def test_gi_layer_has_only_significant_cells_and_starts_off(page: str, result: AnalysisResult) -> None:
+    variable, feats = layer_with(page, "bin")
+    significant = result.gi_grid[result.gi_grid["gi_bin"] != 0]
+    assert len(feats) == len(significant) > 0, "only significant cells are drawn"
+    bins = {f["properties"]["bin"] for f in feats}
+    assert 0 not in bins and bins == set(significant["gi_bin"].astype(int))
+    assert not shown(page, variable), "the Gi* layer is off until ticked (there are hotspots)"
+    assert f'"{GI_LAYER_NAME}" : {variable}' in page, "listed in the layer control"
+    assert f'"className": "{GI_CLASS}"' in page
+    props = feats[0]["properties"]
+    assert {"label", "n", "z", "p"} <= set(props)
+    assert "p (FDR-adjusted)" in page and "z-score" in page
+    legend = legend_of(page)
+    for b in bins:
+        assert GI_WORDS[b] in legend and GI_COLOURS[b] in legend
+    assert 'data-hs-layer="gi"' in legend and f'follow("gi", {variable})' in page
+    assert EMERGING_LAYER_NAME not in page and EMERGING_CLASS not in page
+
+
+def test_gi_layer_is_on_when_there_are_no_hotspots(result: AnalysisResult) -> None:
+    empty = dataclasses.replace(result, hotspots=result.hotspots.iloc[0:0])
+    html = render_page(empty, MapOptions(tiles="none", heat=False))
+    variable, _ = layer_with(html, "bin")
+    assert shown(html, variable)
+
+
+def test_gi_layer_absent_when_turned_off_or_not_computed(result: AnalysisResult) -> None:
+    off = render_page(result, MapOptions(tiles="none", heat=False, significance=False))
+    assert not has_layer_with(off, "bin")
+    assert GI_LAYER_NAME not in off and GI_CLASS not in off
+    uncomputed = dataclasses.replace(result, gi_grid=result.gi_grid.iloc[0:0])
+    html = render_page(uncomputed, MapOptions(tiles="none", heat=False))
+    assert not has_layer_with(html, "bin") and GI_CLASS not in html
+
+
+def test_gi_layer_without_significant_cells_says_so(result: AnalysisResult) -> None:
+    grid = result.gi_grid.copy()
+    grid["gi_bin"] = 0
+    html = render_page(dataclasses.replace(result, gi_grid=grid), MapOptions(tiles="none", heat=False))
+    assert not has_layer_with(html, "bin")
+    assert f"{GI_LAYER_NAME}: no significant cells" in html
+    assert "No cell is a significant hot or cold spot" in legend_of(html)
+
+
+def test_emerging_layer_and_legend_list_only_present_categories(result: AnalysisResult) -> None:
+    categories = (
+        ["new hot spot"] * 3 + ["persistent hot spot"] * 2 + ["sporadic cold spot"] + [NO_PATTERN] * 4
+    )
+    html = render_page(result, MapOptions(tiles="none", heat=False), synthetic_cells(result, categories))
+    variable, feats = layer_with(html, "cat")
+    assert len(feats) == 6, "cells with no pattern are not drawn"
+    assert not shown(html, variable), "the emerging layer is off until ticked"
+    assert f'"{EMERGING_LAYER_NAME}" : {variable}' in html
+    assert f'"className": "{EMERGING_CLASS}"' in html
+    assert feats[0]["properties"]["hot"] == "hot in 3 of 12"
+    assert feats[0]["properties"]["trend"] == "z = 1.25, p = 0.21 (Mann-Kendall)"
+    legend = legend_of(html)
+    present = {"new hot spot", "persistent hot spot", "sporadic cold spot"}
+    for category, style in EMERGING_STYLES.items():
+        _, _, meaning = style.meaning.partition(":")
+        assert (meaning in legend) == (category in present), category
+        assert (style.colour in legend) == (category in present), category
+    assert "<b>New</b>: significant hot spot for the first time in the final month (3 cells)" in legend
+    assert "(1 cell)" in legend and "over 12 months (2020-01 to 2020-12)" in legend
+    assert 'data-hs-layer="emerging"' in legend
+
+
+def test_emerging_layer_of_a_year_matches_the_cells(result: AnalysisResult, emerging_year: Any) -> None:
+    html = render_page(result, MapOptions(tiles="none", heat=False), emerging_year)
+    _, feats = layer_with(html, "cat")
+    patterned = emerging_year[emerging_year["category"] != NO_PATTERN]
+    assert len(feats) == len(patterned) > 0
+    legend = legend_of(html)
+    for category, n in patterned["category"].value_counts().items():
+        assert f"{n:,} cell" in legend
+        assert EMERGING_STYLES[str(category)].meaning.partition(":")[2] in legend
+    # coordinates rounded to 5 decimals: about a metre
+    ring = feats[0]["geometry"]["coordinates"][0]
+    assert all(len(str(c).split(".")[-1]) <= 5 for point in ring for c in point)
+
+
+def test_rate_mode_marks_wards_without_population(result: AnalysisResult) -> None:
+    wards = result.wards.copy()
+    target = wards.index[0]
+    name = str(wards.at[target, "ward_name"])
+    wards.loc[target, ["population", "rate_per_1000"]] = np.nan
+    partial = dataclasses.replace(result, wards=wards)
+    html = render_page(partial, MapOptions(tiles="none", heat=False, measure="rate"))
+    _, feats = layer_with(html, "ward")
+    props = {f["properties"]["ward"]: f["properties"] for f in feats}
+    unknown = props[escape(name)]
+    assert unknown["rate"] == "population unknown"
+    assert unknown["nopop"] is True and unknown["fill"] == NO_POPULATION_FILL
+    for ward, p in props.items():
+        if ward != escape(name):
+            assert not p["nopop"] and re.match(r"^[\d,]+\.\d\d \(population [\d,]+\)$", p["rate"]), p
+    assert f'"className": "{WARD_CLASS} {NO_POPULATION_CLASS}"' in html
+    assert "0.0 per 1,000" not in html and not unknown["rate"][0].isdigit()
+    assert 'id="hs-hatch"' in html and f"path.{NO_POPULATION_CLASS}" in html
+    legend = legend_of(html)
+    assert "Wards: incidents per 1,000 residents" in legend
+    assert "population unknown (1 ward): no rate" in legend
+    source = result.meta["population_sources"]["wards-2018"]
+    assert "2020" in source  # the year of the estimates
+    assert f"Population: {escape(source)}" in legend
+    assert "Wards: incidents per 1,000 residents" in html  # layer name
+    # rate classes: the colours follow the rates, not the counts
+    rates = wards["rate_per_1000"].dropna().to_numpy(dtype=float)
+    breaks = class_breaks(rates, 5)
+    assert all(label in legend for label in breaks.labels)
+    # count mode: the same ward is shaded by its count and still says "population unknown"
+    counted = render_page(partial, MapOptions(tiles="none", heat=False))
+    _, feats = layer_with(counted, "ward")
+    p = next(f["properties"] for f in feats if f["properties"]["ward"] == escape(name))
+    assert p["rate"] == "population unknown" and p["nopop"] is False and p["fill"] != NO_POPULATION_FILL
+    assert NO_POPULATION_CLASS not in re.sub(r"\.hs-nopop", "", counted).replace("hs-nopop {", "")
+
+
+def test_ward_tooltip_has_count_rate_and_gi(page: str, result: AnalysisResult) -> None:
+    _, feats = layer_with(page, "ward")
+    assert len(feats) == len(result.wards)
+    labels = {escape(str(v)) for v in result.wards["gi_label"]}
+    assert {f["properties"]["gi"] for f in feats} <= labels
+    assert all(f["properties"]["rate"] for f in feats)
+    assert '"Gi* (wards)"' in page and '"Per 1,000 residents"' in page
+
+
+def test_measure_is_validated() -> None:
+    with pytest.raises(InvalidInput):
+        MapOptions(measure="density").validate()  # type: ignore[arg-type]
+
+
+def test_hostile_labels_and_categories_are_escaped(
+    result: AnalysisResult, page: str, standalone: str
+) -> None:
+    grid = result.gi_grid.copy()
+    significant = grid.index[grid["gi_bin"] != 0]
+    grid.loc[significant[0], "label"] = IMG_PAYLOAD
+    grid.loc[significant[1], "label"] = SCRIPT_PAYLOAD
+    wards = result.wards.copy()
+    wards.loc[wards.index[0], "gi_label"] = SCRIPT_PAYLOAD
+    hotspots = result.hotspots.copy()
+    hotspots.at[hotspots.index[0], "time_profile"] = {"available": False, "reason": SCRIPT_PAYLOAD}
+    hotspots.at[hotspots.index[1], "trend"] = IMG_PAYLOAD
+    meta = copy.deepcopy(result.meta)
+    meta["gi_star"] = {**meta["gi_star"], "multiple_testing": IMG_PAYLOAD}
+    meta["population_sources"] = {"wards-2018": SCRIPT_PAYLOAD}
+    hostile = dataclasses.replace(result, gi_grid=grid, wards=wards, hotspots=hotspots, meta=meta)
+    cells = synthetic_cells(result, [IMG_PAYLOAD, SCRIPT_PAYLOAD, "new hot spot"])
+    cells.attrs["months"] = [SCRIPT_PAYLOAD]
+    options = MapOptions(tiles="none", measure="rate")
+    for html, clean in (
+        (render_page(hostile, options, cells), page),
+        (render_standalone(hostile, options, cells), standalone),
+    ):
+        for payload in (IMG_PAYLOAD, SCRIPT_PAYLOAD, "<script>alert", "onerror=alert(1)>"):
+            assert payload not in html
+        assert html.lower().count("<script") == clean.lower().count("<script")
+        assert html.lower().count("</script") == clean.lower().count("</script")
+        legend = legend_of(html)
+        assert "<b>&lt;img src=x onerror=alert(1)&gt;</b>: category without a description" in legend
+        assert "&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;" in legend
+        _, cats = layer_with(html, "cat")
+        assert {f["properties"]["category"] for f in cats} == {
+            escape(IMG_PAYLOAD),
+            escape(SCRIPT_PAYLOAD),
+            "New hot spot",
+        }
+        _, gi = layer_with(html, "bin")
+        assert {escape(IMG_PAYLOAD), escape(SCRIPT_PAYLOAD)} <= {f["properties"]["label"] for f in gi}
+        _, hot = layer_with(html, "hotspot")
+        assert hot[0]["properties"]["profile"] == f"<i>{escape(SCRIPT_PAYLOAD)}</i>"
+        assert hot[1]["properties"]["trend"] == "n/a"
+
+
+def test_hotspot_popup_has_pai_gi_share_trend_and_time_profile(year: AnalysisResult) -> None:
+    html = render_page(year, MapOptions(tiles="none", heat=False, significance=False))
+    _, feats = layer_with(html, "hotspot")
+    assert len(feats) == len(year.hotspots)
+    for feature, row in zip(feats, year.hotspots.to_dict("records"), strict=True):
+        props = feature["properties"]
+        if row["extends_outside_area"] and not row["share_of_area"]:  # wholly outside the boroughs
+            assert props["pai"] == "n/a (outside the study area)"
+            assert props["hot_share"] == "not tested (outside the study area)"
+            assert "outside the study area" in props["incidents"]
+        else:
+            assert props["pai"].endswith("(share of incidents / share of area)")
+            assert props["hot_share"].endswith("of its area in significant hot cells (Gi*, 90%+)")
+            assert "of located incidents in the study area" in props["incidents"]
+        assert props["trend"] == trend_text(row["trend"], row["trend_p"], row["slope_per_month"])
+        # police.uk: month only, so the profile is the reason, in italics
+        assert props["profile"].startswith("<i>") and "police.uk" in props["profile"]
+    trends = [f["properties"]["trend"] for f in feats]
+    assert any(
+        re.match(r"^(rising|falling) by about [\d.]+ incidents? a month \(Mann-Kendall p", t) for t in trends
+    )
+    assert any(t.startswith("no clear trend (Mann-Kendall p = ") for t in trends)
+    for alias in ('"Gi*"', '"Trend"', '"When"', '"PAI"'):
+        assert alias in html
+
+
+def test_one_month_trend_is_too_short(page: str) -> None:
+    _, feats = layer_with(page, "hotspot")
+    assert {f["properties"]["trend"] for f in feats} == {"too few months to test"}
+
+
+def test_trend_in_words() -> None:
+    assert (
+        trend_text("increasing", 0.010985, 1.3333)
+        == "rising by about 1.3 incidents a month (Mann-Kendall p = 0.011)"
+    )
+    assert (
+        trend_text("decreasing", 0.0004, -12.4)
+        == "falling by about 12 incidents a month (Mann-Kendall p &lt; 0.001)"
+    )
+    assert (
+        trend_text("increasing", 0.02, 1.0) == "rising by about 1.0 incident a month (Mann-Kendall p = 0.02)"
+    )
+    assert trend_text("increasing", 0.03, 0.0).startswith("rising, by less than 0.1 incidents a month")
+    assert trend_text("no trend", 0.3025, 2.0) == "no clear trend (Mann-Kendall p = 0.3)"
+    assert trend_text("too short", None, None) == "too few months to test"
+    assert trend_text(None, None, None) == "n/a"
+
+
+def test_time_profile_bars_are_plain_html() -> None:
+    from hotspots.geo.trend import time_profile
+
+    stamps = pd.Series(pd.date_range("2023-01-02 00:30", periods=24 * 7 * 2, freq="h"))
+    bars = time_profile_html(time_profile(stamps))
+    assert bars.count('<div class="hs-bars hs-bars-h">') == 1
+    assert bars.count('<div class="hs-bars hs-bars-d">') == 1
+    assert bars.count('<i style="height:') == 24 + 7
+    assert 'title="00: 14"' in bars and 'title="Monday: 48"' in bars
+    assert "<span>Mon</span>" in bars and "<span>18</span>" in bars
+    assert "<script" not in bars
+    dates_only = time_profile(pd.Series(pd.date_range("2023-01-02", periods=30, freq="D")))
+    html = time_profile_html(dates_only)
+    assert "Hour of day: <i>" in html and html.count('<i style="height:') == 7
+    assert time_profile_html({"available": False, "reason": "month only"}) == "<i>month only</i>"
+    assert time_profile_html(None) == "<i>not available</i>"
+
+
+def test_full_pages_stay_under_two_megabytes(
+    result: AnalysisResult, year: AnalysisResult, emerging_year: Any
+) -> None:
+    """One month and twelve months, every layer on: Gi*, emerging (12 months), rates, heat."""
+    full = MapOptions(tiles="none", measure="rate", significance=True, heat=True)
+    for res, cells in ((result, emerging_layer(result)), (result, emerging_year), (year, emerging_year)):
+        page_html = render_page(res, full, cells)
+        assert has_layer_with(page_html, "cat") and has_layer_with(page_html, "bin")
+        assert len(page_html.encode()) < MAX_FULL_PAGE_BYTES
+        assert len(render_standalone(res, full, cells).encode()) < MAX_FULL_PAGE_BYTES
+
+
+def test_counts_withheld_by_disclosure_control_render_as_fewer_than_k(result: AnalysisResult) -> None:
+    """A result whose small counts were suppressed (None) renders them as "fewer than k", not 0."""
+    wards = result.wards.copy()
+    wards["count"] = wards["count"].astype(object)
+    wards["rate_per_1000"] = wards["rate_per_1000"].astype(object)
+    small = wards.index[:2]
+    wards.loc[small, ["count", "rate_per_1000"]] = None
+    hotspots = result.hotspots.copy()
+    first = hotspots.index[0]
+    hotspots["count"] = hotspots["count"].astype(object)
+    hotspots.at[first, "count"] = None
+    hotspots.at[first, "top_categories"] = [{"crime_type": "Robbery", "count": None}]
+    profile = {
+        "available": True,
+        "reason": None,
+        "hours": {"available": False, "reason": "dates only", "labels": [], "counts": None},
+        "weekdays": {
+            "available": True,
+            "reason": None,
+            "labels": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
+            "counts": [None, 12, 0, 7, None, 30, 9],
+        },
+    }
+    hotspots.at[first, "time_profile"] = profile
+    grid = result.gi_grid.copy()
+    grid["count"] = grid["count"].astype(object)
+    grid.loc[grid.index[grid["gi_bin"] != 0][0], "count"] = None
+    meta = copy.deepcopy(result.meta)
+    meta["incidents_outside_area"] = None
+    meta["disclosure"] = {"k": 5, "rule": "Counts from 1 to 4 are suppressed", "suppressed": True}
+    suppressed = dataclasses.replace(result, wards=wards, hotspots=hotspots, gi_grid=grid, meta=meta)
+    html = render_page(suppressed, MapOptions(tiles="none", heat=False, measure="rate"))
+    _, feats = layer_with(html, "ward")
+    props = {f["id"]: f["properties"] for f in feats}
+    for i in (0, 1):
+        assert props[i]["incidents"] == "fewer than 5"
+        assert props[i]["rate"] == "withheld (fewer than 5 incidents)"
+        assert props[i]["nopop"] is True
+    _, hot = layer_with(html, "hotspot")
+    first_props = next(f["properties"] for f in hot if f["id"] == int(hotspots.at[first, "hotspot_id"]))
+    assert first_props["incidents"].startswith("fewer than 5 (")
+    assert first_props["categories"] == "Robbery (fewer than 5)"
+    assert first_props["profile"].count('class="hs-sup"') == 2
+    assert 'title="Monday: fewer than 5"' in first_props["profile"]
+    _, gi = layer_with(html, "bin")
+    assert "fewer than 5" in {f["properties"]["n"] for f in gi}
+    legend = legend_of(html)
+    assert "rate withheld: fewer than 5 incidents (2 wards)" in legend
+    assert "Disclosure control: Counts from 1 to 4 are suppressed" in legend
+    assert "fewer than 5 outside the boundaries" in legend

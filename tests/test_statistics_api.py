@@ -23,6 +23,8 @@ from tests.geojson_checks import assert_rfc7946
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     settings = Settings(data_dir=tmp_path_factory.mktemp("stats") / "var", tiles="none")
     with TestClient(create_app(settings)) as c:
+        _, secret = c.app.state.service.security.create_key("tests-admin", "admin")  # type: ignore[attr-defined]
+        c.headers.update({"X-API-Key": secret})
         yield c
 
 

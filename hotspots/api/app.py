@@ -11,7 +11,7 @@ from fastapi.staticfiles import StaticFiles
 
 from hotspots import __version__
 from hotspots.api.errors import register_error_handlers
-from hotspots.api.routes import boundaries, datasets, exports, health, hotspots, maps, statistics
+from hotspots.api.routes import admin, boundaries, datasets, exports, health, hotspots, maps, ogc, statistics
 from hotspots.maps.assets import ASSET_DIRS
 from hotspots.service import HotspotService
 from hotspots.settings import Settings
@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.static_prefix = STATIC_PREFIX
     register_error_handlers(app)
-    for module in (health, datasets, boundaries, hotspots, statistics, exports, maps):
+    for module in (health, datasets, boundaries, hotspots, statistics, exports, maps, admin, ogc):
         app.include_router(module.router)
     for name, directory in ASSET_DIRS.items():
         app.mount(f"{STATIC_PREFIX}/{name}", StaticFiles(directory=directory), name=f"static-{name}")

@@ -193,7 +193,7 @@ def analyse_cmd(
                     tiles_attribution=settings.tiles_attribution,
                     title=f"Hotspots: {', '.join(p.name for p in files)}",
                 )
-                _write(out / "map.html", render_standalone(result, options))
+                _write(out / "map.html", render_standalone(result, options, emerging))
 
             step(f"Writing outputs to {out}", write_all)
     except HotspotError as exc:
@@ -453,6 +453,60 @@ def ingest_cmd(
     )
 
 
+keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="Who the key is for, e.g. bd-community-safety")],
+    role: Annotated[str, typer.Option(help="viewer, police, council or admin")],
+) -> None:
+    """Create a key; the secret is printed once and only its hash is stored."""
+    from hotspots.service import HotspotService
+
+    try:
+        service = HotspotService(Settings())
+        record, secret = service.security.create_key(name, role)
+        service.security.audit("cli", "admin", "key created", record.name, {"role": record.role})
+    except HotspotError as exc:
+        _fail(exc)
+        return
+    console.print(
+        f"Created key '{record.name}' with role {record.role}. Store it now; it is not shown again:"
+    )
+    print(secret)
+
+
+@keys_app.command("list")
+def keys_list() -> None:
+    """List keys (names, roles, revoked or not)."""
+    from hotspots.service import HotspotService
+
+    table = Table(title="API keys")
+    for col in ("name", "role", "created", "revoked"):
+        table.add_column(col)
+    for k in HotspotService(Settings()).security.list_keys():
+        revoked = k.revoked_at.strftime("%Y-%m-%d %H:%M") if k.revoked_at else ""
+        table.add_row(k.name, k.role, k.created_at.strftime("%Y-%m-%d %H:%M"), revoked)
+    Console().print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(name: Annotated[str, typer.Argument(help="Name of the key")]) -> None:
+    """Revoke a key at once."""
+    from hotspots.service import HotspotService
+
+    try:
+        service = HotspotService(Settings())
+        record = service.security.revoke_key(name)
+        service.security.audit("cli", "admin", "key revoked", record.name, {})
+    except HotspotError as exc:
+        _fail(exc)
+        return
+    console.print(f"Revoked key '{record.name}'.")
+
+
 @app.command("datasets")
 def datasets_cmd() -> None:
     """List the stored dataset versions."""
@@ -485,8 +539,14 @@ def serve_cmd(
     port = port or settings.port
     app_ = create_app(settings)
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    access = (
+        "API keys required (HOTSPOTS_AUTH_REQUIRED=true)"
+        if settings.auth_required
+        else "demo mode: anonymous callers get viewer access; set HOTSPOTS_AUTH_REQUIRED=true in production"
+    )
     console.print(
         f"[bold green]hotspots[/] serving data from {settings.data_dir.resolve()}\n"
+        f"  Access: {access}\n"
         f"  Map:  http://{shown}:{port}/maps/hotspots\n"
         f"  API:  http://{shown}:{port}/docs",
         highlight=False,

@@ -5,12 +5,22 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from hotspots.errors import Conflict, HotspotError, InvalidInput, NotFound, PayloadTooLarge
+from hotspots.errors import (
+    Conflict,
+    Forbidden,
+    HotspotError,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    Unauthorized,
+)
 
 STATUS: dict[type[HotspotError], int] = {
     PayloadTooLarge: 413,
     InvalidInput: 422,
     NotFound: 404,
+    Unauthorized: 401,
+    Forbidden: 403,
     Conflict: 409,
     HotspotError: 400,
 }
@@ -35,6 +45,7 @@ def error_body(exc: HotspotError) -> dict[str, object]:
 def register_error_handlers(app: FastAPI) -> None:
     async def handle(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, HotspotError)
-        return JSONResponse(error_body(exc), status_code=status_for(exc))
+        headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'} if isinstance(exc, Unauthorized) else None
+        return JSONResponse(error_body(exc), status_code=status_for(exc), headers=headers)
 
     app.add_exception_handler(HotspotError, handle)

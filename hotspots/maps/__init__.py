@@ -3,7 +3,8 @@
 No web framework code lives here: :func:`render_page` returns HTML for the app
 to serve (linking assets under :attr:`MapOptions.static_prefix`, where the app
 mounts :data:`ASSET_DIRS`), and :func:`render_standalone` returns a file that
-opens from disk with no network.
+opens from disk with no network. Both take the optional emerging hot spot
+cells of :func:`hotspots.geo.assessment.emerging_layer`.
 """
 
 from hotspots.maps.assets import ASSET_DIRS, AssetNotFound, inline_assets
@@ -13,6 +14,8 @@ from hotspots.maps.render import (
     HEAT_CLASS,
     HOTSPOT_CLASS,
     LEGEND_CLASS,
+    MEASURES,
+    NO_POPULATION_CLASS,
     WARD_CLASS,
     ClassBreaks,
     HeatSurface,
@@ -23,14 +26,32 @@ from hotspots.maps.render import (
     render_page,
     render_standalone,
 )
+from hotspots.maps.statistics import (
+    EMERGING_CLASS,
+    EMERGING_LAYER_NAME,
+    EMERGING_STYLES,
+    GI_CLASS,
+    GI_COLOURS,
+    GI_LAYER_NAME,
+    GI_WORDS,
+)
 
 __all__ = [
     "ASSET_DIRS",
     "ATTRIBUTION_LINKS",
     "BOROUGH_CLASS",
+    "EMERGING_CLASS",
+    "EMERGING_LAYER_NAME",
+    "EMERGING_STYLES",
+    "GI_CLASS",
+    "GI_COLOURS",
+    "GI_LAYER_NAME",
+    "GI_WORDS",
     "HEAT_CLASS",
     "HOTSPOT_CLASS",
     "LEGEND_CLASS",
+    "MEASURES",
+    "NO_POPULATION_CLASS",
     "WARD_CLASS",
     "AssetNotFound",
     "ClassBreaks",

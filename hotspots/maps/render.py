@@ -1,5 +1,8 @@
 """Folium rendering of an analysis: ward choropleth, borough outlines, hotspots, heat, legend.
 
+The statistical layers (Gi* significance, emerging hot spots) and the
+statistical lines of the hotspot popup are built in :mod:`hotspots.maps.statistics`.
+
 Geometry arrives in British National Grid (EPSG:27700); it is simplified there
 (in metres) for display, then written as RFC 7946 GeoJSON (WGS84, 6 decimal
 places) through :mod:`hotspots.geo.export`. The page links only Leaflet, served
@@ -21,7 +24,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlparse
 
 import folium
@@ -40,6 +43,23 @@ from hotspots.geo.analysis import AnalysisResult
 from hotspots.geo.crs import BNG, WGS84
 from hotspots.geo.export import ATTRIBUTION, feature_collection
 from hotspots.maps.assets import LEAFLET_CSS, LEAFLET_JS, asset_url, inline_assets
+from hotspots.maps.fmt import count_text, disclosure_k
+from hotspots.maps.fmt import escaped as _escaped
+from hotspots.maps.fmt import fmt_number as _fmt_number
+from hotspots.maps.fmt import num as _num
+from hotspots.maps.fmt import pct as _pct
+from hotspots.maps.fmt import seq as _seq
+from hotspots.maps.statistics import (
+    EMERGING_LAYER_NAME,
+    GI_LAYER_NAME,
+    STAT_PANE,
+    StatLayer,
+    add_emerging_layer,
+    add_gi_layer,
+    hot_share_text,
+    time_profile_html,
+    trend_text,
+)
 
 WEB_MERCATOR = 3857
 
@@ -89,6 +109,9 @@ HOTSPOT_STROKE = "#111111"
 HOTSPOT_FILL = "#1f78b4"
 BOROUGH_STROKE = "#3a3a3a"
 WARD_STROKE = "#7a7a7a"
+NO_POPULATION_CLASS = "hs-nopop"
+NO_POPULATION_FILL = "#cccccc"  # under the hatch pattern, and where SVG patterns are not drawn
+MEASURES = ("count", "rate")
 
 
 @dataclass
@@ -116,6 +139,21 @@ class MapOptions:
         Standard deviation of the Gaussian kernel of the heat layer, metres.
     classes:
         Number of quantile classes of the ward choropleth (1 to 7).
+    measure:
+        What shades the wards: ``"count"`` (incidents) or ``"rate"``
+        (incidents per 1,000 residents). A ward whose population is unknown
+        has no rate: in rate mode it is drawn hatched grey and its tooltip
+        says "population unknown" (never 0). The legend names the population
+        source and year.
+    significance:
+        Whether to add the "Significance (Gi*)" layer: the hex cells of
+        ``result.gi_grid`` that are significant hot or cold spots
+        (``gi_bin != 0``), in ColorBrewer RdBu. It is off until ticked in the
+        layer list, except when DBSCAN found no hotspot: then it is shown,
+        so the map still says where incidents cluster significantly. The
+        "Emerging hot spots" layer (when cells are passed to
+        :func:`build_map`) is always off until ticked. The legend section of
+        each follows its layer.
     """
 
     tiles: str = "openstreetmap"
@@ -126,6 +164,8 @@ class MapOptions:
     simplify_m: float = 5.0
     heat_bandwidth_m: float = 150.0
     classes: int = 5
+    measure: Literal["count", "rate"] = "count"
+    significance: bool = True
 
     def validate(self) -> None:
         """Check the options.
@@ -142,6 +182,8 @@ class MapOptions:
             raise InvalidInput("heat_bandwidth_m must be between 10 and 5000 metres")
         if not (1 <= self.classes <= max(YLORRD)):
             raise InvalidInput(f"classes must be between 1 and {max(YLORRD)}")
+        if self.measure not in MEASURES:
+            raise InvalidInput(f"measure must be one of {', '.join(MEASURES)}, got {self.measure!r}")
 
 
 @dataclass(frozen=True)
@@ -294,13 +336,19 @@ def heat_surface(
     return HeatSurface(rgba=rgba, bounds=bounds, cell_m=cell_m, peak_per_km2=peak, full_colour_per_km2=full)
 
 
-def build_map(result: AnalysisResult, options: MapOptions | None = None) -> folium.Map:
+def build_map(
+    result: AnalysisResult,
+    options: MapOptions | None = None,
+    emerging: gpd.GeoDataFrame | None = None,
+) -> folium.Map:
     """The interactive hotspot map of one analysis.
 
-    Layers: ward choropleth of incident counts (one per boundary set, the
-    latest shown), borough outlines, hotspot polygons with a popup summary and
-    a kernel density heat image; a layer control, a scale bar, a legend and the
-    data attribution.
+    Layers: ward choropleth of incident counts or rates per 1,000 residents
+    (one per boundary set, the latest shown), borough outlines, a kernel
+    density heat image, significant Gi* hex cells (path class
+    :data:`GI_CLASS`), emerging hot spot cells (path class
+    :data:`EMERGING_CLASS`) and hotspot polygons with a popup summary; a layer
+    control, a scale bar, a legend and the data attribution.
 
     Parameters
     ----------
@@ -308,6 +356,11 @@ def build_map(result: AnalysisResult, options: MapOptions | None = None) -> foli
         Output of :func:`hotspots.geo.analysis.analyse` (geometries in EPSG:27700).
     options:
         Tiles, asset prefix, title and display settings; defaults when ``None``.
+    emerging:
+        Output of :func:`hotspots.geo.assessment.emerging_layer` (hex cells
+        with ``category``, ``trend_z``, ``trend_p``, ``n_months_hot``; any
+        CRS): adds the "Emerging hot spots" layer of the cells with a
+        pattern. ``None``: no such layer.
 
     Returns
     -------
@@ -340,18 +393,27 @@ def build_map(result: AnalysisResult, options: MapOptions | None = None) -> foli
             fmap
         )
     folium.map.CustomPane("hs-heat-pane", z_index=410, pointer_events=False).add_to(fmap)
+    folium.map.CustomPane(STAT_PANE, z_index=415, pointer_events=True).add_to(fmap)
     folium.map.CustomPane("hs-top-pane", z_index=420, pointer_events=True).add_to(fmap)
 
     ward_legends = _add_ward_layers(fmap, result, options)
     _add_borough_layer(fmap, result, options)
     heat = _add_heat_layer(fmap, result, options) if options.heat else None
+    stats: list[tuple[str, StatLayer]] = []
+    if options.significance:
+        gi = add_gi_layer(fmap, result, show=len(result.hotspots) == 0)
+        if gi is not None:
+            stats.append(("gi", gi))
+    if emerging is not None:
+        stats.append(("emerging", add_emerging_layer(fmap, emerging, show=False)))
     _add_hotspot_layer(fmap, result, options)
     folium.LayerControl(position="topright", collapsed=False).add_to(fmap)
     _PageExtras(
         title_html=html.escape(options.title),
-        legend_html=_legend_html(result, ward_legends, heat, options),
+        legend_html=_legend_html(result, ward_legends, heat, options, stats),
         attribution_html=DATA_ATTRIBUTION_HTML,
         background=NO_TILES_BACKGROUND if tile_url is None else None,
+        toggles=[(key, stat.layer.get_name()) for key, stat in stats],
     ).add_to(fmap)
     bounds = _latlon_bounds(result.boroughs if len(result.boroughs) else result.wards)
     if bounds is not None:
@@ -359,7 +421,11 @@ def build_map(result: AnalysisResult, options: MapOptions | None = None) -> foli
     return fmap
 
 
-def render_page(result: AnalysisResult, options: MapOptions | None = None) -> str:
+def render_page(
+    result: AnalysisResult,
+    options: MapOptions | None = None,
+    emerging: gpd.GeoDataFrame | None = None,
+) -> str:
     """The map as a full HTML page linking Leaflet under ``options.static_prefix``.
 
     Parameters
@@ -368,6 +434,9 @@ def render_page(result: AnalysisResult, options: MapOptions | None = None) -> st
         Output of :func:`hotspots.geo.analysis.analyse`.
     options:
         Display options; defaults when ``None``.
+    emerging:
+        Emerging hot spot cells (:func:`hotspots.geo.assessment.emerging_layer`)
+        to draw as a layer; ``None`` for none.
 
     Returns
     -------
@@ -375,11 +444,15 @@ def render_page(result: AnalysisResult, options: MapOptions | None = None) -> st
         HTML for pages served by the app, which mounts
         :data:`hotspots.maps.assets.ASSET_DIRS` under the prefix.
     """
-    page: str = build_map(result, options).get_root().render()
+    page: str = build_map(result, options, emerging).get_root().render()
     return page
 
 
-def render_standalone(result: AnalysisResult, options: MapOptions | None = None) -> str:
+def render_standalone(
+    result: AnalysisResult,
+    options: MapOptions | None = None,
+    emerging: gpd.GeoDataFrame | None = None,
+) -> str:
     """The map as one self-contained HTML file: Leaflet's JS and CSS inlined.
 
     Parameters
@@ -388,6 +461,8 @@ def render_standalone(result: AnalysisResult, options: MapOptions | None = None)
         Output of :func:`hotspots.geo.analysis.analyse`.
     options:
         Display options; defaults when ``None``.
+    emerging:
+        Emerging hot spot cells to draw as a layer; ``None`` for none.
 
     Returns
     -------
@@ -396,62 +471,116 @@ def render_standalone(result: AnalysisResult, options: MapOptions | None = None)
         no server and no network (except base map tiles unless ``tiles="none"``).
     """
     options = options or MapOptions()
-    return inline_assets(render_page(result, options), options.static_prefix)
+    return inline_assets(render_page(result, options, emerging), options.static_prefix)
 
 
 # --- layers -----------------------------------------------------------------------------------------
 
 
-def _add_ward_layers(
-    fmap: folium.Map, result: AnalysisResult, options: MapOptions
-) -> list[tuple[str, ClassBreaks]]:
+@dataclass(frozen=True)
+class _WardLegend:
+    """What the legend says about one boundary set's choropleth."""
+
+    name: str
+    breaks: ClassBreaks
+    measure: str
+    unknown_population: int
+    withheld: int
+    k: int | None
+    has_rates: bool
+    population_source: str | None
+
+
+def _add_ward_layers(fmap: folium.Map, result: AnalysisResult, options: MapOptions) -> list[_WardLegend]:
     wards = result.wards
     if wards.empty:
         return []
     names = [str(n) for n in result.meta.get("boundary_sets") or []]
     present = [str(n) for n in pd.unique(wards["boundary_set"].astype(str))]
     order = [n for n in names if n in present] + [n for n in present if n not in names]
+    sources = result.meta.get("population_sources") or {}
+    by_rate = options.measure == "rate"
+    k = disclosure_k(result.meta)
     legends = []
     for i, name in enumerate(order):
         part = wards[wards["boundary_set"].astype(str) == name].reset_index(drop=True)
-        breaks = class_breaks(part["count"].to_numpy(dtype=float), options.classes)
-        has_rate = "rate_per_1000" in part.columns and part["rate_per_1000"].notna().any()
+        counts = pd.to_numeric(part["count"], errors="coerce").to_numpy(dtype=float)
+        withheld = np.isnan(counts)  # suppressed by disclosure control: 1 to k-1 incidents
+        rates = (
+            pd.to_numeric(part["rate_per_1000"], errors="coerce").to_numpy(dtype=float)
+            if "rate_per_1000" in part.columns
+            else np.full(len(part), np.nan)
+        )
+        population = (
+            pd.to_numeric(part["population"], errors="coerce").to_numpy(dtype=float)
+            if "population" in part.columns
+            else np.full(len(part), np.nan)
+        )
+        known = np.isfinite(rates)
+        rate_withheld = ~known & withheld & (np.nan_to_num(population) > 0)
+        shaded = rates if by_rate else counts
+        breaks = class_breaks(shaded, options.classes)
+        # A withheld count takes the lowest non-zero class (no break can lie between 1 and k-1);
+        # a missing rate is hatched grey.
+        low = breaks.colour(1.0)
+        fills = [
+            breaks.colour(v) if math.isfinite(v) else NO_POPULATION_FILL if by_rate else low
+            for v in shaded.tolist()
+        ]
+        gi_labels = part["gi_label"] if "gi_label" in part.columns else pd.Series([None] * len(part))
         frame = gpd.GeoDataFrame(
             {
                 "fid": np.arange(len(part)),
                 "ward": _escaped(part["ward_name"]),
                 "borough": _escaped(part["borough_name"]),
-                "incidents": [f"{int(c):,}" for c in part["count"]],
-                "fill": [breaks.colour(float(c)) for c in part["count"]],
+                "incidents": [count_text(c, k) for c in counts],
+                "rate": [
+                    _fmt_rate(r, p, bool(w), k) for r, p, w in zip(rates, population, withheld, strict=True)
+                ],
+                "gi": [g or "not computed" for g in _escaped(gi_labels)],
+                "fill": fills,
+                "nopop": [bool(by_rate and not has_rate) for has_rate in known],
             },
             geometry=_simplify_coverage(part.geometry, options.simplify_m),
             crs=BNG,
         )
-        fields, aliases = ["ward", "borough", "incidents"], ["Ward", "Borough", "Incidents"]
-        if has_rate:
-            frame["rate"] = [
-                _fmt_rate(r, p) for r, p in zip(part["rate_per_1000"], part["population"], strict=True)
-            ]
-            fields.append("rate")
-            aliases.append("Per 1,000 residents")
         data = feature_collection(frame, [c for c in frame.columns if c != "geometry"], id_column="fid")
-        label = f"Wards: incidents ({html.escape(name)})" if len(order) > 1 else "Wards: incidents"
+        what = "incidents per 1,000 residents" if by_rate else "incidents"
+        label = f"Wards: {what} ({html.escape(name)})" if len(order) > 1 else f"Wards: {what}"
         folium.GeoJson(
             data,
             name=label,
             show=i == len(order) - 1,
             style_function=_ward_style,
             highlight_function=lambda f: {"weight": 2.5, "color": "#222222", "fillOpacity": 0.7},
-            tooltip=folium.GeoJsonTooltip(fields=fields, aliases=aliases, localize=False, sticky=True),
+            tooltip=folium.GeoJsonTooltip(
+                fields=["ward", "borough", "incidents", "rate", "gi"],
+                aliases=["Ward", "Borough", "Incidents", "Per 1,000 residents", "Gi* (wards)"],
+                localize=False,
+                sticky=True,
+            ),
         ).add_to(fmap)
-        legends.append((name, breaks))
+        source = sources.get(name) if isinstance(sources, dict) else None
+        legends.append(
+            _WardLegend(
+                name=name,
+                breaks=breaks,
+                measure=options.measure,
+                unknown_population=int((~known & ~rate_withheld).sum()),
+                withheld=int(rate_withheld.sum()),
+                k=k,
+                has_rates=bool(known.any()),
+                population_source=str(source) if source else None,
+            )
+        )
     return legends
 
 
 def _ward_style(feature: dict[str, Any]) -> dict[str, Any]:
+    props = feature["properties"]
     return {
-        "className": WARD_CLASS,
-        "fillColor": feature["properties"]["fill"],
+        "className": f"{WARD_CLASS} {NO_POPULATION_CLASS}" if props.get("nopop") else WARD_CLASS,
+        "fillColor": props["fill"],
         "fillOpacity": 0.55,
         "color": WARD_STROKE,
         "weight": 0.8,
@@ -466,7 +595,7 @@ def _add_borough_layer(fmap: folium.Map, result: AnalysisResult, options: MapOpt
         {
             "fid": np.arange(len(boroughs)),
             "borough": _escaped(boroughs["borough_name"]),
-            "incidents": [f"{int(c):,}" for c in boroughs["count"]],
+            "incidents": [count_text(c, disclosure_k(result.meta)) for c in boroughs["count"]],
         },
         geometry=_simplify_coverage(boroughs.geometry, options.simplify_m),
         crs=BNG,
@@ -498,7 +627,8 @@ def _add_hotspot_layer(fmap: folium.Map, result: AnalysisResult, options: MapOpt
         return
     buffer_m = float(result.meta.get("shape_buffer_m") or 30.0)
     tolerance = min(options.simplify_m, buffer_m / 5.0)
-    rows = [_hotspot_summary(row, n) for row in hotspots.drop(columns="geometry").to_dict("records")]
+    k = disclosure_k(result.meta)
+    rows = [_hotspot_summary(row, n, k) for row in hotspots.drop(columns="geometry").to_dict("records")]
     frame = gpd.GeoDataFrame(
         pd.DataFrame(rows), geometry=_simplify_each(hotspots.geometry, tolerance), crs=BNG
     )
@@ -523,58 +653,85 @@ HOTSPOT_LABELS = {
     "area": "Area",
     "density": "Density",
     "pai": "PAI",
+    "hot_share": "Gi*",
+    "trend": "Trend",
     "wards": "Wards",
     "boroughs": "Boroughs",
     "cross_border": "Cross-border",
     "categories": "Top categories",
     "months": "First / last month",
     "peak": "Peak month",
+    "profile": "When",
 }
 
 
-def _hotspot_summary(row: dict[str, Any], n_hotspots: int) -> dict[str, Any]:
-    """Escaped display strings for one hotspot's popup (keys of :data:`HOTSPOT_LABELS`)."""
+def _hotspot_summary(row: dict[str, Any], n_hotspots: int, k: int | None = None) -> dict[str, Any]:
+    """Escaped display strings for one hotspot's popup (keys of :data:`HOTSPOT_LABELS`).
+
+    ``k``: disclosure threshold of a suppressed result (counts withheld show as "fewer than k").
+    """
     rank = int(row["hotspot_id"])
-    count = int(row["count"])
     area = _num(row.get("area_m2"))
     locations = _num(row.get("locations"))
     cats = [
-        f"{html.escape(str(c.get('crime_type')))} ({int(c.get('count') or 0):,})"
+        f"{html.escape(str(c.get('crime_type')))} ({count_text(c.get('count'), k)})"
         for c in _seq(row.get("top_categories"))
         if isinstance(c, dict)
     ]
     monthly = row.get("monthly_counts")
     peak = row.get("peak_month")
-    peak_n = monthly.get(peak) if isinstance(monthly, dict) and peak is not None else None
+    if not isinstance(monthly, dict):
+        monthly = {}
+    peak_n = monthly.get(peak)
     cross = bool(row.get("cross_border"))
     outside = bool(row.get("extends_outside_area"))
     boroughs = ", ".join(html.escape(str(b)) for b in _seq(row.get("boroughs"))) or "none"
     if outside:
         boroughs += " (and outside the mapped boroughs)"
     where = f", {int(locations):,} distinct locations" if locations is not None else ""
+    # Shares, PAI and Gi* are computed within the study area; a hotspot wholly outside it has none.
+    beyond = outside and not _num(row.get("share_of_area"))
+    shares = (
+        f"{_pct(row.get('share_of_incidents'))} of located incidents in the study area"
+        if not beyond
+        else "outside the study area"
+    )
     return {
         "fid": rank,
         "cross": cross,
         "hotspot": f"#{rank} of {n_hotspots}",
-        "incidents": f"{count:,} ({_pct(row.get('share_of_incidents'))} of located incidents{where})",
+        "incidents": f"{count_text(row.get('count'), k)} ({shares}{where})",
         "area": (
-            f"{_fmt_area(area)} ({_pct(row.get('share_of_area'))} of the study area)"
+            f"{_fmt_area(area)} ("
+            + (f"{_pct(row.get('share_of_area'))} of the study area" if not beyond else "outside it")
+            + ")"
             if area is not None
             else "n/a"
         ),
         "density": _fmt_density(_num(row.get("density_per_km2"))),
-        "pai": _fmt_number(_num(row.get("pai")), 1),
+        "pai": _fmt_pai(_num(row.get("pai"))) if not beyond else "n/a (outside the study area)",
+        "hot_share": hot_share_text(row.get("hot_share"))
+        if not beyond
+        else "not tested (outside the study area)",
+        "trend": trend_text(row.get("trend"), row.get("trend_p"), row.get("slope_per_month")),
         "wards": ", ".join(html.escape(str(w)) for w in _seq(row.get("wards"))) or "none",
         "boroughs": boroughs,
         "cross_border": "yes" if cross else "no",
         "categories": "; ".join(cats) or "n/a",
         "months": f"{html.escape(str(row.get('first_month')))} / {html.escape(str(row.get('last_month')))}",
         "peak": (
-            html.escape(str(peak)) + (f" ({int(peak_n):,} incidents)" if peak_n is not None else "")
+            html.escape(str(peak)) + (f" ({count_text(peak_n, k)} incidents)" if peak in monthly else "")
             if peak is not None
             else "n/a"
         ),
+        "profile": time_profile_html(row.get("time_profile"), k),
     }
+
+
+def _fmt_pai(pai: float | None) -> str:
+    if pai is None:
+        return "n/a"
+    return f"{pai:,.{1 if pai < 100 else 0}f} (share of incidents / share of area)"
 
 
 def _hotspot_style(feature: dict[str, Any]) -> dict[str, Any]:
@@ -648,12 +805,33 @@ class _PageExtras(MacroElement):
         .hs-legend .hs-ramp { flex: none; display: inline-block; width: 60px; height: 12px;
           background: linear-gradient(to right, {{ this.heat_gradient }}); }
         .hs-legend .hs-note { color: #444; font-size: 11px; margin-top: 2px; }
+        .hs-legend .hs-sub { font-weight: 600; font-size: 11px; margin: 4px 0 1px; }
+        .hs-legend .hs-row > span:last-child { min-width: 0; }
         .hs-legend .hs-attr { color: #666; font-size: 10px; margin-top: 6px; }
+        .hs-legend .hs-hatch, .hs-legend .hs-sw.hs-hatch {
+          background: repeating-linear-gradient(45deg, #cccccc 0 3px, #8c8c8c 3px 4px); }
+        .leaflet-container path.hs-nopop { fill: url(#hs-hatch); }
+        .leaflet-popup-content { max-height: 60vh; overflow-y: auto; }
+        .leaflet-popup-content th { text-align: left; vertical-align: top; padding-right: 6px; }
+        .hs-tp { width: 230px; }
+        .hs-tp-h { font-size: 11px; color: #444; margin-top: 3px; }
+        .hs-tp-n { font-size: 11px; color: #444; }
+        .hs-bars { display: grid; grid-auto-flow: column; grid-auto-columns: 1fr; align-items: end;
+          column-gap: 1px; height: 34px; border-bottom: 1px solid #888; }
+        .hs-bars i { display: block; background: {{ this.bar_colour }}; }
+        .hs-bars i.hs-sup { background: repeating-linear-gradient(45deg, #cccccc 0 2px, #8c8c8c 2px 3px); }
+        .hs-axis { display: grid; grid-auto-flow: column; grid-auto-columns: 1fr; font-size: 9px;
+          color: #555; text-align: center; }
+        .hs-axis-h { text-align: left; }
         {% if this.background %}.leaflet-container { background: {{ this.background }}; }{% endif %}
         </style>
         {% endmacro %}
         {% macro html(this, kwargs) %}
         <div class="hs-title">{{ this.title_html }}</div>
+        <svg width="0" height="0" style="position:absolute" aria-hidden="true" focusable="false"><defs>
+        <pattern id="hs-hatch" width="6" height="6" patternUnits="userSpaceOnUse"
+          patternTransform="rotate(45)"><rect width="6" height="6" fill="{{ this.no_population_fill }}"/>
+        <line x1="0" y1="0" x2="0" y2="6" stroke="#8c8c8c" stroke-width="2"/></pattern></defs></svg>
         {% endmacro %}
         {% macro script(this, kwargs) %}
         (function (map) {
@@ -667,16 +845,36 @@ class _PageExtras(MacroElement):
                 return div;
             };
             legend.addTo(map);
+            // A legend section of an optional layer is shown while its layer is on the map.
+            function follow(key, layer) {
+                var section = legend.getContainer().querySelector('[data-hs-layer="' + key + '"]');
+                if (!section) { return; }
+                var sync = function () { section.hidden = !map.hasLayer(layer); };
+                map.on("overlayadd overlayremove", sync);
+                sync();
+            }
+            {%- for key, layer in this.toggles %}
+            follow({{ key|tojson }}, {{ layer }});
+            {%- endfor %}
         })({{ this._parent.get_name() }});
         {% endmacro %}
         """
     )
 
     def __init__(
-        self, *, title_html: str, legend_html: str, attribution_html: str, background: str | None
+        self,
+        *,
+        title_html: str,
+        legend_html: str,
+        attribution_html: str,
+        background: str | None,
+        toggles: Sequence[tuple[str, str]] = (),
     ) -> None:
         super().__init__()
         self._name = "HotspotPageExtras"
+        self.toggles = list(toggles)  # (legend section key, JS variable of its layer)
+        self.bar_colour = HOTSPOT_FILL
+        self.no_population_fill = NO_POPULATION_FILL
         self.title_html = title_html
         self.legend_html = legend_html
         self.attribution_html = attribution_html
@@ -689,9 +887,10 @@ class _PageExtras(MacroElement):
 
 def _legend_html(
     result: AnalysisResult,
-    ward_legends: list[tuple[str, ClassBreaks]],
+    ward_legends: list[_WardLegend],
     heat: HeatSurface | None,
     options: MapOptions,
+    stats: Sequence[tuple[str, StatLayer]] = (),
 ) -> str:
     meta = result.meta
     esc = html.escape
@@ -704,16 +903,37 @@ def _legend_html(
         else ", ".join(esc(str(c)) for c in _seq(crime_types))
     )
     parts.append(f'<div class="hs-note">{period}; {types}</div>')
-    for name, breaks in ward_legends:
-        heading = "Wards: incidents" + (f" ({esc(name)})" if len(ward_legends) > 1 else "")
+    for ward in ward_legends:
+        by_rate = ward.measure == "rate"
+        what = "incidents per 1,000 residents" if by_rate else "incidents"
+        heading = f"Wards: {what}" + (f" ({esc(ward.name)})" if len(ward_legends) > 1 else "")
         parts.append(f"<h4>{heading}</h4>")
-        for colour, label in zip(breaks.colours, breaks.labels, strict=True):
+        if not by_rate or ward.has_rates:
+            for colour, label in zip(ward.breaks.colours, ward.breaks.labels, strict=True):
+                swatch = f'<span class="hs-sw" style="background:{colour}"></span>'
+                parts.append(f'<div class="hs-row">{swatch}{label}</div>')
+        if by_rate and ward.unknown_population:
+            n = ward.unknown_population
             parts.append(
-                f'<div class="hs-row"><span class="hs-sw" style="background:{colour}"></span>{label}</div>'
+                '<div class="hs-row"><span class="hs-sw hs-hatch"></span>'
+                f"population unknown ({n:,} ward{'s' if n != 1 else ''}): no rate</div>"
             )
+        if by_rate and ward.withheld:
+            n = ward.withheld
+            fewer = f"fewer than {ward.k} incidents" if ward.k else "small count"
+            parts.append(
+                '<div class="hs-row"><span class="hs-sw hs-hatch"></span>'
+                f"rate withheld: {fewer} ({n:,} ward{'s' if n != 1 else ''})</div>"
+            )
+        if ward.population_source and (by_rate or ward.has_rates):
+            parts.append(f'<div class="hs-note">Population: {esc(ward.population_source)}</div>')
+        elif by_rate or ward.unknown_population:
+            parts.append('<div class="hs-note">Population: no figures for these boundaries.</div>')
     if ward_legends:
+        measure = "rates per 1,000 residents" if options.measure == "rate" else "counts"
         parts.append(
-            '<div class="hs-note">Quantile classes of the ward counts. Hover a ward for details.</div>'
+            f'<div class="hs-note">Quantile classes of the ward {measure}. Hover a ward for its count, '
+            "rate and Gi* result.</div>"
         )
     parts.append(
         '<h4>Boroughs</h4><div class="hs-row"><span class="hs-line"></span>borough boundary'
@@ -747,12 +967,26 @@ def _legend_html(
             f'<div class="hs-note">Gaussian kernel, {_fmt_number(options.heat_bandwidth_m, 0)} m;'
             f" peak {_fmt_number(heat.peak_per_km2, 0)} per km&sup2;.</div>"
         )
-    counts = [f"{int(meta.get('incidents') or 0):,} incidents"]
-    if meta.get("incidents_without_location"):
-        counts.append(f"{int(meta['incidents_without_location']):,} without a location (not mapped)")
-    if meta.get("incidents_outside_area"):
-        counts.append(f"{int(meta['incidents_outside_area']):,} outside the boundaries")
+    for key, stat in stats:
+        parts.append(f'<div class="hs-sec" data-hs-layer="{key}">{stat.legend_html}</div>')
+    if stats:
+        names = " and ".join(
+            f"&ldquo;{GI_LAYER_NAME if key == 'gi' else EMERGING_LAYER_NAME}&rdquo;" for key, _ in stats
+        )
+        parts.append(f'<div class="hs-note">Tick {names} in the layer list for the statistical tests.</div>')
+    k = disclosure_k(meta)
+    counts = [f"{count_text(meta.get('incidents'), k)} incidents"]
+    for key, text in (
+        ("incidents_without_location", "without a location (not mapped)"),
+        ("incidents_outside_area", "outside the boundaries"),
+    ):
+        value = meta.get(key)
+        if value or (value is None and k and key in meta):
+            counts.append(f"{count_text(value, k)} {text}")
     parts.append(f'<div class="hs-note">{"; ".join(counts)}.</div>')
+    disclosure = meta.get("disclosure")
+    if k and isinstance(disclosure, dict) and disclosure.get("rule"):
+        parts.append(f'<div class="hs-note">Disclosure control: {esc(str(disclosure["rule"]))}</div>')
     for note_text in _seq(meta.get("boundary_notes")):
         parts.append(f'<div class="hs-note">{esc(str(note_text))}</div>')
     parts.append(f'<div class="hs-attr">{esc(ATTRIBUTION)}</div></details>')
@@ -849,46 +1083,6 @@ def _heat_rgba(scaled: np.ndarray) -> np.ndarray:
     return out
 
 
-def _escaped(values: pd.Series) -> list[str]:
-    return [html.escape(str(v)) if v is not None and not pd.isna(v) else "" for v in values]
-
-
-def _seq(value: Any) -> list[Any]:
-    if isinstance(value, list | tuple):
-        return list(value)
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    return []
-
-
-def _num(value: Any) -> float | None:
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if math.isfinite(out) else None
-
-
-def _fmt_number(value: float | None, decimals: int) -> str:
-    return "n/a" if value is None else f"{value:,.{decimals}f}"
-
-
-def _pct(share: Any) -> str:
-    value = _num(share)
-    if value is None:
-        return "n/a"
-    p = value * 100
-    if p == 0 or p >= 10:
-        return f"{p:.0f}%"
-    if p >= 1:
-        return f"{p:.1f}%"
-    if p >= 0.01:
-        return f"{p:.2f}%"
-    return "&lt;0.01%"
-
-
 def _fmt_area(m2: float) -> str:
     if m2 >= 10_000:
         return f"{m2 / 10_000:,.2f} ha"
@@ -899,10 +1093,12 @@ def _fmt_density(per_km2: float | None) -> str:
     return "n/a" if per_km2 is None else f"{per_km2:,.0f} incidents per km&sup2;"
 
 
-def _fmt_rate(rate: Any, population: Any) -> str:
+def _fmt_rate(rate: Any, population: Any, withheld: bool = False, k: int | None = None) -> str:
     r, p = _num(rate), _num(population)
     if r is None:
-        return "n/a"
+        if withheld and p:
+            return f"withheld (fewer than {k} incidents)" if k else "withheld"
+        return "no resident population" if p == 0 else "population unknown"
     return f"{r:,.2f}" + (f" (population {p:,.0f})" if p is not None else "")
 
 

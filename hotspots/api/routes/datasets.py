@@ -7,22 +7,23 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, UploadFile
 
+from hotspots.api.auth import Admin, Viewer
 from hotspots.api.deps import Service
 from hotspots.api.routes.uploads import read_limited, safe_filename
-from hotspots.errors import InvalidInput
+from hotspots.errors import HotspotError, InvalidInput
 from hotspots.geo.ingest import ColumnMapping, Source
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
 
 @router.get("", operation_id="list_datasets")
-def list_datasets(service: Service) -> list[dict[str, Any]]:
+def list_datasets(service: Service, _: Viewer) -> list[dict[str, Any]]:
     """Every stored dataset version, oldest first."""
     return [d.describe() for d in service.store.list_datasets()]
 
 
 @router.get("/{ref}", operation_id="get_dataset")
-def get_dataset(ref: str, service: Service) -> dict[str, Any]:
+def get_dataset(ref: str, service: Service, _: Viewer) -> dict[str, Any]:
     """One dataset version (``name`` for the latest or ``name@version``) and its validation report."""
     return service.store.get_dataset(ref).describe()
 
@@ -30,6 +31,7 @@ def get_dataset(ref: str, service: Service) -> dict[str, Any]:
 @router.post("", status_code=201, operation_id="upload_dataset")
 async def upload_dataset(
     service: Service,
+    who: Admin,
     files: Annotated[list[UploadFile], File(description="police.uk street-level CSV(s) or a generic CSV")],
     name: Annotated[str, Form(description="Dataset name; an existing name gets a new version")],
     format: Annotated[Literal["auto", "police-uk", "generic"], Form()] = "auto",
@@ -52,7 +54,20 @@ async def upload_dataset(
         Source(safe_filename(f.filename), await read_limited(f, service.settings.max_upload_bytes))
         for f in files
     ]
-    version, report = service.ingest(name, sources, fmt=format, mapping=_mapping(mapping), outside=outside)
+    try:
+        version, report = service.ingest(
+            name, sources, fmt=format, mapping=_mapping(mapping), outside=outside
+        )
+    except HotspotError as exc:
+        service.security.audit(who.name, who.role, "upload rejected", name, {"error": exc.message})
+        raise
+    service.security.audit(
+        who.name,
+        who.role,
+        "upload",
+        version.ref,
+        {"files": [s.name for s in sources], "rows": report.rows_accepted},
+    )
     return {**version.describe(), "links": {"map": f"/maps/hotspots?dataset={version.ref}"}}
 
 

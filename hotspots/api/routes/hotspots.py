@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.responses import Response
 
+from hotspots.api.auth import Viewer
 from hotspots.api.deps import AnalysisQuery, Service
 from hotspots.geo.export import HOTSPOT_PROPERTIES, dumps, export_metadata, hotspots_geojson, jsonable
 
@@ -15,10 +16,10 @@ GEOJSON = "application/geo+json"
 
 
 @router.get("/hotspots", operation_id="get_hotspots")
-def get_hotspots(service: Service, query: AnalysisQuery) -> dict[str, Any]:
+def get_hotspots(service: Service, query: AnalysisQuery, who: Viewer) -> dict[str, Any]:
     """Ranked hotspots (1 = most incidents) with their summaries, and the run's metadata."""
     ref, params = query
-    version, result = service.analyse(ref, params)
+    version, result = service.analyse(ref, params, exact=who.sees_exact_counts)
     rows = result.hotspots[HOTSPOT_PROPERTIES].to_dict("records")
     body: dict[str, Any] = jsonable(
         {
@@ -37,8 +38,8 @@ def get_hotspots(service: Service, query: AnalysisQuery) -> dict[str, Any]:
     response_class=Response,
     responses={200: {"content": {GEOJSON: {}}}},
 )
-def get_hotspots_geojson(service: Service, query: AnalysisQuery) -> Response:
+def get_hotspots_geojson(service: Service, query: AnalysisQuery, who: Viewer) -> Response:
     """Hotspot polygons as an RFC 7946 FeatureCollection (WGS84, 6 decimals)."""
     ref, params = query
-    _, result = service.analyse(ref, params)
+    _, result = service.analyse(ref, params, exact=who.sees_exact_counts)
     return Response(dumps(hotspots_geojson(result)), media_type=GEOJSON)

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 
+from hotspots.api.auth import Viewer
 from hotspots.api.deps import AnalysisQuery, Service
+from hotspots.errors import InvalidInput
 from hotspots.maps import MapOptions, render_page
 
 router = APIRouter(tags=["maps"])
+MAP_LAYERS = ("heat", "significance", "emerging")
 
 
 @router.get("/", include_in_schema=False)
@@ -17,15 +22,42 @@ def index() -> RedirectResponse:
 
 
 @router.get("/maps/hotspots", operation_id="map_hotspots", response_class=HTMLResponse)
-def map_hotspots(request: Request, service: Service, query: AnalysisQuery) -> HTMLResponse:
-    """Folium map: wards shaded by count, borough outlines, hotspots with popups, heat layer, legend."""
+def map_hotspots(
+    request: Request,
+    service: Service,
+    query: AnalysisQuery,
+    who: Viewer,
+    measure: Annotated[
+        Literal["count", "rate"],
+        Query(description="Shade wards by incident count or by incidents per 1,000 residents"),
+    ] = "count",
+    layers: Annotated[
+        str, Query(description="Comma-separated optional layers: heat, significance, emerging")
+    ] = "heat,significance",
+) -> HTMLResponse:
+    """Folium map: wards shaded by count or rate, borough outlines, hotspots with popups, heat,
+    Gi* significance and emerging hot spot layers, legend."""
     ref, params = query
-    version, result = service.analyse(ref, params)
+    wanted = {p.strip() for p in layers.split(",") if p.strip()}
+    unknown = wanted - set(MAP_LAYERS)
+    if unknown:
+        raise InvalidInput(
+            f"unknown layer(s): {', '.join(sorted(unknown))}; choose from {', '.join(MAP_LAYERS)}"
+        )
+    exact = who.sees_exact_counts
+    emerging = None
+    if "emerging" in wanted:
+        version, result, emerging = service.emerging(ref, params, exact=exact)
+    else:
+        version, result = service.analyse(ref, params, exact=exact)
     settings = service.settings
     options = MapOptions(
         tiles=settings.tiles,
         tiles_attribution=settings.tiles_attribution,
         static_prefix=str(request.app.state.static_prefix),
         title=f"Hotspots: {version.ref}, {result.meta['month_from']} to {result.meta['month_to']}",
+        measure=measure,
+        heat="heat" in wanted,
+        significance="significance" in wanted,
     )
-    return HTMLResponse(render_page(result, options))
+    return HTMLResponse(render_page(result, options, emerging))

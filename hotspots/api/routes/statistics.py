@@ -8,8 +8,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
+from hotspots.api.auth import Viewer
 from hotspots.api.deps import AnalysisQuery, Service
 from hotspots.geo.assessment import emerging_summary, k_distance_inputs
+from hotspots.geo.disclosure import suppress, suppress_ward_change
 from hotspots.geo.emerging import NO_PATTERN
 from hotspots.geo.export import (
     HOTSPOT_PROPERTIES,
@@ -37,6 +39,7 @@ Month = Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", descript
 def significance(
     service: Service,
     query: AnalysisQuery,
+    who: Viewer,
     level: Annotated[Literal["grid", "wards"], Query(description="Hex grid cells or wards")] = "grid",
     all_cells: Annotated[
         bool, Query(alias="all", description="Include cells that are not significant")
@@ -44,16 +47,16 @@ def significance(
 ) -> Response:
     """Getis-Ord Gi* with FDR: z, p and ArcGIS-style hot/cold bins at 90/95/99% confidence."""
     ref, params = query
-    _, result = service.analyse(ref, params)
+    _, result = service.analyse(ref, params, exact=who.sees_exact_counts)
     body = gi_grid_geojson(result, all_cells) if level == "grid" else wards_geojson(result)
     return Response(dumps(body), media_type=GEOJSON)
 
 
 @router.get("/emerging", operation_id="get_emerging")
-def emerging(service: Service, query: AnalysisQuery) -> dict[str, Any]:
+def emerging(service: Service, query: AnalysisQuery, who: Viewer) -> dict[str, Any]:
     """Emerging hot spots over the period's months: counts per category and the cells with a pattern."""
     ref, params = query
-    version, _, cells = service.emerging(ref, params)
+    version, _, cells = service.emerging(ref, params, exact=who.sees_exact_counts)
     table = cells[cells["category"] != NO_PATTERN].drop(columns="geometry")
     body: dict[str, Any] = jsonable(
         {"dataset": version.ref, **emerging_summary(cells), "cells": table.to_dict("records")}
@@ -67,10 +70,10 @@ def emerging(service: Service, query: AnalysisQuery) -> dict[str, Any]:
     response_class=Response,
     responses=GEOJSON_RESPONSE,
 )
-def emerging_cells(service: Service, query: AnalysisQuery) -> Response:
+def emerging_cells(service: Service, query: AnalysisQuery, who: Viewer) -> Response:
     """Hex cells with an emerging hot or cold spot pattern, as GeoJSON."""
     ref, params = query
-    _, result, cells = service.emerging(ref, params)
+    _, result, cells = service.emerging(ref, params, exact=who.sees_exact_counts)
     return Response(dumps(emerging_geojson(result, cells)), media_type=GEOJSON)
 
 
@@ -78,6 +81,7 @@ def emerging_cells(service: Service, query: AnalysisQuery) -> Response:
 def evaluate(
     service: Service,
     query: AnalysisQuery,
+    who: Viewer,
     test_month: Annotated[Month, Query(description="Month to test on (default: the last month)")] = None,
     rolling: Annotated[int, Query(ge=1, le=12, description="Number of consecutive test months")] = 1,
 ) -> dict[str, Any]:
@@ -92,6 +96,7 @@ def evaluate(
 def compare_periods(
     service: Service,
     query: AnalysisQuery,
+    who: Viewer,
     a_from: Annotated[Month, Query(description="Period A first month")] = None,
     a_to: Annotated[Month, Query(description="Period A last month")] = None,
     b_from: Annotated[Month, Query(description="Period B first month")] = None,
@@ -106,6 +111,11 @@ def compare_periods(
         report["matches"], ["period", "hotspot_id", "status", "matched_ids", "area_m2", "overlap_share"]
     )
     a, b = report["results"]
+    wards = report["wards"]
+    if not who.sees_exact_counts:
+        k = service.settings.disclosure_k
+        a, b = suppress(a, k), suppress(b, k)
+        wards = suppress_ward_change(wards, k)
     body: dict[str, Any] = jsonable(
         {
             "dataset": version.ref,
@@ -114,7 +124,7 @@ def compare_periods(
             "dbscan": report["dbscan"],
             "hotspots": report["hotspots"],
             "hotspot_shapes": matches,
-            "wards": report["wards"].to_dict("records"),
+            "wards": wards.to_dict("records"),
             "hotspots_a": a.hotspots[HOTSPOT_PROPERTIES].to_dict("records"),
             "hotspots_b": b.hotspots[HOTSPOT_PROPERTIES].to_dict("records"),
         }
@@ -130,6 +140,7 @@ def compare_periods(
 def k_distance(
     service: Service,
     query: AnalysisQuery,
+    who: Viewer,
     k: Annotated[float | None, Query(gt=0, le=1e9, description="k (default: the min_samples in use)")] = None,
     format: Annotated[Literal["json", "png"], Query(description="Curve as JSON, or a PNG plot")] = "json",
 ) -> Any:
@@ -145,7 +156,7 @@ def k_distance(
 
 
 @router.get("/harm-weights", operation_id="get_harm_weights")
-def harm_weights(service: Service) -> dict[str, Any]:
+def harm_weights(service: Service, _: Viewer) -> dict[str, Any]:
     """The harm weight per crime type in use (weight=harm), with its source."""
     body: dict[str, Any] = jsonable(service.harm.as_dict())
     return body

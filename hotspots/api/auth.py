@@ -1,0 +1,82 @@
+"""API keys and roles: who is calling, and may they do this?
+
+Roles: ``viewer`` (maps and aggregated layers), ``police`` (plus incident-level
+points and patrol lists), ``council`` (plus exports), ``admin`` (everything:
+uploads, boundaries, keys, audit). Keys arrive in the ``X-API-Key`` header or as
+``Authorization: Bearer <key>``. Without a key, the demo setting lets callers in
+as ``viewer``; with ``auth_required`` they get 401. A key whose role is not
+allowed gets 403.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from hotspots.errors import Forbidden, Unauthorized
+from hotspots.service import HotspotService
+
+ANONYMOUS = "anonymous"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The caller: a key's name and role, or the anonymous demo viewer."""
+
+    name: str
+    role: str
+
+    @property
+    def sees_exact_counts(self) -> bool:
+        """Police and admins work with exact counts; viewers and councils get suppressed aggregates."""
+        return self.role in ("police", "admin")
+
+
+def _key_from(request: Request) -> str | None:
+    key = request.headers.get("x-api-key")
+    if key:
+        return key.strip()
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip()
+    return None
+
+
+def current_principal(request: Request) -> Principal:
+    service: HotspotService = request.app.state.service
+    key = _key_from(request)
+    if key is None:
+        if service.settings.auth_required:
+            raise Unauthorized("an API key is required: send it in the X-API-Key header")
+        return Principal(ANONYMOUS, "viewer")
+    record = service.security.verify(key)
+    if record is None:
+        raise Unauthorized("the API key is not valid (unknown or revoked)")
+    return Principal(record.name, record.role)
+
+
+def require(*roles: str) -> Callable[[Request], Principal]:
+    """A dependency that admits ``roles`` (admins always) and returns the caller."""
+    allowed = set(roles) | {"admin"}
+
+    def check(request: Request) -> Principal:
+        principal = current_principal(request)
+        if principal.role not in allowed:
+            raise Forbidden(
+                f"the '{principal.role}' role may not do this; it needs one of: {', '.join(sorted(allowed))}"
+            )
+        request.state.principal = principal
+        return principal
+
+    return check
+
+
+ALL_ROLES = ("viewer", "police", "council")
+Viewer = Annotated[Principal, Depends(require(*ALL_ROLES))]
+Police = Annotated[Principal, Depends(require("police"))]
+Council = Annotated[Principal, Depends(require("council"))]
+PatrolList = Annotated[Principal, Depends(require("police", "council"))]
+Admin = Annotated[Principal, Depends(require("admin"))]
