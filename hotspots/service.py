@@ -10,14 +10,16 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
 from importlib import resources
 from typing import Any, TypeVar, cast
 
 import geopandas as gpd
+import pandas as pd
 import shapely
 
 from hotspots.boundaries import BoundarySet, read_boundary_file, shipped_boundary_sets
-from hotspots.errors import NotFound
+from hotspots.errors import InvalidInput, NotFound
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
 from hotspots.geo.assessment import compare, emerging_layer, evaluate_hotspots
 from hotspots.geo.disclosure import suppress, suppress_cells
@@ -26,6 +28,7 @@ from hotspots.geo.ingest import ColumnMapping, Format, IngestReport, OutsidePoli
 from hotspots.settings import Settings
 from hotspots.store import DatasetVersion, Store
 from hotspots.store.security import Security
+from hotspots.store.sharing import Sharing, SharingRegister, delete_dataset, remove_orphans
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,41 @@ SAMPLES = [
     SampleDataset("bd-2023-01", "2023-01-metropolitan-street_barking-and-dagenham.csv.gz", None),
 ]
 DEFAULT_DATASET = SAMPLES[0].name
+SAMPLE_SHARING = Sharing(
+    owner="Metropolitan Police Service (published by data.police.uk)",
+    source_type="police",
+    purpose="Shipped sample: open data under the Open Government Licence v3.0",
+    agreement="OGL v3.0 (open data, no data-sharing agreement needed)",
+)
+MAX_COMBINED = 10
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Dataset versions analysed together, with their data-sharing records."""
+
+    versions: tuple[DatasetVersion, ...]
+    sharing: tuple[Sharing, ...]
+
+    @property
+    def ref(self) -> str:
+        return ",".join(v.ref for v in self.versions)
+
+    @property
+    def id(self) -> tuple[int, ...]:
+        """Cache key part: the version ids."""
+        return tuple(v.id for v in self.versions)
+
+    def sources_used(self, incidents: pd.DataFrame) -> list[dict[str, Any]]:
+        """Which datasets (owner, source type, agreement) an output drew on, with incident counts."""
+        counts = incidents["dataset"].value_counts() if "dataset" in incidents.columns else pd.Series()
+        return [
+            {"dataset": v.ref, **s.as_dict(), "incidents": int(counts.get(v.ref, 0))}
+            for v, s in zip(self.versions, self.sharing, strict=True)
+            if int(counts.get(v.ref, 0)) > 0
+        ]
+
+
 T = TypeVar("T")
 
 
@@ -60,6 +98,8 @@ class HotspotService:
         self.settings = settings
         self.store = Store(settings.data_dir, settings.sqlalchemy_url)
         self.security = Security(self.store.engine)
+        self.sharing = SharingRegister(self.store)
+        remove_orphans(self.store)
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[object, ...], object] = OrderedDict()
         self._pending: dict[tuple[object, ...], threading.Lock] = {}
@@ -113,6 +153,7 @@ class HotspotService:
         mapping: ColumnMapping | None = None,
         outside: OutsidePolicy = "reject",
         size_limited: bool = True,
+        sharing: Sharing | None = None,
     ) -> tuple[DatasetVersion, IngestReport]:
         """Validate files and store them as a new version of dataset ``name``.
 
@@ -132,6 +173,8 @@ class HotspotService:
             max_errors=self.settings.max_reported_errors,
         )
         version = self.store.add_dataset(name, result.incidents, result.report)
+        if sharing is not None:
+            self.sharing.set(name, sharing)
         return version, result.report
 
     def seed_samples(self) -> list[DatasetVersion]:
@@ -141,24 +184,75 @@ class HotspotService:
         for sample in SAMPLES:
             if sample.name not in existing:
                 version, _ = self.ingest(
-                    sample.name, [sample_source(sample.filename)], mapping=sample.mapping, size_limited=False
+                    sample.name,
+                    [sample_source(sample.filename)],
+                    mapping=sample.mapping,
+                    size_limited=False,
+                    sharing=SAMPLE_SHARING,
                 )
                 added.append(version)
         return added
 
-    def dataset(self, ref: str | None) -> DatasetVersion:
+    def dataset(self, ref: str | None) -> Selection:
+        """The dataset version(s) named by ``ref``: ``name``, ``name@3``, or several joined by commas.
+
+        ``None`` means the shipped sample (or the newest dataset if it was deleted).
+        """
         if ref is None:
             datasets = self.store.list_datasets()
             if not datasets:
                 raise NotFound("no datasets stored yet: upload one with POST /datasets or 'hotspots ingest'")
             names = {d.name for d in datasets}
             ref = DEFAULT_DATASET if DEFAULT_DATASET in names else datasets[-1].name
-        return self.store.get_dataset(ref)
+        parts = [p.strip() for p in ref.split(",") if p.strip()]
+        if not parts or len(parts) > MAX_COMBINED:
+            raise InvalidInput(f"name between 1 and {MAX_COMBINED} datasets, separated by commas")
+        found = [self.store.get_dataset(p) for p in parts]
+        versions = tuple({v.id: v for v in found}.values())
+        return Selection(versions, tuple(self.sharing.get(v.name) for v in versions))
+
+    def load(self, selection: Selection) -> pd.DataFrame:
+        """Incidents of the selected versions, with ``dataset``, ``source_type`` and ``owner`` columns."""
+        frames = []
+        for version, sharing in zip(selection.versions, selection.sharing, strict=True):
+            frame = self.store.load_incidents(version)
+            frames.append(
+                frame.assign(dataset=version.ref, source_type=sharing.source_type, owner=sharing.owner)
+            )
+        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+    def delete_dataset(self, ref: str) -> list[DatasetVersion]:
+        """Delete a version or all versions of a dataset (and forget cached results)."""
+        gone = delete_dataset(self.store, ref)
+        with self._lock:
+            self._cache.clear()
+        return gone
+
+    def purge_expired(self, today: date | None = None) -> list[DatasetVersion]:
+        """Delete every dataset past its retention date; each deletion is audited."""
+        today = today or datetime.now(UTC).date()
+        gone: list[DatasetVersion] = []
+        for name in self.sharing.expired(today):
+            sharing = self.sharing.get(name)
+            removed = self.delete_dataset(name)
+            for v in removed:
+                self.security.audit(
+                    "retention-purge",
+                    "admin",
+                    "dataset deleted",
+                    v.ref,
+                    {
+                        "reason": "retention period ended",
+                        "retention_until": sharing.as_dict()["retention_until"],
+                    },
+                )
+            gone += removed
+        return gone
 
     # ---- analysis ---------------------------------------------------------------
     def analyse(
         self, ref: str | None, params: AnalysisParams, *, exact: bool = True
-    ) -> tuple[DatasetVersion, AnalysisResult]:
+    ) -> tuple[Selection, AnalysisResult]:
         """Analysis of a dataset version, computed once per (version, parameters).
 
         ``exact=False`` gives the disclosure-controlled copy (counts from 1 to
@@ -169,8 +263,9 @@ class HotspotService:
         params.validate()
 
         def compute() -> AnalysisResult:
-            result = analyse(self.store.load_incidents(version), self.boundary_sets, params)
+            result = analyse(self.load(version), self.boundary_sets, params)
             result.meta["dataset"] = version.ref
+            result.meta["sources"] = version.sources_used(result.incidents)
             return result
 
         key = ("analysis", version.id, *params.cache_key())
@@ -182,7 +277,7 @@ class HotspotService:
 
     def emerging(
         self, ref: str | None, params: AnalysisParams, *, exact: bool = True
-    ) -> tuple[DatasetVersion, AnalysisResult, gpd.GeoDataFrame]:
+    ) -> tuple[Selection, AnalysisResult, gpd.GeoDataFrame]:
         """Emerging hot spot cells for the analysis's months and study area."""
         version, result = self.analyse(ref, params)
         key = ("emerging", version.id, *params.cache_key())
@@ -195,7 +290,7 @@ class HotspotService:
 
     def evaluate(
         self, ref: str | None, params: AnalysisParams, test_month: str | None, n_tests: int
-    ) -> tuple[DatasetVersion, dict[str, Any]]:
+    ) -> tuple[Selection, dict[str, Any]]:
         """Fit-then-test evaluation (PAI, PEI, RRI, baselines); see ``evaluate_hotspots``."""
         version = self.dataset(ref)
         params = self.with_harm(params)
@@ -203,7 +298,7 @@ class HotspotService:
         return version, self._cached(
             ("evaluate", version.id, *params.cache_key(), test_month, n_tests),
             lambda: evaluate_hotspots(
-                self.store.load_incidents(version),
+                self.load(version),
                 self.boundary_sets,
                 params,
                 test_month=test_month,
@@ -213,7 +308,7 @@ class HotspotService:
 
     def compare(
         self, ref: str | None, params_a: AnalysisParams, params_b: AnalysisParams
-    ) -> tuple[DatasetVersion, dict[str, Any]]:
+    ) -> tuple[Selection, dict[str, Any]]:
         """Two periods compared: hotspots new/persistent/vanished and change per ward."""
         version = self.dataset(ref)
         params_a, params_b = self.with_harm(params_a), self.with_harm(params_b)
@@ -221,7 +316,7 @@ class HotspotService:
         params_b.validate()
         return version, self._cached(
             ("compare", version.id, *params_a.cache_key(), *params_b.cache_key()),
-            lambda: compare(self.store.load_incidents(version), self.boundary_sets, params_a, params_b),
+            lambda: compare(self.load(version), self.boundary_sets, params_a, params_b),
         )
 
     def _cached(self, key: tuple[object, ...], compute: Callable[[], T]) -> T:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -52,3 +53,26 @@ def bd(bd_source: Source) -> pd.DataFrame:
 @pytest.fixture
 def tmp_data_dir(tmp_path: Path) -> Path:
     return tmp_path / "var"
+
+
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL template of a PostgreSQL server started for the test session (skipped if not installed)."""
+    import os
+
+    from tests.pg import pg_bin, postgres_server
+
+    if pg_bin() is None:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError("CI=true but PostgreSQL is not installed: .ci/run should install postgresql")
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql); PostgreSQL tests skipped")
+    import shutil
+    import tempfile
+
+    # Not under pytest's tmp dir: its parents are private to root and the server runs as 'postgres'.
+    base = Path(tempfile.mkdtemp(prefix="hotspots-pg-"))
+    try:
+        with postgres_server(base) as template:
+            yield template
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

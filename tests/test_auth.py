@@ -121,8 +121,11 @@ def test_revoked_key_is_refused(keys: tuple[TestClient, dict[str, dict[str, str]
     )
     stored = [k.name for k in security.list_keys()]
     assert "temp" in stored
-    db = Path(client.app.state.service.settings.data_dir / "hotspots.db").read_bytes()  # type: ignore[attr-defined]
-    assert secret.encode() not in db, "only the hash is stored"
+    from sqlalchemy import text
+
+    with client.app.state.service.store.engine.connect() as conn:  # type: ignore[attr-defined]
+        rows = conn.execute(text("SELECT * FROM api_keys")).fetchall()
+    assert rows and secret not in repr(rows), "only the hash is stored"
 
 
 def _small_counts(obj: Any, path: str = "") -> list[str]:

@@ -35,6 +35,7 @@ from hotspots.geo.hotspots import DEFAULT_SHAPE_BUFFER_M
 from hotspots.geo.ingest import ColumnMapping, IngestResult, Source, read_incidents
 from hotspots.geo.parameters import k_distance_json, k_distance_png
 from hotspots.settings import Settings
+from hotspots.store.sharing import Sharing
 
 app = typer.Typer(
     help="Crime and harm hotspots for community safety partnerships.",
@@ -418,6 +419,15 @@ def ingest_cmd(
     fmt: FormatOpt = "auto",
     mapping: MappingOpt = None,
     outside: OutsideOpt = "reject",
+    owner: Annotated[str | None, typer.Option(help="Organisation that owns the data")] = None,
+    source_type: Annotated[
+        str | None, typer.Option(help="police, council, health, education, probation or other")
+    ] = None,
+    purpose: Annotated[str | None, typer.Option(help="Purpose in the data-sharing agreement")] = None,
+    agreement: Annotated[str | None, typer.Option(help="Data-sharing agreement reference")] = None,
+    retention_until: Annotated[
+        str | None, typer.Option(help="YYYY-MM-DD: 'hotspots purge' deletes the dataset after this date")
+    ] = None,
 ) -> None:
     """Validate FILES and store them as a new version of a dataset in the data directory."""
     from hotspots.service import HotspotService
@@ -438,8 +448,10 @@ def ingest_cmd(
                     fmt=_choice(fmt, ("auto", "police-uk", "generic"), "--format"),  # type: ignore[arg-type]
                     mapping=_mapping(mapping),
                     outside=_choice(outside, ("reject", "exclude"), "--outside"),  # type: ignore[arg-type]
+                    sharing=Sharing.parse(owner, source_type, purpose, agreement, retention_until),
                 ),
             )
+        service.security.audit("cli", "admin", "upload", version.ref, {"rows": report.rows_accepted})
     except HotspotError as exc:
         _fail(exc)
         return
@@ -505,6 +517,40 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="Name of the key")]) ->
         _fail(exc)
         return
     console.print(f"Revoked key '{record.name}'.")
+
+
+@app.command("delete")
+def delete_cmd(ref: Annotated[str, typer.Argument(help="name (every version) or name@version")]) -> None:
+    """Delete a dataset version, or every version of a dataset (logged in the audit log)."""
+    from hotspots.service import HotspotService
+
+    try:
+        service = HotspotService(Settings())
+        gone = service.delete_dataset(ref)
+        for v in gone:
+            service.security.audit("cli", "admin", "dataset deleted", v.ref, {"rows": v.rows})
+    except HotspotError as exc:
+        _fail(exc)
+        return
+    console.print(f"Deleted {', '.join(v.ref for v in gone)}")
+
+
+@app.command("purge")
+def purge_cmd() -> None:
+    """Delete every dataset past the retention date of its data-sharing agreement (logged).
+
+    Run it daily, e.g. from cron: ``0 2 * * * hotspots purge``.
+    """
+    from hotspots.service import HotspotService
+
+    try:
+        gone = HotspotService(Settings()).purge_expired()
+    except HotspotError as exc:
+        _fail(exc)
+        return
+    console.print(
+        f"Purged {', '.join(v.ref for v in gone)}" if gone else "Nothing is past its retention date."
+    )
 
 
 @app.command("datasets")

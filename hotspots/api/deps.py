@@ -21,7 +21,11 @@ Service = Annotated[HotspotService, Depends(get_service)]
 
 def analysis_query(
     dataset: Annotated[
-        str | None, Query(description="Dataset name (latest version) or name@version; default: the sample")
+        str | None,
+        Query(
+            description="Dataset name (latest version) or name@version, or several joined by commas to "
+            "analyse partners' data together; default: the shipped sample"
+        ),
     ] = None,
     month_from: Annotated[str | None, Query(alias="from", description="First month, YYYY-MM")] = None,
     month_to: Annotated[str | None, Query(alias="to", description="Last month, YYYY-MM")] = None,
@@ -50,6 +54,10 @@ def analysis_query(
     min_cluster_size: Annotated[
         int | None, Query(ge=2, le=1_000_000, description="HDBSCAN: smallest hotspot, incidents")
     ] = None,
+    source: Annotated[
+        list[str] | None,
+        Query(description="Only datasets of these source types (police, council, health, ...); repeat"),
+    ] = None,
     cell_size_m: Annotated[
         float | None,
         Query(
@@ -71,6 +79,7 @@ def analysis_query(
         weight=weight,
         method=method,
         min_cluster_size=min_cluster_size,
+        sources=tuple(source or ()),
     )
     return dataset, params
 

@@ -56,6 +56,7 @@ class AnalysisParams:
     method: Literal["dbscan", "hdbscan"] = "dbscan"
     min_cluster_size: int | None = None
     harm_table: tuple[tuple[str, float], ...] | None = None
+    sources: tuple[str, ...] = ()
 
     def harm(self) -> HarmWeights:
         """The harm weights in use: a custom table, else the documented default."""
@@ -248,6 +249,10 @@ def _filter(incidents: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:
         mask &= (month >= params.month_from).fillna(False).to_numpy(dtype=bool)
     if params.month_to:
         mask &= (month <= params.month_to).fillna(False).to_numpy(dtype=bool)
+    if params.sources:
+        if "source_type" not in incidents.columns:
+            raise InvalidInput("these incidents carry no source type to filter on")
+        mask &= incidents["source_type"].astype("string").isin(params.sources).fillna(False).to_numpy(bool)
     if params.crime_types:
         wanted = {c.casefold() for c in params.crime_types}
         known = {str(c).casefold() for c in incidents["crime_type"].dropna().unique()}

@@ -164,6 +164,12 @@ class Store:
                 self._frames.popitem(last=False)
         return frame
 
+    def forget(self, ids: list[int]) -> None:
+        """Drop cached frames of deleted versions."""
+        with self._lock:
+            for i in ids:
+                self._frames.pop(i, None)
+
     def _version(self, row: DatasetRow) -> DatasetVersion:
         return DatasetVersion(
             id=row.id,

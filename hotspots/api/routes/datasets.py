@@ -12,20 +12,34 @@ from hotspots.api.deps import Service
 from hotspots.api.routes.uploads import read_limited, safe_filename
 from hotspots.errors import HotspotError, InvalidInput
 from hotspots.geo.ingest import ColumnMapping, Source
+from hotspots.store.sharing import Sharing
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
 
 
 @router.get("", operation_id="list_datasets")
 def list_datasets(service: Service, _: Viewer) -> list[dict[str, Any]]:
-    """Every stored dataset version, oldest first."""
-    return [d.describe() for d in service.store.list_datasets()]
+    """Every stored dataset version, oldest first, with its owner, source and data-sharing agreement."""
+    return [
+        {**d.describe(), "sharing": service.sharing.get(d.name).as_dict()}
+        for d in service.store.list_datasets()
+    ]
 
 
 @router.get("/{ref}", operation_id="get_dataset")
 def get_dataset(ref: str, service: Service, _: Viewer) -> dict[str, Any]:
     """One dataset version (``name`` for the latest or ``name@version``) and its validation report."""
-    return service.store.get_dataset(ref).describe()
+    version = service.store.get_dataset(ref)
+    return {**version.describe(), "sharing": service.sharing.get(version.name).as_dict()}
+
+
+@router.delete("/{ref}", operation_id="delete_dataset")
+def delete_dataset(ref: str, service: Service, who: Admin) -> dict[str, Any]:
+    """Delete one version (``name@3``) or every version (``name``) of a dataset. Admin; audited."""
+    gone = service.delete_dataset(ref)
+    for version in gone:
+        service.security.audit(who.name, who.role, "dataset deleted", version.ref, {"rows": version.rows})
+    return {"deleted": [v.ref for v in gone]}
 
 
 @router.post("", status_code=201, operation_id="upload_dataset")
@@ -48,15 +62,25 @@ async def upload_dataset(
             description="Incidents far outside the boundaries: reject the file, or leave them out (counted)"
         ),
     ] = "reject",
+    owner: Annotated[str | None, Form(description="Organisation that owns the data")] = None,
+    source_type: Annotated[
+        str | None, Form(description="police, council, health, education, probation or other")
+    ] = None,
+    purpose: Annotated[str | None, Form(description="Purpose in the data-sharing agreement")] = None,
+    agreement: Annotated[str | None, Form(description="Data-sharing agreement reference")] = None,
+    retention_until: Annotated[
+        str | None, Form(description="YYYY-MM-DD: the dataset is deleted after this date")
+    ] = None,
 ) -> dict[str, Any]:
     """Validate and store the file(s) as a new dataset version; 422 with row-level errors if invalid."""
+    sharing = Sharing.parse(owner, source_type, purpose, agreement, retention_until)
     sources = [
         Source(safe_filename(f.filename), await read_limited(f, service.settings.max_upload_bytes))
         for f in files
     ]
     try:
         version, report = service.ingest(
-            name, sources, fmt=format, mapping=_mapping(mapping), outside=outside
+            name, sources, fmt=format, mapping=_mapping(mapping), outside=outside, sharing=sharing
         )
     except HotspotError as exc:
         service.security.audit(who.name, who.role, "upload rejected", name, {"error": exc.message})
@@ -68,7 +92,11 @@ async def upload_dataset(
         version.ref,
         {"files": [s.name for s in sources], "rows": report.rows_accepted},
     )
-    return {**version.describe(), "links": {"map": f"/maps/hotspots?dataset={version.ref}"}}
+    return {
+        **version.describe(),
+        "sharing": sharing.as_dict(),
+        "links": {"map": f"/maps/hotspots?dataset={version.ref}"},
+    }
 
 
 def _mapping(text: str | None) -> ColumnMapping | None:
