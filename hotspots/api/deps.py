@@ -43,7 +43,7 @@ def analysis_query(
         str, Query(description="Boundary set name, or 'auto' for the set in force each month")
     ] = "auto",
     buffer_m: Annotated[
-        float, Query(gt=0, le=1000, description="Radius in metres drawn around hotspot locations")
+        float, Query(ge=1, le=1000, description="Radius in metres drawn around hotspot locations")
     ] = DEFAULT_SHAPE_BUFFER_M,
     weight: Annotated[
         Literal["count", "harm"], Query(description="Cluster and rank by incident count or by harm")

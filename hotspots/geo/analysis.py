@@ -73,8 +73,8 @@ class AnalysisParams:
                 self.eps_m if self.eps_m is not None else DEFAULT_EPS_M,
                 self.min_samples if self.min_samples is not None else 1,
             )
-        if not (0 < self.shape_buffer_m <= 1000):
-            raise InvalidInput("shape_buffer_m must be more than 0 and at most 1000 metres")
+        if not (1 <= self.shape_buffer_m <= 1000):
+            raise InvalidInput("shape_buffer_m must be between 1 and 1000 metres")
         if self.cell_size_m is not None:
             check_cell_size(self.cell_size_m)
         if self.weight not in ("count", "harm"):

@@ -8,14 +8,18 @@ inflate the area, which makes a hotspot look weaker than it is (lower PAI).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from hotspots.geo.crs import BNG, to_wgs84_point
+from hotspots.geo.crs import BNG, WGS84, transform
+from hotspots.geo.locations import Locations
 from hotspots.geo.trend import mann_kendall, time_profile
 
 DEFAULT_SHAPE_BUFFER_M = 30.0
@@ -95,66 +99,293 @@ def build_hotspots(
     if not member.any():
         return gpd.GeoDataFrame({c: [] for c in HOTSPOT_COLUMNS if c != "geometry"}, geometry=[], crs=BNG)
     has_harm = "harm" in incidents.columns
-    df = incidents.loc[member, SUMMARY_INPUTS + (["harm"] if has_harm else [])].copy()
-    df["label"] = labels[member]
+    df = incidents[SUMMARY_INPUTS + (["harm"] if has_harm else [])]
     total_inside = int((~incidents["outside_area"].to_numpy(dtype=bool)).sum())
     study_area_m2 = float(study_area.area)
     shapely.prepare(study_area)
+    # Member rows label by label (input order within a label); columns are read through
+    # ``g.rows`` without copying the text columns.
+    g = _Groups(np.asarray(labels), member)
+    outside = df["outside_area"].to_numpy(dtype=bool)[g.rows]
+    n_inside = g.sum(~outside)
+
+    # The shapes are unioned in worker threads (GEOS runs without the GIL) while this
+    # thread works out everything else.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        pending, n_locations = _start_shapes(pool, df, g, shape_buffer_m)
+        rows = _summaries(df, g, months, outside, has_harm)
+        shapes = np.array([f.result() for f in pending], dtype=object)
+    areas = shapely.area(shapes)
+    inside_study = shapely.contains(study_area, shapes)
+    area_inside = areas.copy()
+    for i in np.flatnonzero(~inside_study):
+        area_inside[i] = float(shapes[i].intersection(study_area).area)
+    centroids = shapely.centroid(shapes)
+    lons, lats = transform(shapely.get_x(centroids), shapely.get_y(centroids), BNG, WGS84)
+    for k, row in enumerate(rows):
+        count = row["count"]
+        area = float(areas[k])
+        share_inc = int(n_inside[k]) / total_inside if total_inside else 0.0
+        share_area = float(area_inside[k]) / study_area_m2 if study_area_m2 > 0 else float("nan")
+        row.update(
+            locations=int(n_locations[k]),
+            area_m2=round(area, 1),
+            density_per_km2=round(count / (area / 1e6), 1) if area > 0 else None,
+            share_of_incidents=share_inc,
+            share_of_area=share_area,
+            pai=share_inc / share_area if share_area and share_area > 0 else None,
+            centroid_lon=round(float(lons[k]), 6),
+            centroid_lat=round(float(lats[k]), 6),
+            geometry=shapes[k],
+        )
+    return gpd.GeoDataFrame(rows, columns=HOTSPOT_COLUMNS, geometry="geometry", crs=BNG)
+
+
+def _summaries(
+    df: pd.DataFrame, g: _Groups, months: Sequence[str], outside: np.ndarray, has_harm: bool
+) -> list[dict[str, Any]]:
+    """Every column of each hotspot's row that does not depend on its shape."""
+    text = ["month", "crime_type", "ward_code", "ward_name", "borough_code", "borough_name"]
+    with ThreadPoolExecutor(max_workers=2) as pool:  # Arrow hashes text without the GIL
+        factorized = dict(zip(text, pool.map(lambda c: _factorize(df, c), text), strict=True))
+    month = _Codes(df["month"], g, factorized["month"])
+    crime = _Codes(df["crime_type"], g, factorized["crime_type"])
+    month_counts = month.counts_in_first_order()
+    crime_counts = crime.counts_in_first_order()
+    month_min, month_max = month.min_max()
+    month_pos = {m: i for i, m in enumerate(month.labels)}
+    wanted = [month_pos.get(m, -1) for m in months]
+    wards = _pair_counts(factorized["ward_code"], factorized["ward_name"], g, ~outside)
+    boroughs = _pair_counts(factorized["borough_code"], factorized["borough_name"], g, ~outside)
+    harm = df["harm"].to_numpy(dtype=float)[g.rows] if has_harm else None
+    profiles = _time_profiles(df["occurred_at"], g)
+    n_inside = g.sum(~outside)
     rows = []
-    for label, group in df.groupby("label", sort=True):
-        assert isinstance(label, int | np.integer)
-        xy = np.unique(group[["x", "y"]].to_numpy(), axis=0)
-        shape = shapely.union_all(shapely.buffer(shapely.points(xy), shape_buffer_m, quad_segs=8))
-        area = float(shape.area)
-        count = int(len(group))
-        inside = group[~group["outside_area"].astype(bool)]
-        ward_counts = (
-            inside.groupby(["ward_code", "ward_name"]).size().sort_values(ascending=False, kind="stable")
-        )
-        borough_counts = (
-            inside.groupby(["borough_code", "borough_name"])
-            .size()
-            .sort_values(ascending=False, kind="stable")
-        )
-        by_month = group["month"].value_counts()
-        monthly = {m: int(by_month.get(m, 0)) for m in months}
-        cats = group["crime_type"].value_counts().head(TOP_CATEGORIES)
-        outside = bool(len(inside) < count)
-        centroid = shape.centroid
-        lon, lat = to_wgs84_point(centroid.x, centroid.y)
-        share_inc = len(inside) / total_inside if total_inside else 0.0
-        area_inside = area if study_area.contains(shape) else float(shape.intersection(study_area).area)
-        share_area = area_inside / study_area_m2 if study_area_m2 > 0 else float("nan")
+    for k, label in enumerate(g.labels):
+        count = int(g.size[k])
+        codes_k, counts_k = month_counts[k]
+        per_month = dict(zip(codes_k.tolist(), counts_k.tolist(), strict=True))
+        monthly = {m: int(per_month.get(c, 0)) if c >= 0 else 0 for m, c in zip(months, wanted, strict=True)}
+        by_month = _descending(counts_k)
+        cat_codes, cat_counts = crime_counts[k]
+        top = _descending(cat_counts)[:TOP_CATEGORIES]
+        ward_list = wards[k]
+        borough_list = boroughs[k]
+        is_outside = bool(int(n_inside[k]) < count)
         trend = mann_kendall(list(monthly.values()))
         rows.append(
             {
                 "hotspot_id": int(label) + 1,
                 "count": count,
-                "harm": round(float(group["harm"].sum()), 1) if has_harm else None,
-                "locations": int(len(xy)),
-                "area_m2": round(area, 1),
-                "density_per_km2": round(count / (area / 1e6), 1) if area > 0 else None,
-                "share_of_incidents": share_inc,
-                "share_of_area": share_area,
-                "pai": share_inc / share_area if share_area and share_area > 0 else None,
+                "harm": round(float(_nansum(harm[g.slice(k)])), 1) if harm is not None else None,
+                "locations": None,
+                "area_m2": None,
+                "density_per_km2": None,
+                "share_of_incidents": None,
+                "share_of_area": None,
+                "pai": None,
                 "trend": trend.trend,
                 "trend_p": trend.p,
                 "slope_per_month": trend.slope_per_month,
-                "wards": [str(n) for _, n in ward_counts.index],
-                "ward_codes": [str(c) for c, _ in ward_counts.index],
-                "boroughs": [str(n) for _, n in borough_counts.index],
-                "borough_codes": [str(c) for c, _ in borough_counts.index],
-                "cross_border": bool(len(borough_counts) > 1 or (outside and len(borough_counts) > 0)),
-                "extends_outside_area": outside,
-                "top_categories": [{"crime_type": str(k), "count": int(v)} for k, v in cats.items()],
+                "wards": [name for _, name in ward_list],
+                "ward_codes": [code for code, _ in ward_list],
+                "boroughs": [name for _, name in borough_list],
+                "borough_codes": [code for code, _ in borough_list],
+                "cross_border": bool(len(borough_list) > 1 or (is_outside and len(borough_list) > 0)),
+                "extends_outside_area": is_outside,
+                "top_categories": [
+                    {"crime_type": crime.labels[int(cat_codes[i])], "count": int(cat_counts[i])} for i in top
+                ],
                 "monthly_counts": monthly,
-                "first_month": str(group["month"].min()),
-                "last_month": str(group["month"].max()),
-                "peak_month": str(by_month.index[0]) if len(by_month) else None,
-                "centroid_lon": round(lon, 6),
-                "centroid_lat": round(lat, 6),
-                "time_profile": time_profile(group["occurred_at"]),
-                "geometry": shape,
+                "first_month": month_min[k],
+                "last_month": month_max[k],
+                "peak_month": month.labels[int(codes_k[by_month[0]])] if len(by_month) else None,
+                "centroid_lon": None,
+                "centroid_lat": None,
+                "time_profile": profiles[k],
+                "geometry": None,
             }
         )
-    return gpd.GeoDataFrame(rows, columns=HOTSPOT_COLUMNS, geometry="geometry", crs=BNG)
+    return rows
+
+
+def _factorize(df: pd.DataFrame, column: str) -> tuple[Any, Any]:
+    values = df[column]
+    assert isinstance(values, pd.Series)
+    return pd.factorize(values, sort=True)
+
+
+class _Groups:
+    """Member rows grouped by label: ``rows`` lists their positions label by label, in input order
+    within a label (as ``groupby`` sees them); ``group`` is the label number of each."""
+
+    def __init__(self, labels: np.ndarray, member: np.ndarray) -> None:
+        idx = np.flatnonzero(member)
+        lab = labels[idx]
+        if lab.dtype.kind in "iu" and len(lab) and int(lab.max()) < 4 * len(lab) + 1024:
+            present = np.bincount(lab)
+            self.labels = np.flatnonzero(present)
+            number = np.cumsum(present > 0) - 1
+            inverse = number[lab]
+        else:
+            self.labels, inverse = np.unique(lab, return_inverse=True)
+            inverse = inverse.ravel()
+        # a stable sort of small integers is a radix sort
+        small = np.int16 if len(self.labels) < 1 << 15 else np.int64
+        order = np.argsort(inverse.astype(small), kind="stable")
+        self.rows = idx[order]
+        self.group = inverse[order]
+        self.size = np.bincount(inverse, minlength=len(self.labels))
+        self.bounds = np.concatenate([[0], np.cumsum(self.size)])
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def slice(self, k: int) -> slice:
+        return slice(int(self.bounds[k]), int(self.bounds[k + 1]))
+
+    def sum(self, values: np.ndarray) -> np.ndarray:
+        """Per group, the sum of ``values`` (given in ``rows`` order)."""
+        return np.bincount(self.group, weights=values, minlength=len(self)).astype(np.int64)
+
+
+class _Codes:
+    """A text column of the grouped rows as codes into its sorted distinct values (-1 missing)."""
+
+    def __init__(self, values: pd.Series, groups: _Groups, factorized: tuple[Any, Any]) -> None:
+        codes, uniq = factorized  # pd.factorize(values, sort=True)
+        self.values = values
+        self.codes = np.asarray(codes, dtype=np.int64)[groups.rows]
+        self.labels = [str(v) for v in uniq]
+        self.groups = groups
+
+    def counts_in_first_order(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per group: distinct codes in order of first appearance, and their counts."""
+        g = self.groups
+        valid = self.codes >= 0
+        width = max(len(self.labels), 1)
+        key = g.group[valid] * width + self.codes[valid]
+        if len(g) * width <= max(4 * len(key), 1 << 16):  # small key space: count, no sort
+            all_counts = np.bincount(key, minlength=len(g) * width)
+            uniq = np.flatnonzero(all_counts)
+            counts = all_counts[uniq]
+            first_at = np.full(len(g) * width, len(key), dtype=np.int64)
+            np.minimum.at(first_at, key, np.arange(len(key)))
+            first = first_at[uniq]
+        else:
+            uniq, first, counts = np.unique(key, return_index=True, return_counts=True)
+        grp = uniq // width
+        order = np.lexsort((first, grp))
+        grp, code, counts = grp[order], (uniq % width)[order], counts[order]
+        cut = np.searchsorted(grp, np.arange(len(g) + 1))
+        return [(code[cut[k] : cut[k + 1]], counts[cut[k] : cut[k + 1]]) for k in range(len(g))]
+
+    def min_max(self) -> tuple[list[str], list[str]]:
+        """Per group, the smallest and largest value as text (as ``Series.min``/``max``)."""
+        g = self.groups
+        big = np.iinfo(np.int64).max
+        codes = self.codes
+        lo = np.full(len(g), big, dtype=np.int64)
+        hi = np.full(len(g), -1, dtype=np.int64)
+        valid = codes >= 0
+        np.minimum.at(lo, g.group[valid], codes[valid])
+        np.maximum.at(hi, g.group[valid], codes[valid])
+        lows, highs = [], []
+        for k in range(len(g)):
+            if hi[k] < 0:  # no value at all: whatever pandas says of an all-missing column
+                rows = self.values.iloc[g.rows[g.slice(k)]]
+                lows.append(str(rows.min()))
+                highs.append(str(rows.max()))
+            else:
+                lows.append(self.labels[int(lo[k])])
+                highs.append(self.labels[int(hi[k])])
+        return lows, highs
+
+
+def _descending(counts: np.ndarray) -> np.ndarray:
+    """Positions of ``counts`` from largest to smallest, ties in the given (first-seen) order.
+
+    That is ``Series.value_counts``: counts in order of first appearance, sorted stably.
+    """
+    return np.argsort(-np.asarray(counts, dtype=np.int64), kind="stable")
+
+
+def _nansum(values: np.ndarray) -> float:
+    """``Series.sum()``: NaN counts as 0, same summation order."""
+    return float(np.where(np.isnan(values), 0.0, values).sum())
+
+
+def _pair_counts(
+    code_factors: tuple[Any, Any], name_factors: tuple[Any, Any], g: _Groups, use: np.ndarray
+) -> list[list[tuple[str, str]]]:
+    """Per group, the (code, name) pairs of its ``use`` rows, most rows first, ties by code then name.
+
+    Takes ``pd.factorize(..., sort=True)`` of the code and the name columns.
+    """
+    codes, code_labels = code_factors
+    names, name_labels = name_factors
+    c = np.asarray(codes, dtype=np.int64)[g.rows]
+    n = np.asarray(names, dtype=np.int64)[g.rows]
+    keep = use & (c >= 0) & (n >= 0)
+    width = max(len(name_labels), 1)
+    pair = c[keep] * width + n[keep]  # sorts as (code, name) since both codes are in sorted order
+    key_w = max(len(code_labels), 1) * width
+    key = g.group[keep] * key_w + pair
+    if len(g) * key_w <= max(4 * len(key), 1 << 16):  # small key space: count, no sort
+        all_counts = np.bincount(key, minlength=len(g) * key_w)
+        uniq = np.flatnonzero(all_counts)
+        counts = all_counts[uniq]
+    else:
+        uniq, counts = np.unique(key, return_counts=True)
+    grp, pair = uniq // key_w, uniq % key_w
+    order = np.lexsort((pair, -counts, grp))
+    grp, pair = grp[order], pair[order]
+    cut = np.searchsorted(grp, np.arange(len(g) + 1))
+    cl = [str(v) for v in code_labels]
+    nl = [str(v) for v in name_labels]
+    return [
+        [(cl[int(p) // width], nl[int(p) % width]) for p in pair[cut[k] : cut[k + 1]]] for k in range(len(g))
+    ]
+
+
+def _start_shapes(
+    pool: ThreadPoolExecutor, df: pd.DataFrame, g: _Groups, radius: float
+) -> tuple[list[Future[shapely.Geometry]], np.ndarray]:
+    """Start, per group, the union of ``radius`` circles around its distinct locations.
+
+    Returns the pending unions (in group order) and how many locations each group has.
+    Circles are unioned in (x, y) order of their locations, as ``np.unique`` sorts them.
+    """
+    x = df["x"].to_numpy(dtype=float)[g.rows]
+    y = df["y"].to_numpy(dtype=float)[g.rows]
+    locs = Locations.from_xy(x, y)  # distinct locations, numbered in (x, y) order
+    key = np.unique(g.group * len(locs) + locs.inverse)  # (group, location), each once
+    grp, loc = key // len(locs), key % len(locs)
+    cut = np.searchsorted(grp, np.arange(len(g) + 1))
+    halves = np.array_split(np.unique(loc), 2)
+    done = pool.map(
+        lambda h: shapely.buffer(shapely.points(locs.x[h], locs.y[h]), radius, quad_segs=8), halves
+    )
+    circle_of = np.empty(len(locs), dtype=object)
+    for h, circles in zip(halves, done, strict=True):
+        circle_of[h] = circles
+    sizes = np.diff(cut)
+    pending: list[Future[shapely.Geometry] | None] = [None] * len(g)
+    for k in np.argsort(-sizes, kind="stable"):  # largest first: the two threads end together
+        pending[k] = pool.submit(shapely.union_all, circle_of[loc[cut[k] : cut[k + 1]]])
+    return [f for f in pending if f is not None], sizes
+
+
+def _time_profiles(occurred_at: pd.Series, g: _Groups) -> list[dict[str, Any]]:
+    """:func:`time_profile` of each group; one template when no incident has a date (police.uk)."""
+    grouped = occurred_at.iloc[g.rows].reset_index(drop=True)
+    dated = pd.api.types.is_datetime64_any_dtype(grouped.dtype)
+    if not (dated and grouped.isna().all()):
+        return [time_profile(grouped.iloc[g.slice(k)]) for k in range(len(g))]
+    template = time_profile(pd.Series([pd.NaT], dtype="datetime64[ns]"))
+    out = []
+    for k in range(len(g)):
+        profile = copy.deepcopy(template)
+        profile["incidents"] = int(g.size[k])
+        out.append(profile)
+    return out

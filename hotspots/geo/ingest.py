@@ -11,17 +11,20 @@ in British National Grid metres (EPSG:27700).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, overload
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import shapely
 
@@ -48,7 +51,8 @@ TEXT_COLUMNS = [c for c in POLICE_UK_COLUMNS if c not in ("longitude", "latitude
 INCIDENT_COLUMNS = [*POLICE_UK_COLUMNS, "occurred_at", "x", "y", "has_location", "source_file", "line"]
 """Columns of an incidents frame as returned by :func:`read_incidents`."""
 
-MONTH_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+MONTH_RE = re.compile(r"^(19|20)\d{2}-(0[1-9]|1[0-2])$")
+"""A month YYYY-MM in the years 1900 to 2099."""
 Format = Literal["auto", "police-uk", "generic"]
 OutsidePolicy = Literal["reject", "exclude"]
 
@@ -143,6 +147,37 @@ class Source:
         return cls(p.name, data)
 
 
+class SourceFiles(Sequence[Source]):
+    """Files given by path, each read only when ingest reaches it.
+
+    :func:`read_incidents` takes any sequence of sources; with this one, only one
+    file's bytes are in memory at a time, however many files (e.g. a year of monthly
+    police.uk files) are read together.
+    """
+
+    def __init__(self, paths: Iterable[str | Path], max_bytes: int | None = None) -> None:
+        self.paths = [Path(p) for p in paths]
+        self.max_bytes = max_bytes
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @overload
+    def __getitem__(self, index: int) -> Source: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Source]: ...
+
+    def __getitem__(self, index: int | slice) -> Source | list[Source]:
+        if isinstance(index, slice):
+            return [Source.from_path(p, self.max_bytes) for p in self.paths[index]]
+        return Source.from_path(self.paths[index], self.max_bytes)
+
+    def __iter__(self) -> Iterator[Source]:
+        for p in self.paths:
+            yield Source.from_path(p, self.max_bytes)
+
+
 @dataclass
 class IngestResult:
     incidents: pd.DataFrame
@@ -191,9 +226,10 @@ def read_incidents(
     frames: list[pd.DataFrame] = []
     report = IngestReport()
     errors = ErrorCollector(limit=max_errors)
+    to_bng = _BngCache()
     for source in sources:
         errors.file = source.name if len(sources) > 1 else None
-        frame, fmt_used, warnings = _read_one(source, fmt, mapping, max_bytes, errors)
+        frame, fmt_used, warnings = _read_one(source, fmt, mapping, max_bytes, errors, to_bng)
         report.files.append(source.name)
         report.warnings += [f"{source.name}: {w}" for w in warnings]
         report.format = fmt_used if report.format in ("", fmt_used) else "mixed"
@@ -217,7 +253,8 @@ def read_incidents(
 
 
 def _error_headline(errors: ErrorCollector, sources: Sequence[Source]) -> str:
-    names = ", ".join(s.name for s in sources)
+    names = ", ".join(p.name for p in sources.paths) if isinstance(sources, SourceFiles) else ""
+    names = names or ", ".join(s.name for s in sources)
     return f"{names}: {errors.total} problem(s) found; nothing was stored"
 
 
@@ -240,17 +277,29 @@ def _read_one(
     mapping: ColumnMapping | None,
     max_bytes: int | None,
     errors: ErrorCollector,
+    to_bng: _BngCache | None = None,
 ) -> tuple[pd.DataFrame | None, str, list[str]]:
     name = source.name
-    if max_bytes is not None and len(source.data) > max_bytes:
+    data = source.data
+    if max_bytes is not None and len(data) > max_bytes:
         raise PayloadTooLarge(
-            f"{name}: file is {len(source.data) / 2**20:.1f} MiB, "
-            f"above the limit of {max_bytes / 2**20:.1f} MiB"
+            f"{name}: file is {len(data) / 2**20:.1f} MiB, above the limit of {max_bytes / 2**20:.1f} MiB"
         )
-    text = _decode(source)
-    if not text.strip():
-        raise InvalidInput(f"{name}: the file is empty")
-    header = next(csv.reader(io.StringIO(text.split("\n", 1)[0])), [])
+    # Regular files (UTF-8, "\n" line ends, one line per record) are parsed straight from the
+    # bytes; anything else takes the careful path over the decoded text, which finds and
+    # explains every problem. Both give the same frame.
+    fast = _fast_buffer(data)
+    text: str | None = None
+    if fast is None:
+        text = _decode(source)
+        if not text.strip():
+            raise InvalidInput(f"{name}: the file is empty")
+        end = text.find("\n")
+        first = text if end < 0 else text[:end]
+    else:
+        buffer, start = fast
+        first = data[start : data.index(b"\n", start)].decode("utf-8")
+    header = next(csv.reader(io.StringIO(first)), [])
     if not any(h.strip() for h in header):
         raise InvalidInput(f"{name}: line 1 should be a header row naming the columns, but it is blank")
     snake = [snake_case(h) for h in header]
@@ -258,11 +307,103 @@ def _read_one(
     if dupes:
         raise InvalidInput(f"{name}: line 1 names these columns more than once: {', '.join(dupes)}")
     fmt_used, colmap, warnings = _resolve_format(name, header, snake, fmt, mapping)
-    table, lines = _parse(source, text, header, errors)
-    if table is None:
-        return None, fmt_used, warnings
-    frame = _normalise(table, lines, colmap, fmt_used, mapping, name, errors)
+    parsed = _parse_fast(data, buffer, header, colmap) if fast is not None else None
+    if parsed is None:
+        if text is None:
+            text = _decode(source)
+        table, lines = _parse(source, text, header, errors)
+        if table is None:
+            return None, fmt_used, warnings
+    else:
+        table, lines = parsed
+    del text
+    frame = _normalise(table, lines, colmap, fmt_used, mapping, name, errors, to_bng or _BngCache())
     return frame, fmt_used, warnings
+
+
+_BOM = b"\xef\xbb\xbf"
+_FIRST_VISIBLE = re.compile(rb"[^ \t\n\x0b\x0c]")
+
+
+def _fast_buffer(data: bytes) -> tuple[pa.Buffer, int] | None:
+    """The bytes to parse directly (zero-copy, after any BOM) and where they start, if regular.
+
+    Regular: valid UTF-8, no carriage returns, not blank, and a newline after the header.
+    ``None`` sends the file down the careful text path.
+    """
+    if b"\r" in data:
+        return None
+    if not data.isascii():
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        view = memoryview(data)
+        step = 1 << 24
+        try:
+            for i in range(0, len(data), step):
+                decoder.decode(view[i : i + step], final=i + step >= len(data))
+        except UnicodeDecodeError:
+            return None
+    start = len(_BOM) if data.startswith(_BOM) else 0
+    visible = _FIRST_VISIBLE.search(data, start)
+    if visible is None or not 0x20 < data[visible.start()] < 0x7F:
+        return None  # blank, or starts with rarer whitespace: let the text path judge
+    if data.find(b"\n", start) < 0:
+        return None
+    return pa.py_buffer(data).slice(start), start
+
+
+def _parse_fast(
+    data: bytes, buffer: pa.Buffer, header: list[str], colmap: dict[str, str]
+) -> tuple[pa.Table, np.ndarray] | None:
+    """Parse a regular file; ``None`` when it is not regular after all (then the text path runs).
+
+    Only the mapped columns are converted. Quoted newlines are looked for only if the file
+    has a quote character at all.
+    """
+    used = [h for h in header if h in colmap.values()]
+    # Coordinates are read dictionary-encoded: snapped data repeats them, so they are parsed
+    # and transformed once per distinct value. Other text is cheaper to read as it is.
+    encoded = {colmap[t] for t in ("longitude", "latitude", "x", "y") if t in colmap}
+    dictionary = pa.dictionary(pa.int32(), pa.string())
+    bad_rows: list[int] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        bad_rows.append(row.number or 0)
+        return "skip"
+
+    # Counting lines (for the one-line-per-record check) overlaps with Arrow's parse, which
+    # runs without the GIL.
+    counter = ThreadPoolExecutor(max_workers=1)
+    newlines = counter.submit(data.count, b"\n")
+    counter.shutdown(wait=False)
+    try:
+        table = pacsv.read_csv(
+            pa.BufferReader(buffer),
+            read_options=pacsv.ReadOptions(use_threads=True, block_size=1 << 22),
+            parse_options=pacsv.ParseOptions(
+                newlines_in_values=b'"' in data, invalid_row_handler=on_invalid, ignore_empty_lines=True
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={h: dictionary if h in encoded else pa.string() for h in header},
+                include_columns=used,
+                null_values=[""],
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+    n = table.num_rows
+    if bad_rows or n == 0:
+        return None
+    # One line per record exactly when the body (without final newlines) has n newlines:
+    # the header and every record take at least one line each, so any blank or multi-line
+    # record would add more.
+    trailing = 0
+    while trailing < len(data) and data[len(data) - 1 - trailing] == 0x0A:
+        trailing += 1
+    if newlines.result() - trailing != n:
+        return None
+    return table.unify_dictionaries(), np.arange(2, n + 2, dtype=np.int64)
 
 
 def _decode(source: Source) -> str:
@@ -473,6 +614,65 @@ def _bad_row_lines(text: str, n_fields: int) -> Iterable[tuple[int, int, int]]:
         prev = reader.line_num
 
 
+class _Text:
+    """A text column, trimmed: ``values`` per distinct entry and ``codes`` per row, or per row only.
+
+    Work that depends only on the text (trimming, checks, parsing numbers) runs once per
+    entry where the column was read dictionary-encoded. Missing cells are null entries.
+    """
+
+    def __init__(self, values: pa.Array | pa.ChunkedArray, codes: np.ndarray | None) -> None:
+        self.values = values
+        self.codes = codes
+
+    @classmethod
+    def from_column(cls, column: pa.ChunkedArray) -> _Text:
+        if pa.types.is_dictionary(column.type):
+            chunks = column.chunks
+            if not chunks:
+                return cls(pa.array([], pa.large_string()), np.empty(0, np.int32))
+            dictionary = chunks[0].dictionary  # unified: every chunk has the same one
+            indices = pa.chunked_array([c.indices for c in chunks], chunks[0].indices.type)
+            codes = np.asarray(pc.fill_null(indices, len(dictionary)).to_numpy())
+            values = pa.concat_arrays([dictionary, pa.nulls(1, dictionary.type)])
+            return cls(pc.utf8_trim_whitespace(values).cast(pa.large_string()), codes)
+        return cls(pc.utf8_trim_whitespace(column).cast(pa.large_string()), None)
+
+    @classmethod
+    def missing(cls, n: int) -> _Text:
+        return cls(pa.nulls(1, pa.large_string()), np.zeros(n, np.int32))
+
+    def rows(self) -> pa.ChunkedArray:
+        values = self.values if self.codes is None else self.values.take(self.codes)
+        return values if isinstance(values, pa.ChunkedArray) else pa.chunked_array([values])
+
+    def series(self) -> pd.Series:
+        """The column as the pandas ``"string"`` dtype (Arrow-backed, ``pd.NA`` for missing)."""
+        return pd.Series(pd.arrays.ArrowStringArray(self.rows()))
+
+    def per_row(self, per_value: np.ndarray) -> np.ndarray:
+        return per_value if self.codes is None else per_value[self.codes]
+
+    def value(self, row: int) -> str | None:
+        code = row if self.codes is None else int(self.codes[row])
+        v = self.values[code].as_py()
+        return None if v is None else str(v)
+
+    def blank(self) -> np.ndarray:
+        """Per value: missing or empty after trimming."""
+        return _np_bool(pc.fill_null(pc.equal(self.values, ""), True))
+
+    def without_blanks(self) -> _Text:
+        empty = pc.equal(self.values, "")
+        if not pc.any(empty).as_py():
+            return self
+        return _Text(pc.if_else(empty, pa.scalar(None, pa.large_string()), self.values), self.codes)
+
+
+def _np_bool(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(values.to_numpy(zero_copy_only=False), dtype=bool)
+
+
 def _normalise(
     table: pa.Table,
     lines: np.ndarray,
@@ -481,44 +681,52 @@ def _normalise(
     mapping: ColumnMapping | None,
     name: str,
     errors: ErrorCollector,
+    to_bng: _BngCache,
 ) -> pd.DataFrame:
     n = table.num_rows
+    # Trimming is most of the work here; Arrow releases the GIL, so two threads halve it.
+    targets = [t for t in colmap if t != "date"]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        built = pool.map(lambda t: _Text.from_column(table.column(colmap[t])), targets)
+        cache: dict[str, _Text] = dict(zip(targets, built, strict=True))
 
-    def col(target: str) -> pd.Series:
-        src = colmap.get(target)
-        if src is None:
-            return pd.Series([None] * n, dtype="string")
-        return table.column(src).to_pandas(types_mapper=pd.ArrowDtype).astype("string").str.strip()
+    def text(target: str) -> _Text:
+        if target not in cache:
+            src = colmap.get(target)
+            cache[target] = _Text.missing(n) if src is None else _Text.from_column(table.column(src))
+        return cache[target]
 
-    out = pd.DataFrame({c: col(c) for c in TEXT_COLUMNS})
-    out.loc[out["crime_id"].isna() | (out["crime_id"] == ""), "crime_id"] = pd.NA
+    cols: dict[str, pd.Series] = {c: text(c).series() for c in TEXT_COLUMNS if c != "crime_id"}
+    cols["crime_id"] = text("crime_id").without_blanks().series()
+    out = pd.DataFrame({c: cols[c] for c in TEXT_COLUMNS})
 
     if fmt == "generic" and "date" in colmap:
-        occurred = _parse_dates(col("date"), lines, colmap["date"], errors)
+        occurred = _parse_dates(text("date").series(), lines, colmap["date"], errors)
         out["occurred_at"] = occurred
         month = occurred.dt.strftime("%Y-%m").astype("string")
         if "month" in colmap:
-            given = col("month")
+            given = out["month"]
             out["month"] = given.fillna(month)
         else:
             out["month"] = month
     else:
         out["occurred_at"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]")
-        _check_months(out["month"], lines, colmap.get("month", "Month"), errors)
+        _check_months(text("month"), lines, colmap.get("month", "Month"), errors)
     if fmt == "generic" and "crime_type" not in colmap:
         out["crime_type"] = "All incidents"
     else:
-        missing_type = out["crime_type"].isna() | (out["crime_type"] == "")
-        for i in np.flatnonzero(missing_type.to_numpy())[: errors.limit]:
+        crime_type = text("crime_type")
+        missing_type = crime_type.per_row(crime_type.blank())
+        for i in np.flatnonzero(missing_type)[: errors.limit]:
             errors.add(RowError(int(lines[i]), colmap["crime_type"], "the crime type is empty"))
         errors.total += max(0, int(missing_type.sum()) - errors.limit)
 
     if "x" in colmap:
         assert mapping is not None
-        xs, x_bad = _numbers(col("x"))
-        ys, y_bad = _numbers(col("y"))
-        _report_bad_numbers(x_bad, col("x"), lines, colmap["x"], errors)
-        _report_bad_numbers(y_bad, col("y"), lines, colmap["y"], errors)
+        xs, x_bad = _numbers(text("x"))
+        ys, y_bad = _numbers(text("y"))
+        _report_bad_numbers(x_bad, text("x"), lines, colmap["x"], errors)
+        _report_bad_numbers(y_bad, text("y"), lines, colmap["y"], errors)
         has = ~np.isnan(xs) & ~np.isnan(ys)
         _report_half_missing(
             np.isnan(xs), np.isnan(ys), x_bad, y_bad, lines, colmap["x"], colmap["y"], errors
@@ -526,7 +734,10 @@ def _normalise(
         lon = np.full(n, np.nan)
         lat = np.full(n, np.nan)
         if has.any():
-            lon[has], lat[has] = transform(xs[has], ys[has], mapping.crs, WGS84)
+            key = _pair_key(text("x"), text("y"))
+            lon[has], lat[has] = _transform_distinct(
+                xs[has], ys[has], mapping.crs, WGS84, None if key is None else key[has]
+            )
         in_uk = (lon >= UK_LON[0]) & (lon <= UK_LON[1]) & (lat >= UK_LAT[0]) & (lat <= UK_LAT[1])
         for i in np.flatnonzero(has & ~in_uk):
             errors.add(
@@ -538,11 +749,11 @@ def _normalise(
                 )
             )
     else:
-        lon, lon_bad = _numbers(col("longitude"))
-        lat, lat_bad = _numbers(col("latitude"))
+        lon, lon_bad = _numbers(text("longitude"))
+        lat, lat_bad = _numbers(text("latitude"))
         lon_col, lat_col = colmap["longitude"], colmap["latitude"]
-        _report_bad_numbers(lon_bad, col("longitude"), lines, lon_col, errors)
-        _report_bad_numbers(lat_bad, col("latitude"), lines, lat_col, errors)
+        _report_bad_numbers(lon_bad, text("longitude"), lines, lon_col, errors)
+        _report_bad_numbers(lat_bad, text("latitude"), lines, lat_col, errors)
         _report_half_missing(np.isnan(lon), np.isnan(lat), lon_bad, lat_bad, lines, lon_col, lat_col, errors)
         _check_degrees(lon, lat, lines, lon_col, lat_col, errors)
     has_location = ~np.isnan(lon) & ~np.isnan(lat)
@@ -550,7 +761,12 @@ def _normalise(
     y = np.full(n, np.nan)
     ok = has_location & np.isfinite(lon) & (np.abs(lat) <= 90)
     if ok.any():
-        x[ok], y[ok] = transform(lon[ok], lat[ok], WGS84, BNG)
+        key = (
+            _pair_key(text("x"), text("y"))
+            if "x" in colmap
+            else _pair_key(text("longitude"), text("latitude"))
+        )
+        x[ok], y[ok] = to_bng(lon[ok], lat[ok], None if key is None else key[ok])
     out.insert(4, "longitude", lon)
     out.insert(5, "latitude", lat)
     out["x"] = x
@@ -561,24 +777,107 @@ def _normalise(
     return out[INCIDENT_COLUMNS]
 
 
+def _pair_key(a: _Text, b: _Text) -> np.ndarray | None:
+    """Per row, a number equal for rows whose two texts are equal (``None`` if not cheaply known)."""
+    if a.codes is None or b.codes is None:
+        return None
+    return a.codes.astype(np.int64) * (len(b.values) + 1) + b.codes
+
+
+class _BngCache:
+    """WGS84 -> British National Grid, remembered across the files of one upload.
+
+    Monthly police.uk files repeat the same map points, so most are transformed once.
+    """
+
+    def __init__(self) -> None:
+        self.keys = pd.Index(np.empty(0, dtype=np.complex128))
+        self.x = np.empty(0)
+        self.y = np.empty(0)
+
+    def __call__(
+        self, lon: np.ndarray, lat: np.ndarray, key: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        if key is None or len(lon) < 1024:
+            return transform(lon, lat, WGS84, BNG)
+        codes, uniq = pd.factorize(key)
+        if len(uniq) > 0.8 * len(lon):
+            return transform(lon, lat, WGS84, BNG)
+        first = np.zeros(len(uniq), dtype=np.int64)
+        first[codes] = np.arange(len(codes))  # any row of each key will do: they are all equal
+        ulon, ulat = lon[first], lat[first]
+        # Zeros stay out of the cache: a hash lookup would not tell 0.0 from -0.0.
+        cacheable = (ulon != 0) & (ulat != 0)
+        ux, uy = np.empty(len(uniq)), np.empty(len(uniq))
+        pos = self.keys.get_indexer(pd.Index(ulon + 1j * ulat))
+        pos[~cacheable] = -1
+        known = pos >= 0
+        ux[known], uy[known] = self.x[pos[known]], self.y[pos[known]]
+        new = ~known
+        if new.any():
+            ux[new], uy[new] = transform(ulon[new], ulat[new], WGS84, BNG)
+            add = new & cacheable
+            self.keys = self.keys.append(pd.Index(ulon[add] + 1j * ulat[add]))
+            self.x = np.concatenate([self.x, ux[add]])
+            self.y = np.concatenate([self.y, uy[add]])
+        return ux[codes], uy[codes]
+
+
+def _transform_distinct(
+    x: np.ndarray, y: np.ndarray, src: int, dst: int, key: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`transform`, computed once per distinct ``key`` (rows with equal keys have equal x, y).
+
+    Snapped police.uk data repeats each location many times; exact coordinates do not,
+    and are transformed row by row.
+    """
+    if key is None or len(x) < 1024:
+        return transform(x, y, src, dst)
+    codes, uniq = pd.factorize(key)
+    if len(uniq) > 0.8 * len(x):
+        return transform(x, y, src, dst)
+    first = np.zeros(len(uniq), dtype=np.int64)
+    first[codes] = np.arange(len(codes))  # any row of each key will do: they are all equal
+    tx, ty = transform(x[first], y[first], src, dst)
+    return tx[codes], ty[codes]
+
+
 MISSING_NUMBER_TOKENS = ["na", "n/a", "nan", "null", "none", "#n/a"]
 """Spellings of "no value" that exporters (R, Excel, databases) write in number columns."""
 
 
-def _numbers(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Floats (NaN where empty or NA-like) and a mask of cells that are present but not numbers."""
-    present = values.notna() & (values != "") & ~values.str.lower().isin(MISSING_NUMBER_TOKENS)
-    nums = pd.to_numeric(values.where(present), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    bad = present.to_numpy(dtype=bool) & ~np.isfinite(nums)
+def _numbers(values: _Text) -> tuple[np.ndarray, np.ndarray]:
+    """Floats (NaN where empty or NA-like) and a mask of cells that are present but not numbers.
+
+    Parsed once per distinct text; a cell is a number exactly when pandas' ``to_numeric`` reads
+    it as a finite number (Arrow's parser where it accepts every value, else pandas').
+    """
+    nums, bad = _value_numbers(values.values)
+    return values.per_row(nums), values.per_row(bad)
+
+
+def _value_numbers(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    blank = pc.fill_null(pc.equal(values, ""), True)
+    token = pc.fill_null(pc.is_in(pc.utf8_lower(values), pa.array(MISSING_NUMBER_TOKENS)), False)
+    present = _np_bool(pc.invert(pc.or_(blank, token)))
+    try:
+        parsed = pc.cast(pc.if_else(pa.array(present), values, pa.scalar(None, values.type)), pa.float64())
+        nums = np.asarray(parsed.to_numpy(zero_copy_only=False), dtype=float)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        series = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([values])))
+        nums = pd.to_numeric(series.where(present), errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    nums = nums.copy()
+    nums[~present] = np.nan
+    bad = present & ~np.isfinite(nums)
     nums[bad] = np.nan
     return nums, bad
 
 
 def _report_bad_numbers(
-    bad: np.ndarray, values: pd.Series, lines: np.ndarray, column: str, errors: ErrorCollector
+    bad: np.ndarray, values: _Text, lines: np.ndarray, column: str, errors: ErrorCollector
 ) -> None:
     for i in np.flatnonzero(bad):
-        errors.add(RowError(int(lines[i]), column, "is not a number", str(values.iloc[i])[:60]))
+        errors.add(RowError(int(lines[i]), column, "is not a number", str(values.value(int(i)))[:60]))
 
 
 def _report_half_missing(
@@ -636,11 +935,11 @@ def _check_degrees(
             )
 
 
-def _check_months(months: pd.Series, lines: np.ndarray, column: str, errors: ErrorCollector) -> None:
-    values = months.fillna("")
-    ok = values.str.fullmatch(MONTH_RE.pattern).fillna(False).to_numpy(dtype=bool)
-    for i in np.flatnonzero(~ok):
-        value = values.iloc[i]
+def _check_months(months: _Text, lines: np.ndarray, column: str, errors: ErrorCollector) -> None:
+    values = pc.fill_null(months.values, "")
+    ok_value = _np_bool(pc.match_substring_regex(values, MONTH_RE.pattern))
+    for i in np.flatnonzero(~months.per_row(ok_value)):
+        value = months.value(int(i)) or ""
         msg = "is empty" if value == "" else "is not a month in the form YYYY-MM"
         errors.add(RowError(int(lines[i]), column, msg, value or None))
 

@@ -3,37 +3,153 @@
 Each incident gets exactly one ward: a point on the shared edge of two wards goes
 to the ward whose code sorts first. Points outside every ward are kept with
 ``outside_area=True`` and empty ward/borough fields; nothing is dropped.
+
+The join works on distinct locations, through a lookup grid built once per boundary
+set: a point in a grid cell that lies wholly inside one ward (and touches no other)
+gets that ward without any geometry test; only points in cells crossed by a ward
+edge are tested exactly against the wards that touch their cell.
 """
 
 from __future__ import annotations
 
+import math
+import threading
+import weakref
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import shapely
 
 from hotspots.boundaries.model import WARD_COLUMNS, BoundarySet
 from hotspots.errors import InvalidInput
-from hotspots.geo.crs import BNG
 from hotspots.geo.locations import Locations
 
 JOIN_COLUMNS = [*WARD_COLUMNS, "outside_area", "boundary_set"]
+
+GRID_CELLS = 1 << 16
+"""About how many cells the lookup grid over a boundary set's extent has."""
+
+
+@dataclass(frozen=True)
+class _WardGrid:
+    """Which ward each grid cell lies wholly in (or -1), and the candidate wards of the others."""
+
+    wards: object  # the wards frame this grid was built from (identity check)
+    x0: float
+    y0: float
+    size: float
+    nx: int
+    ny: int
+    pure: np.ndarray  # per cell: ward row position if the cell is inside exactly that ward, else -1
+    ptr: np.ndarray  # per cell: start of its candidate wards in ``cand`` (CSR)
+    cand: np.ndarray  # candidate ward row positions, each cell's sorted by ward code
+    geoms: np.ndarray  # ward polygons (prepared)
+    rank: np.ndarray  # per ward row position: rank of its code (0 = smallest)
+
+    def cells(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """Cell number of each point, -1 outside the grid."""
+        i = np.floor((x - self.x0) / self.size)
+        j = np.floor((y - self.y0) / self.size)
+        inside = (i >= 0) & (i < self.nx) & (j >= 0) & (j < self.ny)
+        out = np.full(len(x), -1, dtype=np.int64)
+        out[inside] = i[inside].astype(np.int64) * self.ny + j[inside].astype(np.int64)
+        return out
+
+
+_GRIDS: weakref.WeakKeyDictionary[BoundarySet, _WardGrid] = weakref.WeakKeyDictionary()
+_GRIDS_LOCK = threading.Lock()
+
+
+def _ward_grid(boundary: BoundarySet) -> _WardGrid:
+    with _GRIDS_LOCK:
+        grid = _GRIDS.get(boundary)
+    if grid is None or grid.wards is not boundary.wards:
+        grid = _build_grid(boundary)
+        with _GRIDS_LOCK:
+            _GRIDS[boundary] = grid
+    return grid
+
+
+def _build_grid(boundary: BoundarySet) -> _WardGrid:
+    geoms = np.asarray(boundary.wards.geometry.to_numpy(), dtype=object)
+    codes = boundary.wards["ward_code"].astype(str).to_numpy()
+    rank = np.empty(len(codes), dtype=np.int64)
+    rank[np.argsort(codes, kind="stable")] = np.arange(len(codes))
+    shapely.prepare(geoms)
+    valid = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
+    if not valid.any():
+        x0 = y0 = 0.0
+        size, nx, ny = 1.0, 1, 1
+    else:
+        x0, y0, x1, y1 = shapely.total_bounds(geoms[valid])
+        w, h = max(x1 - x0, 1.0), max(y1 - y0, 1.0)
+        size = max(math.sqrt(w * h / GRID_CELLS), 1.0)
+        nx, ny = int(w // size) + 1, int(h // size) + 1
+    n_cells = nx * ny
+    # Cell boxes a millimetre larger than the cells: a point put in a cell by rounding is
+    # always inside its box, so "the box is inside one ward" safely answers for the point.
+    pad = 1e-3
+    ii, jj = np.divmod(np.arange(n_cells, dtype=np.int64), ny)
+    boxes = shapely.box(
+        x0 + ii * size - pad, y0 + jj * size - pad, x0 + (ii + 1) * size + pad, y0 + (jj + 1) * size + pad
+    )
+    # The wards as queries (they get prepared), the many small boxes in the tree.
+    ward_idx, cell_idx = shapely.STRtree(boxes).query(geoms, predicate="intersects")
+    order = np.lexsort((rank[ward_idx], cell_idx))
+    cell_idx, ward_idx = cell_idx[order], ward_idx[order]
+    per_cell = np.bincount(cell_idx, minlength=n_cells)
+    ptr = np.concatenate([[0], np.cumsum(per_cell)]).astype(np.int64)
+    pure = np.full(n_cells, -1, dtype=np.int64)
+    single = np.flatnonzero(per_cell == 1)
+    if len(single):
+        w_single = ward_idx[ptr[single]]
+        covered = shapely.covers(geoms[w_single], boxes[single])
+        pure[single[covered]] = w_single[covered]
+    return _WardGrid(
+        boundary.wards, float(x0), float(y0), float(size), nx, ny, pure, ptr, ward_idx, geoms, rank
+    )
 
 
 def ward_index_for_points(x: np.ndarray, y: np.ndarray, boundary: BoundarySet) -> np.ndarray:
     """Row position in ``boundary.wards`` for each point (EPSG:27700 metres), -1 if outside.
 
-    Uses a geopandas spatial join (``intersects``, so points on an edge match)
-    and keeps the ward with the smallest code where a point touches two.
+    A point matches a ward it intersects (so points on an edge match), and of two or more
+    the ward with the smallest code. Same answer as a geopandas spatial join with
+    ``predicate="intersects"``.
     """
-    points = gpd.GeoDataFrame(geometry=gpd.points_from_xy(x, y), crs=BNG)
-    wards = boundary.wards[["ward_code", "geometry"]].reset_index(drop=True)
-    hits = gpd.sjoin(points, wards, how="inner", predicate="intersects")
-    hits = hits.sort_values("ward_code", kind="stable")
-    first = hits[~hits.index.duplicated(keep="first")]
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
     out = np.full(len(x), -1, dtype=np.int64)
-    out[first.index.to_numpy()] = first["index_right"].to_numpy()
+    if len(x) == 0 or len(boundary.wards) == 0:
+        return out
+    grid = _ward_grid(boundary)
+    cell = grid.cells(x, y)
+    found = cell >= 0
+    direct = np.full(len(x), -1, dtype=np.int64)
+    direct[found] = grid.pure[cell[found]]
+    done = direct >= 0
+    out[done] = direct[done]
+    todo = np.flatnonzero(found & ~done)
+    if len(todo) == 0:
+        return out
+    # Candidate (point, ward) pairs, the wards of each point in code order.
+    c = cell[todo]
+    n_cand = grid.ptr[c + 1] - grid.ptr[c]
+    pt = np.repeat(todo, n_cand)
+    starts = np.repeat(grid.ptr[c] - np.concatenate([[0], np.cumsum(n_cand)[:-1]]), n_cand)
+    ward = grid.cand[starts + np.arange(len(pt))]
+    hit = np.zeros(len(pt), dtype=bool)
+    for w in np.unique(ward):
+        sel = np.flatnonzero(ward == w)
+        hit[sel] = shapely.intersects_xy(grid.geoms[w], x[pt[sel]], y[pt[sel]])
+    pt, ward = pt[hit], ward[hit]
+    # Pairs are in point order and, within a point, in code order: keep each point's first.
+    first = np.ones(len(pt), dtype=bool)
+    first[1:] = pt[1:] != pt[:-1]
+    out[pt[first]] = ward[first]
     return out
 
 
@@ -57,7 +173,7 @@ def join_wards(incidents: pd.DataFrame, boundary: BoundarySet | Sequence[Boundar
     sets = [boundary] if isinstance(boundary, BoundarySet) else list(boundary)
     if not sets:
         raise InvalidInput("no boundary set to join to")
-    set_of_row = _set_for_months(incidents["month"].to_numpy(dtype=object), sets)
+    set_of_row = _set_for_months(incidents["month"], sets)
     x = incidents["x"].to_numpy(dtype=float)
     y = incidents["y"].to_numpy(dtype=float)
     located = np.isfinite(x) & np.isfinite(y)
@@ -65,33 +181,43 @@ def join_wards(incidents: pd.DataFrame, boundary: BoundarySet | Sequence[Boundar
     offsets = np.cumsum([0] + [len(s.wards) for s in sets])
     ward_pos = np.full(len(incidents), offsets[-1], dtype=np.int64)
     for k, bset in enumerate(sets):
-        rows = np.flatnonzero((set_of_row == k) & located)
+        rows = np.flatnonzero((set_of_row == k) & located) if len(sets) > 1 else np.flatnonzero(located)
         if len(rows) == 0:
             continue
         locs = Locations.from_xy(x[rows], y[rows])
         pos = ward_index_for_points(locs.x, locs.y, bset)[locs.inverse]
         ward_pos[rows] = np.where(pos >= 0, pos + offsets[k], offsets[-1])
     table = pd.concat([s.wards[WARD_COLUMNS] for s in sets], ignore_index=True)
-    out = pd.DataFrame(index=incidents.index)
+    take = pa.array(ward_pos)
+    columns: dict[str, object] = {}
     for c in WARD_COLUMNS:
-        values = np.concatenate([table[c].to_numpy(dtype=object), np.array([None], dtype=object)])
-        out[c] = pd.array(values[ward_pos], dtype="string")
-    out["outside_area"] = ward_pos == offsets[-1]
-    names = np.array([s.name for s in sets], dtype=object)
-    out["boundary_set"] = pd.array(names[set_of_row], dtype="string")
-    return out
+        values = [None if pd.isna(v) else str(v) for v in table[c].tolist()] + [None]
+        columns[c] = _strings(pa.array(values, pa.large_string()).take(take))
+    columns["outside_area"] = ward_pos == offsets[-1]
+    names = pa.array([s.name for s in sets], pa.large_string())
+    columns["boundary_set"] = _strings(names.take(pa.array(set_of_row)))
+    return pd.DataFrame(columns, index=incidents.index)
 
 
-def _set_for_months(months: np.ndarray, sets: list[BoundarySet]) -> np.ndarray:
+def _strings(values: pa.Array) -> pd.arrays.ArrowStringArray:
+    """Arrow text as the pandas ``"string"`` dtype (``pd.NA`` for missing)."""
+    return pd.arrays.ArrowStringArray(pa.chunked_array([values]))
+
+
+def _set_for_months(months: pd.Series, sets: list[BoundarySet]) -> np.ndarray:
     """Index into ``sets`` of the set in force for each month."""
     if len(sets) == 1:
         return np.zeros(len(months), dtype=np.int64)
-    uniq, inverse = np.unique(months.astype(str), return_inverse=True)
-    chosen = np.zeros(len(uniq), dtype=np.int64)
-    for i, month in enumerate(uniq):
+    codes, uniq = pd.factorize(months, use_na_sentinel=True)
+    labels = [str(m) for m in uniq]
+    if (codes < 0).any():  # missing months: judged by their text, as ever
+        codes = np.where(codes < 0, len(labels), codes)
+        labels.append(str(months.to_numpy(dtype=object)[np.flatnonzero(codes == len(labels))[0]]))
+    chosen = np.zeros(len(labels), dtype=np.int64)
+    for i, month in enumerate(labels):
         in_force = [k for k, s in enumerate(sets) if s.in_force(month)]
         if in_force:
             chosen[i] = in_force[-1]
         else:
             chosen[i] = min(range(len(sets)), key=lambda k: sets[k].valid_from or "")
-    return chosen[inverse.ravel()]
+    return chosen[codes]

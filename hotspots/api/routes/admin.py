@@ -17,7 +17,7 @@ def audit_log(
     service: Service,
     _: Admin,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=1_000_000_000)] = 0,
 ) -> list[dict[str, Any]]:
     """Who uploaded, exported or changed what, and when (newest first; append-only)."""
     return service.security.audit_log(limit, offset)

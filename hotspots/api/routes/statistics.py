@@ -27,7 +27,7 @@ from hotspots.geo.parameters import k_distance_json, k_distance_png
 router = APIRouter(tags=["statistics"])
 GEOJSON = "application/geo+json"
 GEOJSON_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {GEOJSON: {}}}}
-Month = Annotated[str | None, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+Month = Annotated[str | None, Query(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
 
 
 @router.get(
