@@ -503,7 +503,8 @@ def machine_info() -> list[str]:
         f"- RAM: {mem}",
         f"- Python {platform.python_version()} on {platform.system()} {platform.release()}",
         f"- {', '.join(versions)}",
-        f"- run: {time.strftime('%Y-%m-%d %H:%M')}, best of {REPEATS} unless stated",
+        f"- run: {time.strftime('%Y-%m-%d %H:%M')}, best of {REPEATS} unless stated; load average at the "
+        f"start {os.getloadavg()[0]:.2f} (other processes on the machine slow every timing)",
     ]
 
 
