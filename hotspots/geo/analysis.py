@@ -136,7 +136,7 @@ def analyse(
     """
     params.validate()
     selected = _filter(incidents, params)
-    months = _month_range(selected["month"], params)
+    months = _month_range(selected["month"], params, incidents["month"])
     sets = _choose_sets(boundary_sets, params.boundaries, months)
     joined = pd.concat(
         [selected.reset_index(drop=True), join_wards(selected.reset_index(drop=True), sets)], axis=1
@@ -271,10 +271,13 @@ def _filter(incidents: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:
     return out
 
 
-def _month_range(months: pd.Series, params: AnalysisParams) -> list[str]:
+def _month_range(months: pd.Series, params: AnalysisParams, coverage: pd.Series) -> list[str]:
+    """Every month of the period, clipped to the months the dataset covers (outside them a zero
+    count would mean "no data", and a long requested span would make monthly series huge)."""
     present = months.dropna()
-    first = params.month_from or str(present.min())
-    last = params.month_to or str(present.max())
+    covered = coverage.dropna()
+    first = max(params.month_from or str(present.min()), str(covered.min()))
+    last = min(params.month_to or str(present.max()), str(covered.max()))
     span = pd.period_range(first, last, freq="M")
     return [str(p) for p in span]
 

@@ -51,7 +51,7 @@ TEXT_COLUMNS = [c for c in POLICE_UK_COLUMNS if c not in ("longitude", "latitude
 INCIDENT_COLUMNS = [*POLICE_UK_COLUMNS, "occurred_at", "x", "y", "has_location", "source_file", "line"]
 """Columns of an incidents frame as returned by :func:`read_incidents`."""
 
-MONTH_RE = re.compile(r"^(19|20)\d{2}-(0[1-9]|1[0-2])$")
+MONTH_RE = re.compile(r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$")
 """A month YYYY-MM in the years 1900 to 2099."""
 Format = Literal["auto", "police-uk", "generic"]
 OutsidePolicy = Literal["reject", "exclude"]

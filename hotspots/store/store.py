@@ -175,7 +175,8 @@ class Store:
             id=row.id,
             name=row.name,
             version=row.version,
-            created_at=row.created_at,
+            # SQLite hands DateTime(timezone=True) back naive; it was stored as UTC
+            created_at=row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC),
             rows=row.rows,
             report=row.report,
             path=self.data_dir / row.path,

@@ -27,7 +27,7 @@ from hotspots.geo.parameters import k_distance_json, k_distance_png
 router = APIRouter(tags=["statistics"])
 GEOJSON = "application/geo+json"
 GEOJSON_RESPONSE: dict[int | str, dict[str, Any]] = {200: {"content": {GEOJSON: {}}}}
-Month = Annotated[str | None, Query(pattern=r"^(19|20)\d{2}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
+Month = Annotated[str | None, Query(pattern=r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$", description="YYYY-MM")]
 
 
 @router.get(
@@ -141,7 +141,9 @@ def k_distance(
     service: Service,
     query: AnalysisQuery,
     who: Viewer,
-    k: Annotated[float | None, Query(gt=0, le=1e9, description="k (default: the min_samples in use)")] = None,
+    k: Annotated[
+        float | None, Query(gt=0, le=10_000_000, description="k (default: the min_samples in use)")
+    ] = None,
     format: Annotated[Literal["json", "png"], Query(description="Curve as JSON, or a PNG plot")] = "json",
 ) -> Any:
     """k-distance curve for choosing eps: distance (m) to the k-th nearest incident, with a suggested eps."""
