@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,29 +9,14 @@ from typing import Any
 import pytest
 
 from hotspots.settings import Settings
+from tests.browser import chromium_or_skip, headless_chromium
 from tests.live import LiveServer, live_server
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    if os.environ.get("CI") == "true":
-        raise RuntimeError("CI=true but Debian's chromium is not installed: .ci/run should install it")
-    pytest.skip(
-        "Chromium is not installed (apt-get install chromium); browser tests skipped", allow_module_level=True
-    )
+CHROMIUM = chromium_or_skip()
 
-from playwright.sync_api import Browser, sync_playwright  # noqa: E402
-
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+from playwright.sync_api import Browser  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +32,8 @@ def server(live: LiveServer) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with headless_chromium(CHROMIUM) as b:
         yield b
-        b.close()
 
 
 def open_map(browser: Browser, base: str, path: str) -> tuple[Any, list[str], list[str]]:

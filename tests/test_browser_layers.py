@@ -8,8 +8,6 @@ API route does not draw emerging hot spots yet) is rendered with
 from __future__ import annotations
 
 import dataclasses
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,29 +22,15 @@ from hotspots.geo.assessment import emerging_layer
 from hotspots.geo.emerging import NO_PATTERN
 from hotspots.maps import EMERGING_LAYER_NAME, GI_LAYER_NAME, GI_WORDS, MapOptions, render_standalone
 from hotspots.settings import Settings
+from tests.browser import chromium_or_skip, headless_chromium
 from tests.live import LiveServer, live_server
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    if os.environ.get("CI") == "true":
-        raise RuntimeError("CI=true but Debian's chromium is not installed: .ci/run should install it")
-    pytest.skip(
-        "Chromium is not installed (apt-get install chromium); browser tests skipped", allow_module_level=True
-    )
+CHROMIUM = chromium_or_skip()
 
-from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page  # noqa: E402
 
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 YEAR_PATH = "/maps/hotspots?dataset=tri-borough-2018-2020&from=2020-01&to=2020-12"
 
 
@@ -65,10 +49,8 @@ def server(live: LiveServer) -> str:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with headless_chromium(CHROMIUM) as b:
         yield b
-        b.close()
 
 
 def open_map(browser: Browser, url: str, allowed: tuple[str, ...]) -> tuple[Page, list[str], list[str]]:

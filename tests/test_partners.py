@@ -36,21 +36,26 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as c:
         _, secret = c.app.state.service.security.create_key("dm", "admin")  # type: ignore[attr-defined]
         c.headers.update({"X-API-Key": secret})
-        r = c.post(
-            "/datasets",
-            data={
-                "name": "ae-assaults",
-                "mapping": AE_MAPPING,
-                "owner": "Barking, Havering and Redbridge University Hospitals NHS Trust",
-                "source_type": "health",
-                "purpose": "Serious Violence Duty: Cardiff Model assault locations",
-                "agreement": "DSA-2023-017",
-                "retention_until": "2030-03-31",
-            },
-            files={"files": ("ae.csv", AE_CSV.encode(), "text/csv")},
-        )
-        assert r.status_code == 201, r.text
+        upload_ae(c)
         yield c
+
+
+def upload_ae(client: TestClient) -> None:
+    """Upload the A&E assault sample as a health dataset with a data-sharing agreement."""
+    r = client.post(
+        "/datasets",
+        data={
+            "name": "ae-assaults",
+            "mapping": AE_MAPPING,
+            "owner": "Barking, Havering and Redbridge University Hospitals NHS Trust",
+            "source_type": "health",
+            "purpose": "Serious Violence Duty: Cardiff Model assault locations",
+            "agreement": "DSA-2023-017",
+            "retention_until": "2030-03-31",
+        },
+        files={"files": ("ae.csv", AE_CSV.encode(), "text/csv")},
+    )
+    assert r.status_code == 201, r.text
 
 
 def test_sharing_record_is_stored_and_listed(client: TestClient) -> None:

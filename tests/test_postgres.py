@@ -24,11 +24,10 @@ from tests.test_auth import (  # noqa: F401
     test_upload_needs_admin_and_is_audited,
 )
 from tests.test_partners import (  # noqa: F401
-    AE_CSV,
-    AE_MAPPING,
     test_combined_analysis_says_which_sources_it_used,
     test_delete_is_admin_only_and_logged,
     test_sharing_record_is_stored_and_listed,
+    upload_ae,
 )
 
 
@@ -62,18 +61,5 @@ def client(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     with TestClient(create_app(settings)) as c:
         _, secret = c.app.state.service.security.create_key("dm", "admin")  # type: ignore[attr-defined]
         c.headers.update({"X-API-Key": secret})
-        r = c.post(
-            "/datasets",
-            data={
-                "name": "ae-assaults",
-                "mapping": AE_MAPPING,
-                "owner": "Barking, Havering and Redbridge University Hospitals NHS Trust",
-                "source_type": "health",
-                "purpose": "Serious Violence Duty: Cardiff Model assault locations",
-                "agreement": "DSA-2023-017",
-                "retention_until": "2030-03-31",
-            },
-            files={"files": ("ae.csv", AE_CSV.encode(), "text/csv")},
-        )
-        assert r.status_code == 201, r.text
+        upload_ae(c)
         yield c
