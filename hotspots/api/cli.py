@@ -593,6 +593,7 @@ def serve_cmd(
     console.print(
         f"[bold green]hotspots[/] serving data from {settings.data_dir.resolve()}\n"
         f"  Access: {access}\n"
+        f"  App:  http://{shown}:{port}/app\n"
         f"  Map:  http://{shown}:{port}/maps/hotspots\n"
         f"  API:  http://{shown}:{port}/docs",
         highlight=False,

@@ -13,6 +13,7 @@ from hotspots.errors import (
     NotFound,
     PayloadTooLarge,
     Unauthorized,
+    Unavailable,
 )
 
 STATUS: dict[type[HotspotError], int] = {
@@ -22,6 +23,7 @@ STATUS: dict[type[HotspotError], int] = {
     Unauthorized: 401,
     Forbidden: 403,
     Conflict: 409,
+    Unavailable: 503,
     HotspotError: 400,
 }
 
