@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,3 +181,37 @@ def test_method_in_words() -> None:
     assert method_in_words(chosen).endswith("(chosen from the data)")
     hdb = {"method": "hdbscan", "min_cluster_size": 15, "weight": "count"}
     assert method_in_words(hdb) == "Hotspots of varying density (HDBSCAN), each with at least 15 incidents"
+
+
+def test_browsers_sign_in_with_a_cookie_that_only_reads(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "var", tiles="none", auth_required=True)
+    with TestClient(create_app(settings)) as c:
+        security = c.app.state.service.security  # type: ignore[attr-defined]
+        _, police = security.create_key("pc-browser", "police")
+        _, admin = security.create_key("admin-browser", "admin")
+        first = c.get("/app", params=YEAR, follow_redirects=False)
+        assert first.status_code == 303
+        assert first.headers["location"].startswith("/app/login?next=%2Fapp%3Ffrom%3D2020-01")
+        form = c.get(first.headers["location"])
+        assert form.status_code == 200 and 'name="key" type="password"' in form.text
+        wrong = c.post("/app/login", data={"key": "hs_not-a-key", "next": "/app"}, follow_redirects=False)
+        assert wrong.status_code == 401 and "not valid" in wrong.text
+        offsite = c.post(
+            "/app/login", data={"key": police, "next": "https://evil.example/"}, follow_redirects=False
+        )
+        assert offsite.status_code == 303 and offsite.headers["location"] == "/app"
+        cookie = offsite.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        page = c.get("/app", params=YEAR)  # the cookie now stands for the key
+        assert page.status_code == 200 and "Sign out" in page.text and ranks(page.text)
+        assert c.get("/app/briefing", params={**YEAR, "hotspot": 1}).status_code == 200
+        assert any(e["action"] == "sign-in" for e in security.audit_log())
+        # Reads only: an admin's cookie cannot make the browser upload or delete.
+        c.post("/app/login", data={"key": admin, "next": "/app"})
+        assert c.delete("/datasets/bd-2023-01").status_code == 401
+        assert c.delete("/datasets/bd-2023-01", headers={"X-API-Key": admin}).status_code == 200
+        # Page errors are pages; signing out forgets the key.
+        missing = c.get("/app/briefing", params={**YEAR, "hotspot": 99999})
+        assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+        c.post("/app/logout")
+        assert c.get("/app", params=YEAR, follow_redirects=False).status_code == 303

@@ -11,17 +11,16 @@ from __future__ import annotations
 
 import base64
 from dataclasses import replace
-from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, Response
-from fastapi.templating import Jinja2Templates
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from hotspots.api.auth import Principal, Viewer
+from hotspots.api.auth import KEY_COOKIE, Principal, Viewer
 from hotspots.api.deps import AnalysisQuery, Service
 from hotspots.api.errors import status_for
+from hotspots.api.templating import APP_PREFIX, templates
 from hotspots.errors import HotspotError, InvalidInput, NotFound
 from hotspots.geo.analysis import AnalysisParams
 from hotspots.geo.disclosure import suppress_ward_change
@@ -39,10 +38,10 @@ from hotspots.maps.static_map import focus_png, map_png, monthly_png
 from hotspots.service import Selection
 
 router = APIRouter(tags=["app"])
-templates = Jinja2Templates(directory=Path(__file__).resolve().parent.parent / "templates")
 APP_LAYERS = ("heat", "significance", "emerging")
 DEFAULT_LAYERS = ("heat", "significance")
 DEFAULT_MONTHS = 12
+SESSION_S = 12 * 3600  # a signed-in browser keeps its key for one working day
 BRIEFING_CARDS = 12  # hotspots described in full in a borough briefing (the rest are on the map page)
 
 Boroughs = Annotated[
@@ -92,6 +91,7 @@ def app_page(
         "crime_types": choices(ct for v in selection.versions for ct in v.report.get("crime_types", {})),
         "dataset": selection.ref,
         "error": None,
+        "signed_in": KEY_COOKIE in request.cookies,
     }
     try:
         emerging = None
@@ -264,7 +264,69 @@ def compare_page(
     return templates.TemplateResponse(request, "compare.html", context)
 
 
+@router.get("/app/login", operation_id="app_login_page", response_class=HTMLResponse)
+def login_page(
+    request: Request,
+    next_page: Annotated[str, Query(alias="next", description="Page to open after signing in")] = APP_PREFIX,
+) -> HTMLResponse:
+    """Sign in with an API key, for browsers (which cannot send the X-API-Key header)."""
+    return _login(request, next_page, None, 200)
+
+
+@router.post("/app/login", operation_id="app_login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    service: Service,
+    key: Annotated[str, Form(max_length=200, description="Your API key")],
+    next_page: Annotated[
+        str, Form(alias="next", max_length=2000, description="Page to open next")
+    ] = APP_PREFIX,
+) -> Response:
+    """Check the key, keep it in an HttpOnly, SameSite=Strict cookie (used for reads only), go on."""
+    record = service.security.verify(key.strip())
+    if record is None:
+        return _login(request, next_page, "That key is not valid (unknown or revoked).", 401)
+    service.security.audit(record.name, record.role, "sign-in", "app", {"via": "browser"})
+    response = RedirectResponse(_local(next_page), status_code=303)
+    response.set_cookie(
+        KEY_COOKIE,
+        key.strip(),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        max_age=SESSION_S,
+        path="/",
+    )
+    return response
+
+
+@router.post("/app/logout", operation_id="app_logout", response_class=HTMLResponse)
+def logout() -> Response:
+    """Forget the key kept by this browser."""
+    response = RedirectResponse(f"{APP_PREFIX}/login", status_code=303)
+    response.delete_cookie(KEY_COOKIE, path="/")
+    return response
+
+
 # --- helpers --------------------------------------------------------------------------------------
+
+
+def _login(request: Request, next_page: str, message: str | None, status: int) -> HTMLResponse:
+    context = {
+        "title": "Sign in",
+        "message": message,
+        "error": message is not None,
+        "login": True,
+        "next": _local(next_page),
+    }
+    return templates.TemplateResponse(request, "message.html", context, status_code=status)
+
+
+def _local(path: str) -> str:
+    """``path`` if it is a page of this app, else the app page (no redirects to other sites)."""
+    if path.startswith(APP_PREFIX) and not path.startswith("//") and "\\" not in path:
+        return path
+    return APP_PREFIX
 
 
 def _briefing_html(
