@@ -215,3 +215,14 @@ def test_browsers_sign_in_with_a_cookie_that_only_reads(tmp_path: Path) -> None:
         assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
         c.post("/app/logout")
         assert c.get("/app", params=YEAR, follow_redirects=False).status_code == 303
+
+
+def test_base_map_can_be_switched_off(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "var", tiles="openstreetmap")
+    with TestClient(create_app(settings)) as c:
+        with_tiles = c.get("/app", params=YEAR).text
+        assert "tile.openstreetmap.org" in with_tiles and "openstreetmap.org/copyright" in with_tiles
+        without = c.get("/app", params={**YEAR, "tiles": "none"}).text
+        assert "tile.openstreetmap.org" not in without
+        assert 'class="hs-label"' in without  # borough names still label the map
+        assert '<option value="none" selected>' in without
