@@ -224,5 +224,5 @@ def test_base_map_can_be_switched_off(tmp_path: Path) -> None:
         assert "tile.openstreetmap.org" in with_tiles and "openstreetmap.org/copyright" in with_tiles
         without = c.get("/app", params={**YEAR, "tiles": "none"}).text
         assert "tile.openstreetmap.org" not in without
-        assert 'class="hs-label"' in without  # borough names still label the map
+        assert '"hs-label-icon"' in without  # borough names still label the map
         assert '<option value="none" selected>' in without
