@@ -55,7 +55,7 @@ from hotspots.geo.dbscan import (
     grid_dbscan,
 )
 from hotspots.geo.harm import assign_harm
-from hotspots.geo.hotspots import build_hotspots
+from hotspots.geo.hotspots import SUMMARY_INPUTS, build_hotspots
 from hotspots.geo.ingest import Source, read_incidents
 from hotspots.geo.join import join_wards
 from hotspots.geo.significance import gi_star_polygons
@@ -63,6 +63,9 @@ from hotspots.geo.significance import gi_star_polygons
 ROW = "row"
 """Column holding each incident's place in the input order (kept so results never depend on
 how the rows were partitioned)."""
+
+ANALYSIS_INPUTS = ["month", "crime_type", "occurred_at", "x", "y", "has_location", ROW]
+"""Columns :func:`analyse_distributed` reads (the ward columns come from the join)."""
 
 DEFAULT_TILE_EPS = 50
 """Default tile width in multiples of eps: 5 km tiles for eps = 100 m."""
@@ -193,8 +196,8 @@ def read_partitioned(path: Path | Sequence[Path]) -> dd.DataFrame:
 
     Files written by :func:`write_partitioned` or stored by the service (WGS84 geometry with
     ``x``/``y`` columns) are both read; files without ``x``/``y`` get them from the geometry,
-    projected to British National Grid. Files without :data:`ROW` get one that keeps the
-    files' and rows' order.
+    projected to British National Grid (and ``has_location`` where they are known). Files
+    without :data:`ROW` get one that keeps the files' and rows' order.
     """
     if isinstance(path, str | Path):
         root = Path(path)
@@ -208,6 +211,8 @@ def read_partitioned(path: Path | Sequence[Path]) -> dd.DataFrame:
         points = gddf.geometry.to_crs(BNG)
         gddf = gddf.assign(x=points.x, y=points.y)
     frame = gddf.drop(columns=gddf.geometry.name)
+    if "has_location" not in frame.columns:
+        frame = frame.assign(has_location=frame["x"].notnull() & frame["y"].notnull())
     if ROW not in frame.columns:
         frame = frame.map_partitions(_number_rows, meta=frame._meta.assign(**{ROW: np.int64(0)}))
     return frame
@@ -517,8 +522,9 @@ class DistributedResult:
     :func:`hotspots.geo.analysis.analyse` with ``statistics=False`` on the same incidents
     (``hot_share`` is empty: the Gi* hex grid needs every point on one machine; ward Gi*
     is computed when ``statistics`` is on). ``members``: the incidents in hotspots, in
-    input order, with ``hotspot_id``. ``ward_month_counts``: incidents inside the area per
-    boundary set, ward and month.
+    input order, with the columns the summaries need, ``harm`` and
+    ``hotspot_id``. ``ward_month_counts``: incidents inside the area per boundary set, ward
+    and month.
     """
 
     params: AnalysisParams
@@ -575,6 +581,8 @@ def analyse_distributed(
     params.validate()
     if params.method != "dbscan" or params.weight != "count":
         raise InvalidInput("the distributed path runs DBSCAN weighted by incident counts only")
+    wanted = [*ANALYSIS_INPUTS, *(["source_type"] if params.sources else [])]
+    incidents = incidents[[c for c in wanted if c in incidents.columns]]  # read only these
     selected = client.persist(select_incidents(incidents, params))
     lo, hi, n, all_lo, all_hi = dask.compute(
         selected["month"].min(),
@@ -631,9 +639,10 @@ def analyse_distributed(
 
 
 def _members(joined: dd.DataFrame, clustered: pd.DataFrame) -> pd.DataFrame:
-    """The located incidents at clustered locations, with their ``label``, in input order."""
+    """The located incidents at clustered locations, with the columns hotspot summaries read
+    and their ``label``, in input order."""
     table = clustered[["x", "y", "label"]]
-    located = joined[joined["has_location"]]
+    located = joined[joined["has_location"]][[*SUMMARY_INPUTS, ROW]]
     meta = located._meta.merge(table, on=["x", "y"], how="inner")
     picked = located.map_partitions(lambda p: p.merge(table, on=["x", "y"], how="inner"), meta=meta)
     frame = picked.compute()
