@@ -268,6 +268,9 @@ def test_cli_validates_csvs_on_the_cluster_and_writes_the_single_machine_hotspot
     args = ["analyse-distributed", *map(str, files), "--out", str(out), "--min-samples", "20"]
     result = CliRunner().invoke(app, [*args, "--tile-m", "1000"])
     assert result.exit_code == 0, result.output
+    # the CSVs were validated on this module's cluster, found through HOTSPOTS_DASK_SCHEDULER
+    prefixes = client.run_on_scheduler(lambda dask_scheduler: sorted(dask_scheduler.task_prefixes))  # type: ignore[attr-defined]
+    assert "ingest_one" in prefixes
     single = analyse(
         read_incidents([Source.from_path(p) for p in files]).incidents,
         boundary_sets,

@@ -334,7 +334,7 @@ def tile_dbscan(
     y: np.ndarray,
     weight: np.ndarray,
     eps_m: float,
-    min_samples: float,
+    min_samples: int,
     *,
     tile_m: float | None = None,
 ) -> np.ndarray:
@@ -361,7 +361,7 @@ def tile_dbscan(
         location is at exactly the same distance from core locations of two clusters may the
         choice differ (neither path defines it).
     """
-    check_parameters(eps_m, int(math.ceil(min_samples)))
+    check_parameters(eps_m, min_samples)
     x = np.asarray(x, dtype=float)
     y = np.asarray(y, dtype=float)
     w = np.asarray(weight, dtype=float)
@@ -441,7 +441,7 @@ def _tiles(x: np.ndarray, y: np.ndarray, side: float, eps: float) -> list[_Tile]
 
 
 def _owned_cores(
-    x: np.ndarray, y: np.ndarray, w: np.ndarray, owned: np.ndarray, *, eps: float, min_samples: float
+    x: np.ndarray, y: np.ndarray, w: np.ndarray, owned: np.ndarray, *, eps: float, min_samples: int
 ) -> np.ndarray:
     """Core flag of each owned location, by the single-machine DBSCAN on the tile plus halo."""
     xy = np.column_stack([x, y])
