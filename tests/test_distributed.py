@@ -285,3 +285,17 @@ def test_cli_validates_csvs_on_the_cluster_and_writes_the_single_machine_hotspot
     ]
     for name in ("hotspots.geojson", "wards.geojson", "boroughs.geojson", "ward_months.csv"):
         assert (out / name).stat().st_size > 0
+
+
+def test_cli_refuses_mixed_or_missing_inputs_before_starting_a_cluster(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("x\n1\n", encoding="utf-8")
+    (tmp_path / "b.parquet").write_bytes(b"")
+    cases = {
+        "no such file": [str(tmp_path / "missing.csv")],
+        "give CSV files": [str(tmp_path / "a.csv"), str(tmp_path / "b.parquet")],
+    }
+    for message, paths in cases.items():
+        result = CliRunner().invoke(app, ["analyse-distributed", *paths, "--out", str(tmp_path / "out")])
+        assert result.exit_code == 2, result.output
+        assert message in result.output and "Traceback" not in result.output
+        assert not (tmp_path / "out").exists()

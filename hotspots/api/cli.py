@@ -259,11 +259,12 @@ def analyse_distributed_cmd(
             shape_buffer_m=buffer_m,
         )
         params.validate()
+        csv_input = _distributed_input(paths)
         sets = shipped_boundary_sets()
         address = scheduler or settings.dask_scheduler
         with _progress() as step, distributed.dask_client(address, settings.dask_workers) as client:
             source: Path | list[Path] = paths[0] if len(paths) == 1 and paths[0].is_dir() else paths
-            if all(p.suffix.lower() == ".csv" for p in paths):
+            if csv_input:
                 area = shapely.union_all([s.outline for s in sets.values()])
                 source = step(
                     f"Validating {len(paths)} CSV file(s) on the cluster",
@@ -296,6 +297,19 @@ def analyse_distributed_cmd(
         return
     _print_summary(result.meta, result.hotspots)
     console.print(f"Wrote {', '.join(DISTRIBUTED_OUTPUTS)} to {out}")
+
+
+def _distributed_input(paths: list[Path]) -> bool:
+    """True for CSV files, False for GeoParquet (files or one directory); else :class:`InvalidInput`."""
+    for p in paths:
+        if not p.exists():
+            raise InvalidInput(f"{p}: no such file or directory")
+    kinds = {"dir" if p.is_dir() else p.suffix.lower() for p in paths}
+    if kinds == {".csv"}:
+        return True
+    if kinds == {".parquet"} or (kinds == {"dir"} and len(paths) == 1):
+        return False
+    raise InvalidInput("give CSV files, GeoParquet (.parquet) files, or one directory of GeoParquet files")
 
 
 def _read_files(
