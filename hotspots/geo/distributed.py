@@ -157,9 +157,12 @@ def ingest_csv_partitioned(
     Every row is checked as :func:`hotspots.geo.ingest.read_incidents` checks it; the first
     file with errors raises its :class:`~hotspots.errors.InvalidInput`. :data:`ROW` numbers
     follow the files' order, then the rows' order. Workers must see ``files`` and ``directory``.
+    Partition files left in ``directory`` by an earlier ingest are removed first.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("part-*.parquet"):  # a reused directory holds only this ingest
+        stale.unlink()
     futures = client.map(
         _ingest_one,
         [Path(f) for f in files],
