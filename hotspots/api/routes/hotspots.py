@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from hotspots.api.auth import Viewer
+from hotspots.api.bodies import Body, body_response
 from hotspots.api.deps import AnalysisQuery, Service
 from hotspots.geo.export import HOTSPOT_PROPERTIES, dumps, export_metadata, hotspots_geojson, jsonable
 
@@ -38,8 +39,12 @@ def get_hotspots(service: Service, query: AnalysisQuery, who: Viewer) -> dict[st
     response_class=Response,
     responses={200: {"content": {GEOJSON: {}}}},
 )
-def get_hotspots_geojson(service: Service, query: AnalysisQuery, who: Viewer) -> Response:
+def get_hotspots_geojson(request: Request, service: Service, query: AnalysisQuery, who: Viewer) -> Response:
     """Hotspot polygons as an RFC 7946 FeatureCollection (WGS84, 6 decimals)."""
     ref, params = query
-    _, result = service.analyse(ref, params, exact=who.sees_exact_counts)
-    return Response(dumps(hotspots_geojson(result)), media_type=GEOJSON)
+    exact = who.sees_exact_counts
+    version, result = service.analyse(ref, params, exact=exact)
+    body = service.rendered(
+        "hotspots-geojson", version, params, (exact,), lambda: Body.of(dumps(hotspots_geojson(result)))
+    )
+    return body_response(request, body, GEOJSON)
