@@ -14,23 +14,32 @@ from hotspots.geo.export import HOTSPOT_PROPERTIES, dumps, export_metadata, hots
 
 router = APIRouter(tags=["hotspots"])
 GEOJSON = "application/geo+json"
+JSON = "application/json"
 
 
-@router.get("/hotspots", operation_id="get_hotspots")
-def get_hotspots(service: Service, query: AnalysisQuery, who: Viewer) -> dict[str, Any]:
+@router.get(
+    "/hotspots",
+    operation_id="get_hotspots",
+    response_class=Response,
+    responses={200: {"content": {JSON: {"schema": {"type": "object", "additionalProperties": True}}}}},
+)
+def get_hotspots(request: Request, service: Service, query: AnalysisQuery, who: Viewer) -> Response:
     """Ranked hotspots (1 = most incidents) with their summaries, and the run's metadata."""
     ref, params = query
-    version, result = service.analyse(ref, params, exact=who.sees_exact_counts)
-    rows = result.hotspots[HOTSPOT_PROPERTIES].to_dict("records")
-    body: dict[str, Any] = jsonable(
-        {
+    exact = who.sees_exact_counts
+    version, result = service.analyse(ref, params, exact=exact)
+
+    def render() -> Body:
+        rows = result.hotspots[HOTSPOT_PROPERTIES].to_dict("records")
+        body: dict[str, Any] = {
             "dataset": version.ref,
             "meta": result.meta,
             "metadata": export_metadata(result, "hotspots"),
             "hotspots": rows,
         }
-    )
-    return body
+        return Body.of(dumps(jsonable(body)))
+
+    return body_response(request, service.rendered("hotspots-json", version, params, (exact,), render), JSON)
 
 
 @router.get(
