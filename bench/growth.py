@@ -8,6 +8,8 @@ and size, each measured in its own process) and prints a compact table and draws
 
 from __future__ import annotations
 
+import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,6 +67,7 @@ def growth_figure(points: list[GrowthPoint], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
     styles = {"snapped": ("#1f78b4", "o", "snapped (police.uk)"), "unsnapped": ("#e31a1c", "s", "unsnapped")}
@@ -74,17 +77,34 @@ def growth_figure(points: list[GrowthPoint], path: Path) -> None:
         n = [p.incidents for p in ps]
         ax_t.plot(n, [p.seconds for p in ps], marker=marker, color=colour, label=label)
         ax_m.plot(n, [p.peak_mb for p in ps], marker=marker, color=colour, label=label)
+    sizes = sorted({p.incidents for p in points})
+    plain = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
     for ax, title, unit in ((ax_t, "End-to-end time", "seconds"), (ax_m, "Peak memory (RSS)", "MB")):
         ax.set_xscale("log")
         ax.set_yscale("log")
+        ax.set_xticks(sizes, [_short(n) for n in sizes])
+        ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("incidents")
         ax.set_ylabel(unit)
         ax.set_title(title)
         ax.grid(True, which="both", linewidth=0.4, alpha=0.5)
         ax.legend()
     fig.suptitle(
-        "CSV -> ingest -> ward join -> DBSCAN -> hotspot summaries (synthetic tri-borough data)", fontsize=10
+        "CSV -> ingest -> ward join -> DBSCAN -> hotspot summaries (synthetic tri-borough data; "
+        f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')})",
+        fontsize=10,
     )
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def _short(n: int) -> str:
+    """100000 -> "100k", 10000000 -> "10M"."""
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1_000 and n % 1_000 == 0:
+        return f"{n // 1_000}k"
+    return f"{n:,}"
