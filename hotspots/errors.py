@@ -88,6 +88,10 @@ class Conflict(HotspotError):
     """A request that clashes with what is stored (e.g. a duplicate name)."""
 
 
+class Unavailable(HotspotError):
+    """A feature whose system library is missing on this machine (e.g. Pango for PDF output)."""
+
+
 @dataclass
 class ErrorCollector:
     """Collects row errors up to a limit while still counting all of them."""

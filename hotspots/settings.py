@@ -53,6 +53,14 @@ class Settings(BaseSettings):
         description="Counts from 1 to k-1 in aggregates shown to viewers and councils are suppressed.",
     )
     cache_size: int = Field(default=64, ge=1, description="Analysis results kept in memory.")
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="Dask scheduler address for the distributed path, e.g. tcp://host:8786; "
+        "unset: a local cluster on this machine (loopback only).",
+    )
+    dask_workers: int | None = Field(
+        default=None, ge=1, description="Worker processes of the local Dask cluster (default: one per core)."
+    )
     harm_weights_file: Path | None = Field(
         default=None,
         description="CSV or JSON table of harm weight per crime type; default: the ONS CSS-based table.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,6 +94,15 @@ def test_compare_periods(client: TestClient) -> None:
     assert {"count_a", "count_b", "change", "significant"} <= set(body["wards"][0])
     statuses = {f["properties"]["status"] for f in body["hotspot_shapes"]["features"]}
     assert statuses == set(body["hotspots"])
+
+
+def test_compare_keeps_the_monthly_threshold_for_a_shorter_period(client: TestClient) -> None:
+    q = {"a_from": "2019-01", "a_to": "2019-12", "b_from": "2020-10", "b_to": "2020-12"}
+    chosen = client.get("/compare", params=q).json()["dbscan"]
+    assert chosen["min_samples_b"] == max(5, math.ceil(chosen["min_samples"] * 3 / 12))
+    assert chosen["rule"] == "period B keeps period A's incidents per month"
+    given = client.get("/compare", params={**q, "min_samples": 30}).json()["dbscan"]
+    assert given["min_samples"] == given["min_samples_b"] == 30
 
 
 def test_hotspot_table_csv(client: TestClient) -> None:

@@ -5,18 +5,31 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from hotspots import __version__
 from hotspots.api.errors import register_error_handlers
-from hotspots.api.routes import admin, boundaries, datasets, exports, health, hotspots, maps, ogc, statistics
+from hotspots.api.routes import (
+    admin,
+    app_page,
+    boundaries,
+    datasets,
+    exports,
+    health,
+    hotspots,
+    maps,
+    ogc,
+    statistics,
+)
 from hotspots.maps.assets import ASSET_DIRS
 from hotspots.service import HotspotService
 from hotspots.settings import Settings
 
 STATIC_PREFIX = "/static"
+APP_STATIC = Path(__file__).resolve().parent / "static"
 log = logging.getLogger("hotspots")
 
 
@@ -42,8 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.static_prefix = STATIC_PREFIX
     register_error_handlers(app)
-    for module in (health, datasets, boundaries, hotspots, statistics, exports, maps, admin, ogc):
+    for module in (health, app_page, datasets, boundaries, hotspots, statistics, exports, maps, admin, ogc):
         app.include_router(module.router)
     for name, directory in ASSET_DIRS.items():
         app.mount(f"{STATIC_PREFIX}/{name}", StaticFiles(directory=directory), name=f"static-{name}")
+    app.mount(f"{STATIC_PREFIX}/app", StaticFiles(directory=APP_STATIC), name="static-app")
     return app

@@ -3,7 +3,10 @@
 Roles: ``viewer`` (maps and aggregated layers), ``police`` (plus incident-level
 points and patrol lists), ``council`` (plus exports), ``admin`` (everything:
 uploads, boundaries, keys, audit). Keys arrive in the ``X-API-Key`` header or as
-``Authorization: Bearer <key>``. Without a key, the demo setting lets callers in
+``Authorization: Bearer <key>``. A browser that signed in on ``/app/login`` sends
+the key in the :data:`KEY_COOKIE` cookie (HttpOnly, SameSite=Strict); the cookie
+counts only for reads (GET and HEAD), so a page on another site cannot make a
+signed-in browser upload or delete anything. Without a key, the demo setting lets callers in
 as ``viewer``; with ``auth_required`` they get 401. A key whose role is not
 allowed gets 403.
 """
@@ -20,6 +23,8 @@ from hotspots.errors import Forbidden, Unauthorized
 from hotspots.service import HotspotService
 
 ANONYMOUS = "anonymous"
+KEY_COOKIE = "hotspots_key"
+READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,9 @@ def _key_from(request: Request) -> str | None:
     auth = request.headers.get("authorization", "")
     if auth.lower().startswith("bearer "):
         return auth[7:].strip()
+    cookie = request.cookies.get(KEY_COOKIE)
+    if cookie and request.method in READ_METHODS:
+        return cookie.strip()
     return None
 
 

@@ -29,6 +29,7 @@ from hotspots.geo.export import (
     incidents_csv,
     jsonable,
     wards_geojson,
+    write_csv,
 )
 from hotspots.geo.harm import parse_harm_weights
 from hotspots.geo.hotspots import DEFAULT_SHAPE_BUFFER_M
@@ -204,6 +205,111 @@ def analyse_cmd(
         console.print(f"[yellow]note:[/] {warning}", highlight=False)
     _print_summary(result.meta, result.hotspots)
     console.print(f"Wrote {', '.join(OUTPUTS)} to {out}")
+
+
+DISTRIBUTED_OUTPUTS = [
+    "hotspots.geojson",
+    "hotspots.csv",
+    "wards.geojson",
+    "boroughs.geojson",
+    "ward_months.csv",
+]
+
+
+@app.command("analyse-distributed")
+def analyse_distributed_cmd(
+    paths: Annotated[
+        list[Path],
+        typer.Argument(help="A directory of GeoParquet files, GeoParquet files, or incident CSV files"),
+    ],
+    out: Annotated[Path, typer.Option("--out", help="Directory for the outputs (created if missing)")],
+    eps_m: EpsOpt = None,
+    min_samples: MinSamplesOpt = None,
+    month_from: Annotated[str | None, typer.Option("--from", help="First month, YYYY-MM")] = None,
+    month_to: Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM")] = None,
+    category: Annotated[list[str] | None, typer.Option(help="Crime type to include (repeatable)")] = None,
+    boundaries: Annotated[str, typer.Option(help="Boundary set, or 'auto' for the set in force")] = "auto",
+    buffer_m: Annotated[
+        float, typer.Option(help="Radius drawn around hotspot locations, m")
+    ] = DEFAULT_SHAPE_BUFFER_M,
+    tile_m: Annotated[
+        float | None, typer.Option("--tile-m", help="DBSCAN tile width, m (default 50 x eps)")
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="Dask scheduler address (default: HOTSPOTS_DASK_SCHEDULER, else local)")
+    ] = None,
+) -> None:
+    """Find hotspots on a Dask cluster (same hotspots as 'analyse') and write hotspots.geojson,
+    hotspots.csv, wards.geojson, boroughs.geojson and ward_months.csv to --out.
+
+    CSV files are validated on the workers and stored as GeoParquet in --out/partitions first.
+    """
+    from hotspots.boundaries import shipped_boundary_sets
+    from hotspots.geo import distributed
+
+    settings = Settings()
+    try:
+        params = AnalysisParams(
+            month_from=month_from,
+            month_to=month_to,
+            crime_types=tuple(category or ()),
+            eps_m=eps_m,
+            min_samples=min_samples,
+            boundaries=boundaries,
+            shape_buffer_m=buffer_m,
+        )
+        params.validate()
+        csv_input = _distributed_input(paths)
+        sets = shipped_boundary_sets()
+        address = scheduler or settings.dask_scheduler
+        with _progress() as step, distributed.dask_client(address, settings.dask_workers) as client:
+            source: Path | list[Path] = paths[0] if len(paths) == 1 and paths[0].is_dir() else paths
+            if csv_input:
+                area = shapely.union_all([s.outline for s in sets.values()])
+                source = step(
+                    f"Validating {len(paths)} CSV file(s) on the cluster",
+                    lambda: distributed.ingest_csv_partitioned(
+                        client,
+                        paths,
+                        out / "partitions",
+                        area=area,
+                        max_outside_m=settings.max_outside_km * 1000,
+                        max_bytes=settings.max_upload_bytes,
+                    ),
+                )
+            result = step(
+                "Joining wards and finding hotspots on the cluster",
+                lambda: distributed.analyse_distributed(
+                    client, distributed.read_partitioned(source), sets, params, tile_m=tile_m
+                ),
+            )
+        layers = result.as_analysis_result()
+        layers.meta["dataset"] = "+".join(p.stem for p in paths)[:80]
+        out.mkdir(parents=True, exist_ok=True)
+        _write(out / "hotspots.geojson", dumps(hotspots_geojson(layers)))
+        _write(out / "hotspots.csv", hotspots_csv(layers))
+        _write(out / "wards.geojson", dumps(wards_geojson(layers)))
+        _write(out / "boroughs.geojson", dumps(boroughs_geojson(layers)))
+        ward_months = result.ward_month_counts.rename("count").reset_index()
+        _write(out / "ward_months.csv", write_csv(ward_months, numeric=("count",)))
+    except HotspotError as exc:
+        _fail(exc)
+        return
+    _print_summary(result.meta, result.hotspots)
+    console.print(f"Wrote {', '.join(DISTRIBUTED_OUTPUTS)} to {out}")
+
+
+def _distributed_input(paths: list[Path]) -> bool:
+    """True for CSV files, False for GeoParquet (files or one directory); else :class:`InvalidInput`."""
+    for p in paths:
+        if not p.exists():
+            raise InvalidInput(f"{p}: no such file or directory")
+    kinds = {"dir" if p.is_dir() else p.suffix.lower() for p in paths}
+    if kinds == {".csv"}:
+        return True
+    if kinds == {".parquet"} or (kinds == {"dir"} and len(paths) == 1):
+        return False
+    raise InvalidInput("give CSV files, GeoParquet (.parquet) files, or one directory of GeoParquet files")
 
 
 def _read_files(
@@ -593,6 +699,7 @@ def serve_cmd(
     console.print(
         f"[bold green]hotspots[/] serving data from {settings.data_dir.resolve()}\n"
         f"  Access: {access}\n"
+        f"  App:  http://{shown}:{port}/app\n"
         f"  Map:  http://{shown}:{port}/maps/hotspots\n"
         f"  API:  http://{shown}:{port}/docs",
         highlight=False,

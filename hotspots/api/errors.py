@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from urllib.parse import urlencode
 
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from hotspots.api.templating import APP_PREFIX, templates
 from hotspots.errors import (
     Conflict,
     Forbidden,
@@ -13,6 +16,7 @@ from hotspots.errors import (
     NotFound,
     PayloadTooLarge,
     Unauthorized,
+    Unavailable,
 )
 
 STATUS: dict[type[HotspotError], int] = {
@@ -22,6 +26,7 @@ STATUS: dict[type[HotspotError], int] = {
     Unauthorized: 401,
     Forbidden: 403,
     Conflict: 409,
+    Unavailable: 503,
     HotspotError: 400,
 }
 
@@ -43,9 +48,25 @@ def error_body(exc: HotspotError) -> dict[str, object]:
 
 
 def register_error_handlers(app: FastAPI) -> None:
-    async def handle(request: Request, exc: Exception) -> JSONResponse:
+    async def handle(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HotspotError)
+        if _is_page(request):
+            return _page_error(request, exc)
         headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'} if isinstance(exc, Unauthorized) else None
         return JSONResponse(error_body(exc), status_code=status_for(exc), headers=headers)
 
     app.add_exception_handler(HotspotError, handle)
+
+
+def _is_page(request: Request) -> bool:
+    path = request.url.path
+    return (path == APP_PREFIX or path.startswith(APP_PREFIX + "/")) and request.method in ("GET", "HEAD")
+
+
+def _page_error(request: Request, exc: HotspotError) -> Response:
+    """App pages answer people: a missing key leads to the sign-in page, other errors to a page."""
+    if isinstance(exc, Unauthorized) and request.url.path != f"{APP_PREFIX}/login":
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"{APP_PREFIX}/login?{urlencode({'next': here})}", status_code=303)
+    context = {"title": "Something needs changing", "message": exc.message, "error": True, "login": False}
+    return templates.TemplateResponse(request, "message.html", context, status_code=status_for(exc))

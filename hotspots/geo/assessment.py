@@ -7,6 +7,7 @@ answer the same questions the same way. Geometry is EPSG:27700.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -19,6 +20,7 @@ import shapely
 from hotspots.boundaries.model import BoundarySet
 from hotspots.errors import InvalidInput
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
+from hotspots.geo.dbscan import MIN_MIN_SAMPLES
 from hotspots.geo.emerging import NO_PATTERN, emerging_hot_spots
 from hotspots.geo.evaluation import rolling_evaluation
 from hotspots.geo.trend import compare_periods, ward_change
@@ -158,6 +160,19 @@ def analyse_filter(incidents: pd.DataFrame, params: AnalysisParams) -> pd.DataFr
     return out
 
 
+def _months_covered(months: pd.Series, first: str | None, last: str | None) -> int:
+    """Calendar months from ``first`` to ``last`` (``YYYY-MM``), clipped to the months in the data."""
+    present = months.dropna().astype(str)
+    if present.empty:
+        return 0
+    lo = max(first or present.min(), present.min())
+    hi = min(last or present.max(), present.max())
+    if lo > hi:
+        return 0
+    (y0, m0), (y1, m1) = (int(lo[:4]), int(lo[5:7])), (int(hi[:4]), int(hi[5:7]))
+    return (y1 - y0) * 12 + (m1 - m0) + 1
+
+
 def compare(
     incidents: pd.DataFrame,
     boundary_sets: Mapping[str, BoundarySet],
@@ -166,13 +181,23 @@ def compare(
 ) -> dict[str, Any]:
     """Compare two periods: new, persistent and vanished hotspots, and change per ward.
 
-    Both periods use the same DBSCAN parameters (those of period A, chosen from
-    its data when not given), so a difference reflects the data, not the
-    settings. Ward change is tested with an exact binomial test adjusted for
-    the number of months in each period, with Benjamini-Hochberg FDR.
+    Both periods use the same DBSCAN radius and the same density threshold,
+    so a difference reflects the data, not the settings. The threshold is
+    period A's: ``min_samples`` as given, or when chosen from A's data, the
+    same number of incidents *per month*, so that ``min_samples`` of B is A's
+    scaled by B's months over A's (at least :data:`MIN_MIN_SAMPLES`): a
+    longer period B does not turn every busy corner into a hotspot. Ward
+    change is tested with an exact binomial test adjusted for the number of
+    months in each period, with Benjamini-Hochberg FDR.
     """
     a = analyse(incidents, boundary_sets, params_a, statistics=False)
-    fixed = replace(params_b, eps_m=a.params.eps_m, min_samples=a.params.min_samples)
+    min_samples_b = a.params.min_samples
+    if params_a.min_samples is None and a.params.min_samples is not None and a.months:
+        months_b = _months_covered(incidents["month"], params_b.month_from, params_b.month_to)
+        if months_b and months_b != len(a.months):
+            scaled = math.ceil(a.params.min_samples * months_b / len(a.months))
+            min_samples_b = max(MIN_MIN_SAMPLES, scaled)
+    fixed = replace(params_b, eps_m=a.params.eps_m, min_samples=min_samples_b)
     b = analyse(incidents, boundary_sets, fixed, statistics=False)
     matched = compare_periods(a.hotspots, b.hotspots)
     set_a = a.boundary_sets[-1].name
@@ -192,7 +217,14 @@ def compare(
     return {
         "period_a": {"from": a.months[0], "to": a.months[-1], "incidents": a.meta["incidents"]},
         "period_b": {"from": b.months[0], "to": b.months[-1], "incidents": b.meta["incidents"]},
-        "dbscan": {"eps_m": a.params.eps_m, "min_samples": a.params.min_samples},
+        "dbscan": {
+            "eps_m": a.params.eps_m,
+            "min_samples": a.params.min_samples,
+            "min_samples_b": b.params.min_samples,
+            "rule": "period B keeps period A's incidents per month"
+            if params_a.min_samples is None
+            else "as given, for both periods",
+        },
         "hotspots": {str(k): int(v) for k, v in statuses.items()},
         "matches": matched,
         "wards": change,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import html
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -30,6 +31,7 @@ from urllib.parse import urlparse
 import folium
 import folium.map
 import geopandas as gpd
+import mapclassify
 import numpy as np
 import pandas as pd
 import shapely
@@ -112,6 +114,8 @@ WARD_STROKE = "#7a7a7a"
 NO_POPULATION_CLASS = "hs-nopop"
 NO_POPULATION_FILL = "#cccccc"  # under the hatch pattern, and where SVG patterns are not drawn
 MEASURES = ("count", "rate")
+BREAKS = ("quantile", "natural")
+LABEL_CLASS = "hs-label"
 
 
 @dataclass
@@ -139,6 +143,14 @@ class MapOptions:
         Standard deviation of the Gaussian kernel of the heat layer, metres.
     classes:
         Number of quantile classes of the ward choropleth (1 to 7).
+    breaks:
+        How the ward classes are cut: ``"quantile"`` (about the same number of
+        wards in each class; the default, easy to read as "top fifth") or
+        ``"natural"`` (Fisher-Jenks natural breaks, which keep similar values
+        together and show outliers; from ``mapclassify``).
+    show_title:
+        Draw the title box over the map (off when a page around the map
+        already shows it).
     measure:
         What shades the wards: ``"count"`` (incidents) or ``"rate"``
         (incidents per 1,000 residents). A ward whose population is unknown
@@ -164,6 +176,8 @@ class MapOptions:
     simplify_m: float = 5.0
     heat_bandwidth_m: float = 150.0
     classes: int = 5
+    breaks: Literal["quantile", "natural"] = "quantile"
+    show_title: bool = True
     measure: Literal["count", "rate"] = "count"
     significance: bool = True
 
@@ -182,6 +196,8 @@ class MapOptions:
             raise InvalidInput("heat_bandwidth_m must be between 10 and 5000 metres")
         if not (1 <= self.classes <= max(YLORRD)):
             raise InvalidInput(f"classes must be between 1 and {max(YLORRD)}")
+        if self.breaks not in BREAKS:
+            raise InvalidInput(f"breaks must be one of {', '.join(BREAKS)}, got {self.breaks!r}")
         if self.measure not in MEASURES:
             raise InvalidInput(f"measure must be one of {', '.join(MEASURES)}, got {self.measure!r}")
 
@@ -226,16 +242,23 @@ class ClassBreaks:
         return self.colours[min(i, len(self.colours) - 1)]
 
 
-def class_breaks(values: Sequence[float] | np.ndarray, k: int = 5) -> ClassBreaks:
-    """Quantile classes for non-negative counts, merged where quantiles coincide.
+def class_breaks(
+    values: Sequence[float] | np.ndarray, k: int = 5, method: Literal["quantile", "natural"] = "quantile"
+) -> ClassBreaks:
+    """Quantile or natural-breaks classes for non-negative values, merged where bounds coincide.
 
     Parameters
     ----------
     values:
-        The counts to classify (NaN ignored).
+        The counts or rates to classify (NaN ignored).
     k:
         Wanted number of classes (1 to 7); fewer when the data have fewer
-        distinct quantiles.
+        distinct values.
+    method:
+        ``"quantile"``: the upper bound of class ``i`` is the smallest value
+        with at least ``(i + 1) / k`` of the data at or below it.
+        ``"natural"``: Fisher-Jenks optimal breaks (``mapclassify.FisherJenks``),
+        which minimise the spread of values within each class.
 
     Returns
     -------
@@ -248,9 +271,15 @@ def class_breaks(values: Sequence[float] | np.ndarray, k: int = 5) -> ClassBreak
         arr = np.zeros(1)
     k = max(1, min(int(k), max(YLORRD)))
     ordered = np.sort(arr)
-    # Upper bound of class i: the smallest value with at least (i + 1) / k of the data at or below it.
-    ranks = [max(math.ceil(ordered.size * (i + 1) / k - 1e-9), 1) - 1 for i in range(k)]
-    qs = ordered[ranks]
+    distinct = np.unique(arr)
+    if method == "natural" and distinct.size > k:
+        with warnings.catch_warnings():  # "Numba not installed": the pure-Python path is fast enough here
+            warnings.simplefilter("ignore", UserWarning)
+            qs = np.asarray(mapclassify.FisherJenks(arr, k=k).bins, dtype=float)
+    else:
+        # Upper bound of class i: the smallest value with at least (i + 1) / k of the data at or below it.
+        ranks = [max(math.ceil(ordered.size * (i + 1) / k - 1e-9), 1) - 1 for i in range(k)]
+        qs = ordered[ranks]
     integer = bool(np.all(arr == np.round(arr)))
     upper = sorted({float(q) for q in qs})
     colours = YLORRD[len(upper)]
@@ -372,6 +401,62 @@ def build_map(
     InvalidInput
         For invalid options.
     """
+    return _build(result, options, emerging)[0]
+
+
+@dataclass(frozen=True)
+class MapParts:
+    """A map split for embedding in a larger page (all strings are trusted HTML/JS).
+
+    Attributes
+    ----------
+    head:
+        ``<link>``/``<style>``/``<meta>`` elements for the page ``<head>``.
+    body:
+        The map ``<div>`` and its extras, for wherever the map goes.
+    script:
+        JavaScript (without ``<script>`` tags) that builds the map; run it after ``body``.
+    map_var:
+        Global JavaScript variable of the Leaflet map.
+    hotspot_var:
+        Global JavaScript variable of the hotspot GeoJSON layer (``None`` when no hotspot):
+        each feature's ``id`` is the hotspot's rank.
+    """
+
+    head: str
+    body: str
+    script: str
+    map_var: str
+    hotspot_var: str | None
+
+
+def render_parts(
+    result: AnalysisResult,
+    options: MapOptions | None = None,
+    emerging: gpd.GeoDataFrame | None = None,
+) -> MapParts:
+    """The map as parts to embed in an app page (assets linked under ``options.static_prefix``)."""
+    fmap, hotspot_layer = _build(result, options, emerging)
+    return split_map(fmap, hotspot_layer.get_name() if hotspot_layer is not None else None)
+
+
+def split_map(fmap: folium.Map, hotspot_var: str | None = None) -> MapParts:
+    """Render a folium map once and split it into :class:`MapParts`."""
+    root = fmap.get_root()
+    assert isinstance(root, Figure)
+    root.render()
+    return MapParts(
+        head=root.header.render(),
+        body=root.html.render(),
+        script=root.script.render(),
+        map_var=fmap.get_name(),
+        hotspot_var=hotspot_var,
+    )
+
+
+def _build(
+    result: AnalysisResult, options: MapOptions | None, emerging: gpd.GeoDataFrame | None
+) -> tuple[folium.Map, folium.GeoJson | None]:
     options = options or MapOptions()
     options.validate()
     tile_url, tile_attr = _tile_source(options)
@@ -406,10 +491,11 @@ def build_map(
             stats.append(("gi", gi))
     if emerging is not None:
         stats.append(("emerging", add_emerging_layer(fmap, emerging, show=False)))
-    _add_hotspot_layer(fmap, result, options)
+    hotspot_layer = _add_hotspot_layer(fmap, result, options)
+    _add_borough_labels(fmap, result)
     folium.LayerControl(position="topright", collapsed=False).add_to(fmap)
     _PageExtras(
-        title_html=html.escape(options.title),
+        title_html=html.escape(options.title) if options.show_title else "",
         legend_html=_legend_html(result, ward_legends, heat, options, stats),
         attribution_html=DATA_ATTRIBUTION_HTML,
         background=NO_TILES_BACKGROUND if tile_url is None else None,
@@ -418,7 +504,7 @@ def build_map(
     bounds = _latlon_bounds(result.boroughs if len(result.boroughs) else result.wards)
     if bounds is not None:
         fmap.fit_bounds(bounds)
-    return fmap
+    return fmap, hotspot_layer
 
 
 def render_page(
@@ -519,7 +605,7 @@ def _add_ward_layers(fmap: folium.Map, result: AnalysisResult, options: MapOptio
         known = np.isfinite(rates)
         rate_withheld = ~known & withheld & (np.nan_to_num(population) > 0)
         shaded = rates if by_rate else counts
-        breaks = class_breaks(shaded, options.classes)
+        breaks = class_breaks(shaded, options.classes, options.breaks)
         # A withheld count takes the lowest non-zero class (no break can lie between 1 and k-1);
         # a missing rate is hatched grey.
         low = breaks.colour(1.0)
@@ -618,13 +704,38 @@ def _add_borough_layer(fmap: folium.Map, result: AnalysisResult, options: MapOpt
     ).add_to(fmap)
 
 
-def _add_hotspot_layer(fmap: folium.Map, result: AnalysisResult, options: MapOptions) -> None:
+def _add_borough_labels(fmap: folium.Map, result: AnalysisResult) -> None:
+    """Borough names at a point inside each borough: the map still reads with the base map off."""
+    boroughs = result.boroughs
+    if boroughs.empty:
+        return
+    group = folium.FeatureGroup(name="Borough names")
+    points = gpd.GeoSeries(boroughs.geometry.values, crs=BNG).representative_point().to_crs(WGS84)
+    for name, point in zip(boroughs["borough_name"].astype(str), points, strict=True):
+        if point is None or point.is_empty:
+            continue
+        folium.Marker(
+            [round(point.y, 6), round(point.x, 6)],
+            icon=folium.DivIcon(
+                html=f'<span class="{LABEL_CLASS}">{html.escape(name)}</span>',
+                class_name="hs-label-icon",
+                icon_size=(0, 0),
+            ),
+            interactive=False,
+            keyboard=False,
+        ).add_to(group)
+    group.add_to(fmap)
+
+
+def _add_hotspot_layer(
+    fmap: folium.Map, result: AnalysisResult, options: MapOptions
+) -> folium.GeoJson | None:
     hotspots = result.hotspots.reset_index(drop=True)
     n = len(hotspots)
     name = f"Hotspots ({n})" if n else "Hotspots (none found)"
     if n == 0:
         folium.FeatureGroup(name=name).add_to(fmap)
-        return
+        return None
     buffer_m = float(result.meta.get("shape_buffer_m") or 30.0)
     tolerance = min(options.simplify_m, buffer_m / 5.0)
     k = disclosure_k(result.meta)
@@ -636,7 +747,7 @@ def _add_hotspot_layer(fmap: folium.Map, result: AnalysisResult, options: MapOpt
     data = feature_collection(frame, props, id_column="fid")
     fields = [c for c in props if c not in ("fid", "cross")]
     aliases = [HOTSPOT_LABELS[c] for c in fields]
-    folium.GeoJson(
+    layer = folium.GeoJson(
         data,
         name=name,
         style_function=_hotspot_style,
@@ -644,7 +755,9 @@ def _add_hotspot_layer(fmap: folium.Map, result: AnalysisResult, options: MapOpt
         tooltip=folium.GeoJsonTooltip(fields=["hotspot"], labels=False, localize=False, sticky=True),
         popup=folium.GeoJsonPopup(fields=fields, aliases=aliases, localize=False, max_width=360),
         pane="hs-top-pane",
-    ).add_to(fmap)
+    )
+    layer.add_to(fmap)
+    return layer
 
 
 HOTSPOT_LABELS = {
@@ -823,11 +936,15 @@ class _PageExtras(MacroElement):
         .hs-axis { display: grid; grid-auto-flow: column; grid-auto-columns: 1fr; font-size: 9px;
           color: #555; text-align: center; }
         .hs-axis-h { text-align: left; }
+        .hs-label-icon { overflow: visible; }
+        .hs-label { display: inline-block; transform: translate(-50%, -50%); white-space: nowrap;
+          font: 700 13px/1.2 system-ui, sans-serif; color: #222; letter-spacing: 0.02em;
+          text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 3px #fff; pointer-events: none; }
         {% if this.background %}.leaflet-container { background: {{ this.background }}; }{% endif %}
         </style>
         {% endmacro %}
         {% macro html(this, kwargs) %}
-        <div class="hs-title">{{ this.title_html }}</div>
+        {% if this.title_html %}<div class="hs-title">{{ this.title_html }}</div>{% endif %}
         <svg width="0" height="0" style="position:absolute" aria-hidden="true" focusable="false"><defs>
         <pattern id="hs-hatch" width="6" height="6" patternUnits="userSpaceOnUse"
           patternTransform="rotate(45)"><rect width="6" height="6" fill="{{ this.no_population_fill }}"/>
@@ -931,8 +1048,9 @@ def _legend_html(
             parts.append('<div class="hs-note">Population: no figures for these boundaries.</div>')
     if ward_legends:
         measure = "rates per 1,000 residents" if options.measure == "rate" else "counts"
+        how = "Natural-breaks (Fisher-Jenks)" if options.breaks == "natural" else "Quantile"
         parts.append(
-            f'<div class="hs-note">Quantile classes of the ward {measure}. Hover a ward for its count, '
+            f'<div class="hs-note">{how} classes of the ward {measure}. Hover a ward for its count, '
             "rate and Gi* result.</div>"
         )
     parts.append(

@@ -19,7 +19,7 @@ MAP_LAYERS = ("heat", "significance", "emerging")
 
 @router.get("/", include_in_schema=False)
 def index() -> RedirectResponse:
-    return RedirectResponse("/maps/hotspots")
+    return RedirectResponse("/app")
 
 
 @router.get("/maps/hotspots", operation_id="map_hotspots", response_class=HTMLResponse)

@@ -1,0 +1,485 @@
+"""The app page analysts open every morning, its briefings, slide PNG and compare view.
+
+Handlers stay thin: the analysis comes from the service, the words and table
+from :mod:`hotspots.maps.panel`, the map from :mod:`hotspots.maps.render`,
+pictures from :mod:`hotspots.maps.static_map` and PDFs from
+:mod:`hotspots.maps.pdf`. A bad filter on the app page is shown in the page
+(with the status of the error) rather than as JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import replace
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from hotspots.api.auth import KEY_COOKIE, Principal, Viewer
+from hotspots.api.deps import AnalysisQuery, Service
+from hotspots.api.errors import status_for
+from hotspots.api.templating import APP_PREFIX, templates
+from hotspots.errors import HotspotError, InvalidInput, NotFound
+from hotspots.geo.analysis import AnalysisParams
+from hotspots.geo.disclosure import suppress_ward_change
+from hotspots.maps import MapOptions, render_parts
+from hotspots.maps.compare import ward_change_parts
+from hotspots.maps.panel import (
+    borough_focus,
+    choices,
+    hotspot_rows,
+    method_in_words,
+    result_in_words,
+)
+from hotspots.maps.pdf import html_to_pdf
+from hotspots.maps.static_map import focus_png, map_png, monthly_png
+from hotspots.service import Selection
+
+router = APIRouter(tags=["app"])
+APP_LAYERS = ("heat", "significance", "emerging")
+DEFAULT_LAYERS = ("heat", "significance")
+DEFAULT_MONTHS = 12
+SESSION_S = 12 * 3600  # a signed-in browser keeps its key for one working day
+BRIEFING_CARDS = 12  # hotspots described in full in a borough briefing (the rest are on the map page)
+
+Boroughs = Annotated[
+    list[str] | None, Query(alias="borough", description="Show hotspots touching these boroughs; repeat")
+]
+Measure = Annotated[Literal["count", "rate"], Query(description="Shade wards by count or rate per 1,000")]
+Breaks = Annotated[
+    Literal["quantile", "natural"], Query(description="Ward classes: quantiles or natural breaks")
+]
+BriefHotspot = Annotated[int | None, Query(ge=1, description="Rank of the hotspot to brief on")]
+BriefBorough = Annotated[str | None, Query(description="Borough to brief on (its hotspots)")]
+Tiles = Annotated[Literal["osm", "none"], Query(description="Base map: OpenStreetMap tiles or none")]
+
+
+@router.get("/app", operation_id="app_page", response_class=HTMLResponse)
+def app_page(
+    request: Request,
+    service: Service,
+    query: AnalysisQuery,
+    who: Viewer,
+    borough: Boroughs = None,
+    measure: Measure = "count",
+    breaks: Breaks = "quantile",
+    tiles: Tiles = "osm",
+    layer: Annotated[
+        list[str] | None, Query(description="Optional layers: heat, significance, emerging; repeat")
+    ] = None,
+    layers_set: Annotated[
+        bool, Query(description="The form was submitted, so an empty layer list means no layers")
+    ] = False,
+) -> HTMLResponse:
+    """The map with filters, the ranked hotspot table, legend and links to briefings and exports."""
+    ref, params = query
+    wanted = set(layer or ()) if (layer or layers_set) else set(DEFAULT_LAYERS)
+    unknown = wanted - set(APP_LAYERS)
+    if unknown:
+        raise InvalidInput(
+            f"unknown layer(s): {', '.join(sorted(unknown))}; choose from {', '.join(APP_LAYERS)}"
+        )
+    selection = service.dataset(ref)
+    months = _months(selection)
+    params = _default_period(params, months)
+    form = _form_state(ref, params, borough or [], measure, breaks, tiles, wanted)
+    context: dict[str, Any] = {
+        "form": form,
+        "months": months,
+        "crime_types": choices(ct for v in selection.versions for ct in v.report.get("crime_types", {})),
+        "dataset": selection.ref,
+        "error": None,
+        "signed_in": KEY_COOKIE in request.cookies,
+    }
+    try:
+        emerging = None
+        if "emerging" in wanted:
+            _, result, emerging = service.emerging(ref, params, exact=who.sees_exact_counts)
+        else:
+            _, result = service.analyse(ref, params, exact=who.sees_exact_counts)
+    except HotspotError as exc:
+        context["error"] = exc.message
+        context["boroughs"] = []
+        return templates.TemplateResponse(request, "app.html", context, status_code=status_for(exc))
+    shown = borough_focus(result, borough or [])
+    parts = render_parts(
+        shown,
+        MapOptions(
+            tiles=service.settings.tiles if tiles == "osm" else "none",
+            tiles_attribution=service.settings.tiles_attribution,
+            static_prefix=str(request.app.state.static_prefix),
+            title="",
+            show_title=False,
+            measure=measure,
+            breaks=breaks,
+            heat="heat" in wanted,
+            significance="significance" in wanted,
+        ),
+        emerging,
+    )
+    link_query = _link_query(request, params)
+    context.update(
+        boroughs=choices(result.boroughs["borough_name"]) if len(result.boroughs) else [],
+        parts=parts,
+        rows=hotspot_rows(shown.hotspots, shown.meta),
+        method=method_in_words(result.meta),
+        summary=result_in_words(shown),
+        total_hotspots=len(result.hotspots),
+        link_query=link_query,
+        brief_query=_link_query(request, params, drop=("borough", "layer", "layers_set")),
+        export_query=_link_query(request, params, keep=EXPORT_PARAMS),
+        config={"map": parts.map_var, "hotspots": parts.hotspot_var},
+    )
+    return templates.TemplateResponse(request, "app.html", context)
+
+
+@router.get("/app/briefing", operation_id="app_briefing", response_class=HTMLResponse)
+def briefing(
+    request: Request,
+    service: Service,
+    query: AnalysisQuery,
+    who: Viewer,
+    hotspot: BriefHotspot = None,
+    borough: BriefBorough = None,
+) -> HTMLResponse:
+    """A printable patrol briefing for one hotspot or one borough (print it, or use the PDF)."""
+    return HTMLResponse(_briefing_html(request, service, query, who, hotspot, borough))
+
+
+@router.get(
+    "/app/briefing.pdf",
+    operation_id="app_briefing_pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+def briefing_pdf(
+    request: Request,
+    service: Service,
+    query: AnalysisQuery,
+    who: Viewer,
+    hotspot: BriefHotspot = None,
+    borough: BriefBorough = None,
+) -> Response:
+    """The same briefing as a PDF (A4)."""
+    document = _briefing_html(request, service, query, who, hotspot, borough)
+    name = f"briefing-hotspot-{hotspot}" if hotspot else f"briefing-{_slug(borough or 'area')}"
+    return Response(
+        html_to_pdf(document),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
+    )
+
+
+@router.get(
+    "/app/map.png",
+    operation_id="app_map_png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def map_picture(
+    service: Service,
+    query: AnalysisQuery,
+    who: Viewer,
+    borough: Boroughs = None,
+    measure: Measure = "count",
+    breaks: Breaks = "quantile",
+) -> Response:
+    """The current map as a 16:9 PNG for slides (wards, boroughs, hotspots, legend, scale bar)."""
+    ref, params = query
+    params = _default_period(params, _months(service.dataset(ref)))
+    version, result = service.analyse(ref, params, exact=who.sees_exact_counts)
+    shown = borough_focus(result, borough or [])
+    title = f"Hotspots, {result.meta['month_from']} to {result.meta['month_to']} ({version.ref})"
+    png = map_png(shown, measure=measure, breaks=breaks, title=title)
+    return Response(
+        png, media_type="image/png", headers={"Content-Disposition": 'inline; filename="map.png"'}
+    )
+
+
+@router.get("/app/compare", operation_id="app_compare", response_class=HTMLResponse)
+def compare_page(
+    request: Request,
+    service: Service,
+    query: AnalysisQuery,
+    who: Viewer,
+    a_from: Annotated[str | None, Query(description="Period A first month, YYYY-MM")] = None,
+    a_to: Annotated[str | None, Query(description="Period A last month, YYYY-MM")] = None,
+    b_from: Annotated[str | None, Query(description="Period B first month, YYYY-MM")] = None,
+    b_to: Annotated[str | None, Query(description="Period B last month, YYYY-MM")] = None,
+    tiles: Tiles = "osm",
+) -> HTMLResponse:
+    """Two periods side by side: ward change (diverging colours) and new, persistent and gone hotspots."""
+    ref, params = query
+    selection = service.dataset(ref)
+    months = _months(selection)
+    a_from, a_to, b_from, b_to = _default_periods(months, a_from, a_to, b_from, b_to)
+    context: dict[str, Any] = {
+        "dataset": selection.ref,
+        "months": months,
+        "form": {
+            "a_from": a_from,
+            "a_to": a_to,
+            "b_from": b_from,
+            "b_to": b_to,
+            "tiles": tiles,
+            "dataset": ref or "",
+        },
+        "error": None,
+        "k": service.settings.disclosure_k,
+    }
+    try:
+        _, report = service.compare(
+            ref,
+            replace(params, month_from=a_from, month_to=a_to),
+            replace(params, month_from=b_from, month_to=b_to),
+        )
+    except HotspotError as exc:
+        context["error"] = exc.message
+        return templates.TemplateResponse(request, "compare.html", context, status_code=status_for(exc))
+    a, b = report["results"]
+    wards = report["wards"]
+    if not who.sees_exact_counts:
+        wards = suppress_ward_change(wards, service.settings.disclosure_k)
+    parts, legend = ward_change_parts(
+        b,
+        wards,
+        report["matches"],
+        tiles=service.settings.tiles if tiles == "osm" else "none",
+        tiles_attribution=service.settings.tiles_attribution,
+        static_prefix=str(request.app.state.static_prefix),
+    )
+    context.update(
+        parts=parts,
+        legend=legend,
+        report=report,
+        period_a=report["period_a"],
+        period_b=report["period_b"],
+        statuses=report["hotspots"],
+        ward_rows=_ward_rows(wards),
+        method=method_in_words(a.meta),
+        config={"map": parts.map_var, "hotspots": None},
+    )
+    return templates.TemplateResponse(request, "compare.html", context)
+
+
+@router.get("/app/login", operation_id="app_login_page", response_class=HTMLResponse)
+def login_page(
+    request: Request,
+    next_page: Annotated[str, Query(alias="next", description="Page to open after signing in")] = APP_PREFIX,
+) -> HTMLResponse:
+    """Sign in with an API key, for browsers (which cannot send the X-API-Key header)."""
+    return _login(request, next_page, None, 200)
+
+
+@router.post("/app/login", operation_id="app_login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    service: Service,
+    key: Annotated[str, Form(max_length=200, description="Your API key")],
+    next_page: Annotated[
+        str, Form(alias="next", max_length=2000, description="Page to open next")
+    ] = APP_PREFIX,
+) -> Response:
+    """Check the key, keep it in an HttpOnly, SameSite=Strict cookie (used for reads only), go on."""
+    record = service.security.verify(key.strip())
+    if record is None:
+        return _login(request, next_page, "That key is not valid (unknown or revoked).", 401)
+    service.security.audit(record.name, record.role, "sign-in", "app", {"via": "browser"})
+    response = RedirectResponse(_local(next_page), status_code=303)
+    response.set_cookie(
+        KEY_COOKIE,
+        key.strip(),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        max_age=SESSION_S,
+        path="/",
+    )
+    return response
+
+
+@router.post("/app/logout", operation_id="app_logout", response_class=HTMLResponse)
+def logout() -> Response:
+    """Forget the key kept by this browser."""
+    response = RedirectResponse(f"{APP_PREFIX}/login", status_code=303)
+    response.delete_cookie(KEY_COOKIE, path="/")
+    return response
+
+
+# --- helpers --------------------------------------------------------------------------------------
+
+
+def _login(request: Request, next_page: str, message: str | None, status: int) -> HTMLResponse:
+    context = {
+        "title": "Sign in",
+        "message": message,
+        "error": message is not None,
+        "login": True,
+        "next": _local(next_page),
+    }
+    return templates.TemplateResponse(request, "message.html", context, status_code=status)
+
+
+def _local(path: str) -> str:
+    """``path`` if it is a page of this app, else the app page (no redirects to other sites)."""
+    if path.startswith(APP_PREFIX) and not path.startswith("//") and "\\" not in path:
+        return path
+    return APP_PREFIX
+
+
+def _briefing_html(
+    request: Request,
+    service: Service,
+    query: tuple[str | None, AnalysisParams],
+    who: Principal,
+    hotspot: int | None,
+    borough: str | None,
+) -> str:
+    if (hotspot is None) == (borough is None):
+        raise InvalidInput("name one 'hotspot' (its rank) or one 'borough' to brief on")
+    ref, params = query
+    params = _default_period(params, _months(service.dataset(ref)))
+    version, result = service.analyse(ref, params, exact=who.sees_exact_counts)
+    hot = result.hotspots
+    meta = result.meta
+    when = f"{meta['month_from']} to {meta['month_to']}"
+    if hotspot is not None:
+        chosen = hot[hot["hotspot_id"].astype(int) == hotspot]
+        if chosen.empty:
+            raise NotFound(f"there is no hotspot #{hotspot} in this analysis ({len(hot)} hotspots)")
+        title = f"Patrol briefing: hotspot #{hotspot}"
+        focus = chosen.geometry.iloc[0]
+        rows = hotspot_rows(chosen, meta)
+        subject = f"Hotspot #{hotspot} of {len(hot)}"
+    else:
+        assert borough is not None
+        known = choices(result.boroughs["borough_name"]) if len(result.boroughs) else []
+        if borough not in known:
+            raise NotFound(f"no borough called {borough!r} here; choose from {', '.join(known) or 'none'}")
+        shown = borough_focus(result, [borough])
+        title = f"Patrol briefing: {borough}"
+        focus = result.boroughs[result.boroughs["borough_name"].astype(str) == borough].geometry.union_all()
+        chosen = shown.hotspots
+        rows = hotspot_rows(chosen, meta)
+        subject = f"{borough}: {len(rows)} of {len(hot)} hotspots touch the borough"
+    snapshot = focus_png(result, focus, highlight=hotspot, pad_m=250 if hotspot else 100)
+    cards = []
+    records = chosen.sort_values("hotspot_id").to_dict("records")
+    for row, record in list(zip(rows, records, strict=True))[:BRIEFING_CARDS]:
+        monthly = record.get("monthly_counts")
+        chart = monthly_png(monthly) if isinstance(monthly, dict) and monthly else None
+        cards.append(
+            {
+                "row": row,
+                "first": record.get("first_month"),
+                "last": record.get("last_month"),
+                "chart": _data_uri(chart) if chart else None,
+                "easting": round(float(record["geometry"].centroid.x)),
+                "northing": round(float(record["geometry"].centroid.y)),
+            }
+        )
+    context = {
+        "title": title,
+        "subject": subject,
+        "when": when,
+        "dataset": version.ref,
+        "method": method_in_words(meta),
+        "summary": result_in_words(result),
+        "snapshot": _data_uri(snapshot),
+        "cards": cards,
+        "more": max(0, len(rows) - BRIEFING_CARDS),
+        "pdf_link": f"/app/briefing.pdf?{_link_query(request, params)}",
+        "back_link": f"/app?{_link_query(request, params, drop=('hotspot', 'borough'))}",
+        "suppressed": not who.sees_exact_counts,
+        "k": service.settings.disclosure_k,
+    }
+    page: str = templates.get_template("briefing.html").render(context)
+    return page
+
+
+def _months(selection: Selection) -> list[str]:
+    return choices(m for v in selection.versions for m in v.report.get("months", []))
+
+
+def _default_period(params: AnalysisParams, months: list[str]) -> AnalysisParams:
+    """With no period given, the latest :data:`DEFAULT_MONTHS` months of the data."""
+    if params.month_from or params.month_to or not months:
+        return params
+    return replace(params, month_from=months[max(0, len(months) - DEFAULT_MONTHS)], month_to=months[-1])
+
+
+def _default_periods(
+    months: list[str], a_from: str | None, a_to: str | None, b_from: str | None, b_to: str | None
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """Unset periods default to the latest 12 months (B) against the 12 before (A)."""
+    if any((a_from, a_to, b_from, b_to)) or len(months) < 2:
+        return a_from, a_to, b_from, b_to
+    n = min(DEFAULT_MONTHS, len(months) // 2)
+    return months[-2 * n], months[-n - 1], months[-n], months[-1]
+
+
+def _form_state(
+    ref: str | None,
+    params: AnalysisParams,
+    boroughs: list[str],
+    measure: str,
+    breaks: str,
+    tiles: str,
+    layers: set[str],
+) -> dict[str, Any]:
+    return {
+        "dataset": ref or "",
+        "month_from": params.month_from,
+        "month_to": params.month_to,
+        "categories": list(params.crime_types),
+        "boroughs": boroughs,
+        "method": params.method,
+        "eps_m": "" if params.eps_m is None else f"{params.eps_m:g}",
+        "min_samples": "" if params.min_samples is None else str(params.min_samples),
+        "min_cluster_size": "" if params.min_cluster_size is None else str(params.min_cluster_size),
+        "weight": params.weight,
+        "measure": measure,
+        "breaks": breaks,
+        "tiles": tiles,
+        "layers": layers,
+    }
+
+
+EXPORT_PARAMS = (
+    "dataset", "from", "to", "category", "eps_m", "min_samples", "boundaries", "buffer_m",
+    "weight", "method", "min_cluster_size", "source", "cell_size_m",
+)  # fmt: skip
+
+
+def _link_query(
+    request: Request,
+    params: AnalysisParams,
+    drop: tuple[str, ...] = (),
+    keep: tuple[str, ...] | None = None,
+) -> str:
+    """The page's query string with the period actually analysed, for links to the same analysis.
+
+    ``drop`` removes parameters; ``keep`` (when given) keeps only those named.
+    """
+    items = [
+        (k, v)
+        for k, v in request.query_params.multi_items()
+        if k not in drop and k not in ("from", "to") and (keep is None or k in keep)
+    ]
+    period = [("from", params.month_from), ("to", params.month_to)]
+    return urlencode([(k, v) for k, v in period if v] + items)
+
+
+def _ward_rows(wards: Any) -> list[dict[str, Any]]:
+    frame = wards.sort_values("change", ascending=False, na_position="last")
+    return [dict(r) for r in frame.to_dict("records")]
+
+
+def _data_uri(png: bytes) -> str:
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def _slug(text: str) -> str:
+    return "".join(c.lower() if c.isalnum() else "-" for c in text).strip("-") or "area"

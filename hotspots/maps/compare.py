@@ -1,0 +1,259 @@
+"""The compare-periods map: ward change on a diverging palette, hotspots by status.
+
+Wards of period B's boundary set are shaded by the change in their count
+against what B would hold at A's monthly rate (``change`` of
+:func:`hotspots.geo.trend.ward_change`), in ColorBrewer RdBu reversed (red:
+more than expected, blue: fewer), with classes symmetric about zero so that
+white always means "no change". Wards whose change is significant (after
+false discovery rate control) get a heavy outline. Hotspots of B are drawn
+as new or persistent; hotspots of A with no overlap in B as gone.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from branca.element import Figure, MacroElement
+from folium.template import Template
+
+from hotspots.geo.analysis import AnalysisResult
+from hotspots.geo.crs import BNG
+from hotspots.geo.export import feature_collection
+from hotspots.maps.assets import LEAFLET_CSS, LEAFLET_JS, asset_url
+from hotspots.maps.fmt import count_text, disclosure_k, fmt_number
+from hotspots.maps.render import (
+    BOROUGH_STROKE,
+    DATA_ATTRIBUTION_HTML,
+    NO_TILES_BACKGROUND,
+    MapOptions,
+    MapParts,
+    _latlon_bounds,
+    _simplify_coverage,
+    _tile_source,
+    split_map,
+)
+
+# ColorBrewer RdBu (7 classes), reversed so that red is "more incidents".
+RDBU_REVERSED = ["#2166ac", "#67a9cf", "#d1e5f0", "#f7f7f7", "#fddbc7", "#ef8a62", "#b2182b"]
+STATUS_STYLE: dict[str, dict[str, str | None]] = {
+    "new": {"color": "#b2182b", "fillColor": "#ef8a62", "dashArray": None, "label": "new in period B"},
+    "persistent": {"color": "#542788", "fillColor": "#998ec3", "dashArray": None, "label": "in both periods"},
+    "vanished": {
+        "color": "#4d4d4d",
+        "fillColor": "#bababa",
+        "dashArray": "5 4",
+        "label": "gone (period A only)",
+    },
+}
+COMPARE_WARD_CLASS = "hs-change"
+
+
+def change_breaks(change: np.ndarray) -> list[float]:
+    """Six symmetric bounds around zero for seven classes: ±(1/3, 2/3, 1) x the largest absolute change."""
+    finite = np.abs(change[np.isfinite(change)])
+    top = float(finite.max()) if finite.size else 1.0
+    top = top if top > 0 else 1.0
+    step = top / 3
+    return [-2 * step, -step, -0.5, 0.5, step, 2 * step] if step > 0.5 else [-1.5, -1.0, -0.5, 0.5, 1.0, 1.5]
+
+
+def change_colour(value: float, bounds: list[float]) -> str:
+    """RdBu colour of a change value for :func:`change_breaks` bounds (grey when unknown)."""
+    if not math.isfinite(value):
+        return "#cccccc"
+    return RDBU_REVERSED[int(np.searchsorted(np.asarray(bounds), value, side="right"))]
+
+
+def ward_change_parts(
+    result_b: AnalysisResult,
+    change: pd.DataFrame,
+    matches: gpd.GeoDataFrame,
+    *,
+    tiles: str = "openstreetmap",
+    tiles_attribution: str | None = None,
+    static_prefix: str = "/static",
+) -> tuple[MapParts, str]:
+    """The compare map as embeddable parts, and its legend as HTML.
+
+    Parameters
+    ----------
+    result_b:
+        The analysis of period B (its wards and boroughs, EPSG:27700).
+    change:
+        :func:`hotspots.geo.trend.ward_change` rows with ``ward_code``.
+    matches:
+        Hotspot shapes with ``period``, ``hotspot_id`` and ``status`` (EPSG:27700).
+    """
+    options = MapOptions(tiles=tiles, tiles_attribution=tiles_attribution, static_prefix=static_prefix)
+    options.validate()
+    tile_url, tile_attr = _tile_source(options)
+    fmap = folium.Map(location=[51.55, 0.15], zoom_start=12, tiles=None, control_scale=True)
+    fmap.default_js = [("leaflet", asset_url(static_prefix, LEAFLET_JS))]
+    fmap.default_css = [("leaflet_css", asset_url(static_prefix, LEAFLET_CSS))]
+    if tile_url is not None:
+        folium.TileLayer(tiles=tile_url, attr=tile_attr, name="Base map", max_zoom=19, control=False).add_to(
+            fmap
+        )
+    k = disclosure_k(result_b.meta)
+    sets = [str(s) for s in result_b.meta.get("boundary_sets") or []]
+    wards = result_b.wards
+    if sets:
+        wards = wards[wards["boundary_set"].astype(str) == sets[-1]]
+    merged = wards[["ward_code", "ward_name", "borough_name", "geometry"]].merge(
+        change.drop(columns=["ward_name", "borough_name"], errors="ignore"), on="ward_code", how="left"
+    )
+    values = pd.to_numeric(merged["change"], errors="coerce").to_numpy(dtype=float)
+    bounds = change_breaks(values)
+    significant = (
+        merged["significant"].fillna(False).astype(bool).to_numpy() if "significant" in merged else None
+    )
+    frame = gpd.GeoDataFrame(
+        {
+            "fid": np.arange(len(merged)),
+            "ward": [html.escape(str(v)) for v in merged["ward_name"]],
+            "borough": [html.escape(str(v)) for v in merged["borough_name"]],
+            "a": [count_text(v, k) for v in merged.get("count_a", pd.Series([None] * len(merged)))],
+            "b": [count_text(v, k) for v in merged.get("count_b", pd.Series([None] * len(merged)))],
+            "change": [_signed(v) for v in values],
+            "sig": [
+                "yes" if s else "no"
+                for s in (significant if significant is not None else [False] * len(merged))
+            ],
+            "fill": [change_colour(v, bounds) for v in values],
+            "strong": [bool(s) for s in (significant if significant is not None else [False] * len(merged))],
+        },
+        geometry=_simplify_coverage(gpd.GeoSeries(merged.geometry.values, crs=BNG), 5.0),
+        crs=BNG,
+    )
+    data = feature_collection(frame, [c for c in frame.columns if c != "geometry"], id_column="fid")
+    folium.GeoJson(
+        data,
+        name="Wards: change in incidents",
+        style_function=lambda f: {
+            "className": COMPARE_WARD_CLASS,
+            "fillColor": f["properties"]["fill"],
+            "fillOpacity": 0.7,
+            "color": "#111111" if f["properties"]["strong"] else "#7a7a7a",
+            "weight": 2.5 if f["properties"]["strong"] else 0.7,
+        },
+        tooltip=folium.GeoJsonTooltip(
+            fields=["ward", "borough", "a", "b", "change", "sig"],
+            aliases=["Ward", "Borough", "Period A", "Period B", "Change vs expected", "Significant"],
+            localize=False,
+            sticky=True,
+        ),
+    ).add_to(fmap)
+    boroughs = result_b.boroughs
+    if len(boroughs):
+        outline = gpd.GeoDataFrame(
+            {
+                "fid": np.arange(len(boroughs)),
+                "borough": [html.escape(str(v)) for v in boroughs["borough_name"]],
+            },
+            geometry=_simplify_coverage(boroughs.geometry, 5.0),
+            crs=BNG,
+        )
+        folium.GeoJson(
+            feature_collection(outline, ["fid", "borough"], id_column="fid"),
+            name="Borough boundaries",
+            style_function=lambda f: {"color": BOROUGH_STROKE, "weight": 4, "fill": False},
+        ).add_to(fmap)
+    for status, style in STATUS_STYLE.items():
+        part = matches[matches["status"] == status] if len(matches) else matches
+        if not len(part):
+            continue
+        shapes = gpd.GeoDataFrame(
+            {
+                "fid": np.arange(len(part)),
+                "label": [f"#{int(i)} ({style['label']})" for i in part["hotspot_id"]],
+            },
+            geometry=part.geometry.values,
+            crs=matches.crs or BNG,
+        )
+        folium.GeoJson(
+            feature_collection(shapes, ["fid", "label"], id_column="fid"),
+            name=f"Hotspots: {style['label']} ({len(part)})",
+            style_function=lambda f, s=style: {
+                "color": s["color"],
+                "fillColor": s["fillColor"],
+                "fillOpacity": 0.5,
+                "weight": 2,
+                "dashArray": s["dashArray"],
+            },
+            tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False, localize=False),
+        ).add_to(fmap)
+    folium.LayerControl(position="topright", collapsed=False).add_to(fmap)
+    root = fmap.get_root()
+    if tile_url is None and isinstance(root, Figure):
+        background = f"<style>.leaflet-container {{ background: {NO_TILES_BACKGROUND}; }}</style>"
+        root.header.add_child(folium.Element(background))
+    box = _latlon_bounds(boroughs) if len(boroughs) else None
+    if box is not None:
+        fmap.fit_bounds(box)
+    _Attribution(DATA_ATTRIBUTION_HTML).add_to(fmap)
+    parts = split_map(fmap)
+    return parts, _legend(bounds)
+
+
+class _Attribution(MacroElement):
+    """Adds the data attribution (trusted HTML) to the map's attribution control."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        {{ this._parent.get_name() }}.attributionControl.addAttribution({{ this.html|tojson }});
+        {% endmacro %}"""
+    )
+
+    def __init__(self, html_text: str) -> None:
+        super().__init__()
+        self._name = "Attribution"
+        self.html = html_text
+
+
+def _legend(bounds: list[float]) -> str:
+    labels = _class_labels(bounds)
+    rows = "".join(
+        f'<li><span class="hs-sw" style="background:{c}"></span>{html.escape(t)}</li>'
+        for c, t in zip(RDBU_REVERSED, labels, strict=True)
+    )
+    hot = "".join(
+        f'<li><span class="hs-sw" style="background:{s["fillColor"]};border:2px '
+        f'{"dashed" if s["dashArray"] else "solid"} {s["color"]}"></span>{html.escape(str(s["label"]))}</li>'
+        for s in STATUS_STYLE.values()
+    )
+    return (
+        "<h3>Wards: change in incidents</h3>"
+        "<p>Period B's count minus what B would hold at period A's monthly rate.</p>"
+        f'<ul class="hs-keys">{rows}</ul>'
+        "<p>Heavy outline: the change is statistically significant (Poisson test, false discovery "
+        "rate 5%).</p>"
+        f'<h3>Hotspots</h3><ul class="hs-keys">{hot}</ul>'
+    )
+
+
+def _class_labels(bounds: list[float]) -> list[str]:
+    edges = [-math.inf, *bounds, math.inf]
+    out = []
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        if lo == -0.5 and hi == 0.5:
+            out.append("about the same")
+        elif math.isinf(lo):
+            out.append(f"{fmt_number(hi, 0)} or fewer")
+        elif math.isinf(hi):
+            out.append(f"+{fmt_number(lo, 0)} or more")
+        else:  # counts are whole numbers: the band next to "about the same" starts at 1
+            low = math.copysign(1.0, lo) if abs(lo) == 0.5 else lo
+            high = math.copysign(1.0, hi) if abs(hi) == 0.5 else hi
+            out.append(f"{_signed(low)} to {_signed(high)}")
+    return out
+
+
+def _signed(value: float) -> str:
+    if not math.isfinite(value):
+        return "n/a"
+    return f"{value:+,.0f}"

@@ -1,0 +1,152 @@
+"""What the app page says beside the map: the ranked hotspot table and the method in plain words.
+
+Everything here is plain text for a template that escapes it, except values
+typed :class:`markupsafe.Markup`, which hold only numbers and fixed words
+(never text from data). No web framework code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+from markupsafe import Markup
+
+from hotspots.geo.analysis import AnalysisResult
+from hotspots.maps.fmt import count_text, disclosure_k, fmt_number, num, pct, seq
+from hotspots.maps.statistics import hot_share_text, trend_text
+
+
+@dataclass(frozen=True)
+class HotspotRow:
+    """One row of the ranked hotspot table (rank 1 = most incidents, or most harm when weighted)."""
+
+    rank: int
+    wards: str
+    boroughs: str
+    incidents: str
+    share: str
+    area: str
+    pai: str
+    top_categories: str
+    peak_month: str
+    trend: Markup
+    gi: Markup
+    cross_border: bool
+    lat: float | None
+    lon: float | None
+
+
+def hotspot_rows(hotspots: gpd.GeoDataFrame | pd.DataFrame, meta: dict[str, Any]) -> list[HotspotRow]:
+    """The table rows of ``hotspots`` (output of ``analyse``), in rank order.
+
+    ``meta`` is the analysis metadata; its disclosure threshold (when counts
+    were suppressed for the viewer) turns small counts into "fewer than k".
+    """
+    k = disclosure_k(meta)
+    rows = []
+    ordered = hotspots.sort_values("hotspot_id") if len(hotspots) else hotspots
+    for record in ordered.drop(columns="geometry", errors="ignore").to_dict("records"):
+        area = num(record.get("area_m2"))
+        cats = [
+            f"{c.get('crime_type')} ({count_text(c.get('count'), k)})"
+            for c in seq(record.get("top_categories"))[:3]
+            if isinstance(c, dict)
+        ]
+        rows.append(
+            HotspotRow(
+                rank=int(record["hotspot_id"]),
+                wards=", ".join(str(w) for w in seq(record.get("wards"))) or "outside the wards",
+                boroughs=", ".join(str(b) for b in seq(record.get("boroughs"))) or "outside the boroughs",
+                incidents=count_text(record.get("count"), k),
+                share=pct(record.get("share_of_incidents")),
+                area=_area_text(area),
+                pai=fmt_number(num(record.get("pai")), 1) if num(record.get("pai")) is not None else "n/a",
+                top_categories="; ".join(cats) or "n/a",
+                peak_month=str(record.get("peak_month") or "n/a"),
+                trend=Markup(
+                    trend_text(record.get("trend"), record.get("trend_p"), record.get("slope_per_month"))
+                ),
+                gi=Markup(hot_share_text(record.get("hot_share"))),
+                cross_border=bool(record.get("cross_border")),
+                lat=num(record.get("centroid_lat")),
+                lon=num(record.get("centroid_lon")),
+            )
+        )
+    return rows
+
+
+def method_in_words(meta: dict[str, Any]) -> str:
+    """The clustering rule as a planner would say it, e.g.
+    "Hotspot radius 100 m, at least 24 incidents within it (chosen from the data)"."""
+    method = meta.get("method", "dbscan")
+    units = "harm units" if meta.get("weight") == "harm" else "incidents"
+    if method == "hdbscan":
+        size = fmt_number(num(meta.get("min_cluster_size")), 0)
+        return f"Hotspots of varying density (HDBSCAN), each with at least {size} {units}"
+    radius = fmt_number(num(meta.get("eps_m")), 0)
+    least = fmt_number(num(meta.get("min_samples")), 0)
+    chosen = " (chosen from the data)" if meta.get("min_samples_rule") else ""
+    return f"Hotspot radius {radius} m, at least {least} {units} within it{chosen}"
+
+
+def result_in_words(result: AnalysisResult) -> str:
+    """One sentence on what the analysis found, for the screen-reader status line and the page."""
+    meta = result.meta
+    n = len(result.hotspots)
+    k = disclosure_k(meta)
+    found = f"{n:,} hotspot{'s' if n != 1 else ''}"
+    period = f"{meta.get('month_from')} to {meta.get('month_to')}"
+    text = f"{found} from {count_text(meta.get('incidents'), k)} incidents, {period}"
+    hit_rate, area_share = num(meta.get("hit_rate")), num(meta.get("hotspot_area_share"))
+    if n and hit_rate is not None and area_share:
+        text += (
+            f"; they hold {pct(hit_rate)} of located incidents in {pct(area_share)} of the area"
+            f" (PAI {hit_rate / area_share:.1f})"
+        )
+    return text + "."
+
+
+def borough_focus(result: AnalysisResult, boroughs: Sequence[str]) -> AnalysisResult:
+    """The result as seen from some boroughs: their wards, and every hotspot that touches them.
+
+    Hotspots were found across the whole area at once, so a hotspot that
+    crosses into a chosen borough is kept whole (with its global rank).
+    An empty ``boroughs`` returns ``result`` unchanged.
+    """
+    wanted = {str(b) for b in boroughs}
+    if not wanted:
+        return result
+    hot = result.hotspots
+    keep = [bool(wanted & {str(b) for b in seq(v)}) for v in hot["boroughs"]] if len(hot) else []
+    wards = result.wards[result.wards["borough_name"].astype(str).isin(wanted)]
+    meta = dict(result.meta)
+    meta["borough_focus"] = sorted(wanted)
+    return AnalysisResult(
+        params=result.params,
+        incidents=result.incidents,
+        hotspots=hot[keep] if len(hot) else hot,
+        wards=wards,
+        boroughs=result.boroughs,
+        boundary_sets=result.boundary_sets,
+        months=result.months,
+        study_area=result.study_area,
+        gi_grid=result.gi_grid,
+        meta=meta,
+    )
+
+
+def choices(values: Iterable[Any]) -> list[str]:
+    """Sorted distinct non-empty strings, for a filter's options."""
+    return sorted({str(v) for v in values if v is not None and str(v).strip() and str(v) != "nan"})
+
+
+def _area_text(m2: float | None) -> str:
+    if m2 is None:
+        return "n/a"
+    if m2 >= 10_000:
+        return f"{m2 / 10_000:,.1f} ha"
+    return f"{m2:,.0f} m²"

@@ -1,0 +1,228 @@
+"""The app page, briefings, slide PNG and compare view through the HTTP API (no browser)."""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from hotspots.api.app import create_app
+from hotspots.boundaries import shipped_boundary_sets
+from hotspots.maps import class_breaks
+from hotspots.maps.compare import change_breaks, change_colour
+from hotspots.maps.panel import method_in_words
+from hotspots.settings import Settings
+from tests.planting import border_point, planted_incidents
+
+BD, REDBRIDGE = "E09000002", "E09000026"
+YEAR = {"from": "2020-01", "to": "2020-12"}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("app") / "var", tiles="none")
+    with TestClient(create_app(settings)) as c:
+        _, secret = c.app.state.service.security.create_key("tests-police", "police")  # type: ignore[attr-defined]
+        c.headers.update({"X-API-Key": secret})
+        yield c
+
+
+@pytest.fixture(scope="module")
+def planted(client: TestClient) -> str:
+    """A dataset with one dense cluster planted across the Barking and Dagenham / Redbridge border."""
+    bset = shipped_boundary_sets()["wards-2022"]
+    frame, _ = planted_incidents(
+        [border_point(bset, BD, REDBRIDGE)],
+        per_cluster=60,
+        spread_m=25,
+        background=200,
+        area=bset.outline,
+        seed=11,
+        month="2024-03",
+    )
+    files = {"files": ("planted.csv", frame.to_csv(index=False).encode(), "text/csv")}
+    admin = client.app.state.service.security.create_key("tests-admin-app", "admin")[1]  # type: ignore[attr-defined]
+    r = client.post("/datasets", data={"name": "app-planted"}, files=files, headers={"X-API-Key": admin})
+    assert r.status_code == 201, r.text
+    return "app-planted"
+
+
+def ranks(page: str) -> list[int]:
+    return [int(r) for r in re.findall(r'<tr id="hs-row-(\d+)"', page)]
+
+
+def test_app_page_table_matches_the_hotspots(client: TestClient) -> None:
+    page = client.get("/app", params=YEAR)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    html = page.text
+    hotspots = client.get("/hotspots", params={**YEAR}).json()["hotspots"]
+    assert ranks(html) == [h["hotspot_id"] for h in hotspots]
+    assert f"{len(hotspots)} of {len(hotspots)} hotspots" in html
+    assert "Hotspot radius 100 m, at least" in html and "(chosen from the data)" in html
+    # The map is embedded, with the page's own script and the Leaflet assets from our server only.
+    assert 'id="hs-config"' in html and "/static/app/app.js" in html
+    assert "/static/leaflet/leaflet.js" in html
+    assert not re.search(r'(src|href)="https?://', html)
+    # Filters offer the data's months, crime types and boroughs, with the period selected.
+    assert '<option value="2020-01" selected>' in html and '<option value="2018-02"' in html
+    assert 'name="category" value="Robbery"' in html
+    assert 'name="borough" value="Havering"' in html
+
+
+def test_default_period_is_the_latest_twelve_months(client: TestClient) -> None:
+    html = client.get("/app").text
+    assert '<option value="2020-01" selected>' in html and '<option value="2020-12" selected>' in html
+    assert "2020-01 to 2020-12" in html
+
+
+def test_borough_filter_keeps_cross_border_hotspots_whole(client: TestClient, planted: str) -> None:
+    q = {"dataset": planted, "eps_m": 60, "min_samples": 12}
+    hs = client.get("/hotspots", params=q).json()["hotspots"]
+    assert len(hs) == 1 and hs[0]["cross_border"]
+    for borough in ("Barking and Dagenham", "Redbridge"):
+        html = client.get("/app", params={**q, "borough": borough}).text
+        assert ranks(html) == [1], borough
+        assert "cross-border" in html
+    html = client.get("/app", params={**q, "borough": "Havering"}).text
+    assert ranks(html) == [] and "No hotspot with these filters" in html
+
+
+def test_filters_change_the_table(client: TestClient) -> None:
+    all_types = ranks(client.get("/app", params=YEAR).text)
+    robbery = client.get("/app", params={**YEAR, "category": "Robbery", "eps_m": 150, "min_samples": 10}).text
+    assert ranks(robbery) and ranks(robbery) != all_types
+    assert "Hotspot radius 150 m, at least 10 incidents within it." in robbery
+    assert 'value="Robbery" checked' in robbery
+
+
+def test_bad_filters_are_shown_in_the_page(client: TestClient) -> None:
+    r = client.get("/app", params={"from": "2020-06", "to": "2020-01"})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+    assert "is after" in r.text and 'role="alert"' in r.text
+    hostile = client.get("/app", params={**YEAR, "category": "<script>alert(1)</script>"})
+    assert hostile.status_code == 422
+    assert "<script>alert(1)" not in hostile.text and "&lt;script&gt;" in hostile.text
+    assert client.get("/app", params={"layer": "lasers"}).status_code == 422
+
+
+def test_hotspot_briefing_html_and_pdf(client: TestClient) -> None:
+    html = client.get("/app/briefing", params={**YEAR, "hotspot": 2}).text
+    assert "<h1>Patrol briefing: hotspot #2</h1>" in html
+    for words in ("Where", "What", "How much", "When", "Trend", "PAI", "British National Grid"):
+        assert words in html
+    assert html.count("data:image/png;base64,") == 2  # map snapshot and monthly chart, embedded
+    assert "@page" in html and "@media print" in html
+    pdf = client.get("/app/briefing.pdf", params={**YEAR, "hotspot": 2})
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content[:5] == b"%PDF-" and len(pdf.content) > 20_000
+    assert 'filename="briefing-hotspot-2.pdf"' in pdf.headers["content-disposition"]
+
+
+def test_borough_briefing_and_errors(client: TestClient) -> None:
+    html = client.get("/app/briefing", params={**YEAR, "borough": "Havering"}).text
+    assert "<h1>Patrol briefing: Havering</h1>" in html
+    cards = re.findall(r"<h2>Hotspot #(\d+)", html)
+    assert cards and len(cards) <= 12
+    assert client.get("/app/briefing", params={**YEAR, "borough": "Atlantis"}).status_code == 404
+    assert client.get("/app/briefing", params={**YEAR, "hotspot": 99999}).status_code == 404
+    assert client.get("/app/briefing", params=YEAR).status_code == 422
+    assert (
+        client.get("/app/briefing", params={**YEAR, "hotspot": 1, "borough": "Havering"}).status_code == 422
+    )
+
+
+def test_map_png_is_a_slide(client: TestClient) -> None:
+    r = client.get("/app/map.png", params={**YEAR, "measure": "rate", "breaks": "natural"})
+    assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+    image = Image.open(io.BytesIO(r.content))
+    width, height = image.size
+    assert width >= 1200 and 1.4 < width / height < 2.2
+    colours = {c for _, c in image.convert("RGB").getcolors(maxcolors=1_000_000) or []}
+    assert (255, 255, 178) in colours or (189, 0, 38) in colours  # ColorBrewer YlOrRd classes drawn
+
+
+def test_compare_view(client: TestClient) -> None:
+    q = {"a_from": "2019-01", "a_to": "2019-12", "b_from": "2020-01", "b_to": "2020-12"}
+    html = client.get("/app/compare", params=q).text
+    assert re.search(r"\d+ new, \d+ persistent and \d+ gone hotspots", html)
+    assert "about the same" in html and "hs-change" in html
+    default = client.get("/app/compare").text  # latest 12 months against the 12 before
+    assert '<option value="2019-01" selected>' in default and '<option value="2020-12" selected>' in default
+    bad = client.get("/app/compare", params={**q, "a_from": "2019-12", "a_to": "2019-01"})
+    assert bad.status_code == 422 and 'role="alert"' in bad.text
+
+
+def test_natural_breaks_separate_groups_that_quantiles_split() -> None:
+    values = np.array([1, 2, 2, 3, 3, 3, 4, 50, 52, 55, 300, 310])
+    natural = class_breaks(values, 3, "natural")
+    quantile = class_breaks(values, 3, "quantile")
+    assert natural.upper == [4.0, 55.0, 310.0]
+    assert quantile.upper != natural.upper
+
+
+def test_change_palette_is_symmetric_and_diverging() -> None:
+    bounds = change_breaks(np.array([-90.0, 0.0, 30.0, 60.0]))
+    assert bounds == [-60.0, -30.0, -0.5, 0.5, 30.0, 60.0]
+    assert change_colour(0.0, bounds) == "#f7f7f7"
+    assert change_colour(100.0, bounds) == "#b2182b" and change_colour(-100.0, bounds) == "#2166ac"
+    assert change_colour(float("nan"), bounds) == "#cccccc"
+
+
+def test_method_in_words() -> None:
+    given = {"method": "dbscan", "eps_m": 150.0, "min_samples": 20, "min_samples_rule": None}
+    assert method_in_words(given) == "Hotspot radius 150 m, at least 20 incidents within it"
+    chosen = {**given, "min_samples_rule": "6 x incidents expected"}
+    assert method_in_words(chosen).endswith("(chosen from the data)")
+    hdb = {"method": "hdbscan", "min_cluster_size": 15, "weight": "count"}
+    assert method_in_words(hdb) == "Hotspots of varying density (HDBSCAN), each with at least 15 incidents"
+
+
+def test_browsers_sign_in_with_a_cookie_that_only_reads(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "var", tiles="none", auth_required=True)
+    with TestClient(create_app(settings)) as c:
+        security = c.app.state.service.security  # type: ignore[attr-defined]
+        _, police = security.create_key("pc-browser", "police")
+        _, admin = security.create_key("admin-browser", "admin")
+        first = c.get("/app", params=YEAR, follow_redirects=False)
+        assert first.status_code == 303
+        assert first.headers["location"].startswith("/app/login?next=%2Fapp%3Ffrom%3D2020-01")
+        form = c.get(first.headers["location"])
+        assert form.status_code == 200 and 'name="key" type="password"' in form.text
+        wrong = c.post("/app/login", data={"key": "hs_not-a-key", "next": "/app"}, follow_redirects=False)
+        assert wrong.status_code == 401 and "not valid" in wrong.text
+        offsite = c.post(
+            "/app/login", data={"key": police, "next": "https://evil.example/"}, follow_redirects=False
+        )
+        assert offsite.status_code == 303 and offsite.headers["location"] == "/app"
+        cookie = offsite.headers["set-cookie"].lower()
+        assert "httponly" in cookie and "samesite=strict" in cookie
+        page = c.get("/app", params=YEAR)  # the cookie now stands for the key
+        assert page.status_code == 200 and "Sign out" in page.text and ranks(page.text)
+        assert c.get("/app/briefing", params={**YEAR, "hotspot": 1}).status_code == 200
+        assert any(e["action"] == "sign-in" for e in security.audit_log())
+        # Reads only: an admin's cookie cannot make the browser upload or delete.
+        c.post("/app/login", data={"key": admin, "next": "/app"})
+        assert c.delete("/datasets/bd-2023-01").status_code == 401
+        assert c.delete("/datasets/bd-2023-01", headers={"X-API-Key": admin}).status_code == 200
+        # Page errors are pages; signing out forgets the key.
+        missing = c.get("/app/briefing", params={**YEAR, "hotspot": 99999})
+        assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+        c.post("/app/logout")
+        assert c.get("/app", params=YEAR, follow_redirects=False).status_code == 303
+
+
+def test_base_map_can_be_switched_off(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path / "var", tiles="openstreetmap")
+    with TestClient(create_app(settings)) as c:
+        with_tiles = c.get("/app", params=YEAR).text
+        assert "tile.openstreetmap.org" in with_tiles and "openstreetmap.org/copyright" in with_tiles
+        without = c.get("/app", params={**YEAR, "tiles": "none"}).text
+        assert "tile.openstreetmap.org" not in without
+        assert '"hs-label-icon"' in without  # borough names still label the map
+        assert '<option value="none" selected>' in without

@@ -1,0 +1,249 @@
+"""The app page (/app) in a real headless Chromium: filters, table and map linked, briefings, phone width.
+
+Every request that does not go to our own loopback server is aborted and recorded;
+the tests fail on any such request and on any console error. The desktop and phone
+screenshots shown in the README are written to docs/screenshots by these tests.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hotspots.settings import Settings
+from tests.browser import chromium_or_skip, headless_chromium
+from tests.live import LiveServer, live_server
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = chromium_or_skip()
+
+from playwright.sync_api import Browser, Page  # noqa: E402
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+DESKTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
+YEAR = "/app?from=2020-01&to=2020-12"
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    with live_server(Settings(data_dir=tmp_path_factory.mktemp("app") / "var", tiles="none")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with headless_chromium(CHROMIUM) as b:
+        yield b
+
+
+class Tab:
+    """A page with console errors and off-host requests recorded."""
+
+    def __init__(self, browser: Browser, base: str, viewport: dict[str, int] = DESKTOP) -> None:
+        self.base = base
+        self.page: Page = browser.new_page(viewport=viewport)
+        self.errors: list[str] = []
+        self.outside: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.route("**/*", self._guard)
+
+    def _guard(self, route: Any) -> None:
+        url = route.request.url
+        if url.startswith(self.base) or url.startswith("data:"):
+            route.continue_()
+        else:
+            self.outside.append(url)
+            route.abort()
+
+    def open(self, path: str, ready: str = "body[data-map-ready]") -> Page:
+        self.page.goto(self.base + path, wait_until="load")
+        self.page.wait_for_selector(ready, state="attached", timeout=30000)
+        return self.page
+
+    def clean(self) -> None:
+        assert self.errors == [], self.errors
+        assert self.outside == [], self.outside
+        self.page.close()
+
+
+def map_view(page: Page) -> dict[str, float]:
+    return page.evaluate(
+        """() => { const cfg = JSON.parse(document.getElementById('hs-config').textContent);
+                   const m = window[cfg.map]; const c = m.getCenter();
+                   return {lat: c.lat, lng: c.lng, zoom: m.getZoom()}; }"""
+    )
+
+
+def table_ranks(page: Page) -> list[int]:
+    return [
+        int(r)
+        for r in page.eval_on_selector_all("#hs-table tbody tr", "rows => rows.map(r => r.dataset.rank)")
+    ]
+
+
+def test_page_loads_with_map_table_legend_and_no_network(browser: Browser, live: LiveServer) -> None:
+    tab = Tab(browser, live.url)
+    page = tab.open(YEAR)
+    ranks = table_ranks(page)
+    assert ranks and ranks == sorted(ranks) and ranks[0] == 1
+    assert page.locator("path.hs-hotspot").count() == len(ranks)
+    assert page.locator(".hs-legend").is_visible()
+    assert "Hotspot radius 100 m, at least" in page.locator(".hs-method").inner_text()
+    assert page.locator(".leaflet-control-scale").is_visible()
+    assert "OGL" in page.locator(".leaflet-control-attribution").inner_text()
+    # Every form control has a label a screen reader can announce.
+    unlabelled = page.evaluate(
+        """() => [...document.querySelectorAll('#hs-form select, #hs-form input:not([type=hidden])')]
+                 .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+                 .map(el => el.name)"""
+    )
+    assert unlabelled == []
+    tab.clean()
+
+
+def test_changing_filters_updates_map_and_table(browser: Browser, live: LiveServer) -> None:
+    tab = Tab(browser, live.url)
+    page = tab.open(YEAR)
+    before = table_ranks(page)
+    page.check("input[name=category][value='Burglary']")
+    page.select_option("#hs-from", "2020-07")
+    page.fill("#hs-eps", "150")
+    with page.expect_navigation():
+        page.click("button.hs-submit")
+    page.wait_for_selector("body[data-map-ready]", state="attached")
+    assert "category=Burglary" in page.url and "from=2020-07" in page.url
+    assert "min_samples" not in page.url  # left empty: chosen from the data, not sent
+    after = table_ranks(page)
+    assert after != before
+    assert page.locator("path.hs-hotspot").count() == len(after)
+    assert page.locator("input[name=category][value='Burglary']").is_checked()
+    assert page.input_value("#hs-eps") == "150"
+    assert "Hotspot radius 150 m" in page.locator(".hs-method").inner_text()
+    assert "2020-07 to 2020-12" in page.locator("#hs-status").inner_text()
+
+    # Borough filter: only hotspots that touch Havering, cross-border ones included whole.
+    page.check("input[name=borough][value='Havering']")
+    with page.expect_navigation():
+        page.click("button.hs-submit")
+    page.wait_for_selector("body[data-map-ready]", state="attached")
+    wheres = page.eval_on_selector_all(
+        "#hs-table tbody tr td:nth-child(2)", "cells => cells.map(c => c.innerText)"
+    )
+    assert wheres and all("Havering" in w for w in wheres)
+    tab.clean()
+
+
+def test_row_click_moves_map_opens_popup_and_highlights(browser: Browser, live: LiveServer) -> None:
+    tab = Tab(browser, live.url)
+    page = tab.open(YEAR)
+    start = map_view(page)
+    rank = table_ranks(page)[2]
+    page.click(f".hs-go[data-rank='{rank}']")
+    popup = page.wait_for_selector(".leaflet-popup-content", timeout=5000)
+    assert f"#{rank} of" in popup.inner_text()
+    moved = map_view(page)
+    assert moved["zoom"] > start["zoom"]
+    assert (moved["lat"], moved["lng"]) != (start["lat"], start["lng"])
+    assert page.locator(f"#hs-row-{rank}").get_attribute("class") == "hs-active" or "hs-active" in (
+        page.locator(f"#hs-row-{rank}").get_attribute("class") or ""
+    )
+    assert "Showing hotspot" in page.locator("#hs-status").inner_text()
+
+    # Keyboard: focus another row's button and press Enter.
+    other = table_ranks(page)[0]
+    page.focus(f".hs-go[data-rank='{other}']")
+    page.keyboard.press("Enter")
+    page.wait_for_function(
+        "r => (document.querySelector('.leaflet-popup-content') || {}).innerText.includes('#' + r + ' of')",
+        arg=other,
+    )
+    assert "hs-active" in (page.locator(f"#hs-row-{other}").get_attribute("class") or "")
+    tab.clean()
+
+
+def test_clicking_a_hotspot_highlights_its_row(browser: Browser, live: LiveServer) -> None:
+    tab = Tab(browser, live.url)
+    page = tab.open(YEAR)
+    rank = table_ranks(page)[0]
+    page.click(f".hs-go[data-rank='{rank}']")  # zoom in so the shape is large enough to click
+    page.click(".leaflet-popup-close-button")
+    page.wait_for_selector(".leaflet-popup", state="detached")
+    page.evaluate("document.querySelectorAll('tr.hs-active').forEach(r => r.classList.remove('hs-active'))")
+    # A point of the screen where the topmost element is a hotspot shape (shapes can be concave).
+    point = page.evaluate(
+        """() => { for (const path of document.querySelectorAll('path.hs-hotspot')) {
+                     const b = path.getBoundingClientRect();
+                     for (let i = 1; i < 12; i++) for (let j = 1; j < 12; j++) {
+                       const x = b.left + b.width * i / 12, y = b.top + b.height * j / 12;
+                       if (x > 0 && y > 0 && x < innerWidth && y < innerHeight
+                           && document.elementFromPoint(x, y) === path) return {x, y}; } }
+                   return null; }"""
+    )
+    assert point is not None
+    page.mouse.click(point["x"], point["y"])
+    popup = page.wait_for_selector(".leaflet-popup-content", timeout=5000)
+    shown = int(re.search(r"#(\d+) of", popup.inner_text()).group(1))  # type: ignore[union-attr]
+    active = page.eval_on_selector_all("tr.hs-active", "rows => rows.map(r => Number(r.dataset.rank))")
+    assert active == [shown]
+    tab.clean()
+
+
+def test_print_view_pdf_and_png(browser: Browser, live: LiveServer) -> None:
+    tab = Tab(browser, live.url)
+    page = tab.page
+    page.goto(live.url + "/app/briefing?from=2020-01&to=2020-12&hotspot=1", wait_until="load")
+    assert page.locator("h1").inner_text() == "Patrol briefing: hotspot #1"
+    assert page.evaluate("document.querySelector('img.snapshot').naturalWidth") > 400
+    for heading in ("Where", "What", "How much", "When", "Trend", "Significance"):
+        assert page.locator(f"th:text-is('{heading}')").count() == 1
+    page.emulate_media(media="print")
+    assert not page.locator(".tools").is_visible()  # links and buttons are not printed
+    pdf = page.request.get(live.url + "/app/briefing.pdf?from=2020-01&to=2020-12&hotspot=1")
+    assert pdf.status == 200 and pdf.body()[:5] == b"%PDF-"
+    png = page.request.get(live.url + "/app/map.png?from=2020-01&to=2020-12")
+    assert png.status == 200 and png.body()[:8] == b"\x89PNG\r\n\x1a\n"
+    page.emulate_media(media="screen")
+    page.goto(live.url + "/app/briefing?from=2020-01&to=2020-12&borough=Havering", wait_until="load")
+    assert page.locator("h1").inner_text() == "Patrol briefing: Havering"
+    assert page.locator("section.card").count() >= 1
+    tab.clean()
+
+
+def test_compare_view(browser: Browser, live: LiveServer) -> None:
+    tab = Tab(browser, live.url)
+    page = tab.open("/app/compare?a_from=2019-01&a_to=2019-12&b_from=2020-01&b_to=2020-12", "path.hs-change")
+    assert page.locator("path.hs-change").count() > 0
+    text = page.locator("#hs-status").inner_text()
+    assert re.search(r"\d+ new, \d+ persistent and \d+ gone hotspots", text)
+    assert page.locator("#hs-ward-table tbody tr").count() > 10
+    tab.clean()
+
+
+def test_screenshots_desktop_and_phone(browser: Browser, live: LiveServer) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    desktop = Tab(browser, live.url, DESKTOP)
+    page = desktop.open(YEAR)
+    page.click(".hs-go[data-rank='1']")
+    page.wait_for_selector(".leaflet-popup-content")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.mouse.move(1, 1)  # no ward tooltip under a stray pointer
+    page.screenshot(path=str(SCREENSHOTS / "app-desktop.png"))
+    desktop.clean()
+
+    phone = Tab(browser, live.url, PHONE)
+    page = phone.open(YEAR)
+    # One column, nothing wider than the screen, the map visible and tall enough to use.
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"] + 1
+    box = page.locator(".hs-map-wrap").bounding_box()
+    assert box is not None and box["height"] >= 300 and box["width"] >= PHONE["width"] - 40
+    assert not page.locator("#hs-form").is_visible()  # filters start folded on a phone
+    assert not page.locator(".leaflet-control-layers-list").is_visible()  # and the layer list
+    page.screenshot(path=str(SCREENSHOTS / "app-phone.png"), full_page=False)
+    phone.clean()
