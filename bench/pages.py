@@ -146,6 +146,7 @@ def load_once(browser: Any, url: str) -> dict[str, Any]:
         resources.append(
             {
                 "url": request.url,
+                "type": request.resource_type,
                 "decoded": len(response.body()),
                 "wire": sizes["responseBodySize"] + sizes["responseHeadersSize"],
             }
@@ -163,7 +164,7 @@ def load_once(browser: Any, url: str) -> dict[str, Any]:
         "resources": resources,
         "decoded": sum(r["decoded"] for r in resources),
         "wire": sum(r["wire"] for r in resources),
-        "html": resources[0]["decoded"] if resources else 0,
+        "html": sum(r["decoded"] for r in resources if r["type"] == "document"),
         "failed": failed,
     }
 
