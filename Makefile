@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench bench-growth clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,7 +24,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py --pages --load
+
+# The README's growth figure (writes about 2.3 GB of synthetic CSV under bench/.cache/ once).
+bench-growth: $(STAMP)
+	$(BIN)/python bench/run.py --no-sample --sizes 100k,1m,10m --growth-figure docs/growth.png
 
 clean:
 	rm -rf $(VENV) var

@@ -3,7 +3,18 @@
 Run: ``make bench`` (or ``.venv/bin/python bench/run.py``); ``--quick`` for a short run,
 ``--sizes 100k,1m,10m`` to choose the synthetic sizes (10m only when asked for: it writes
 about 2.3 GB of CSV under ``bench/.cache/``). Times are the best of ``--repeats`` runs.
-Results are printed and written to ``bench/results.md``.
+Results are printed and written to ``bench/results.md``; sections not run keep their last
+results there.
+
+- ``--growth-figure docs/growth.png``: the growth curve (time and peak memory against
+  incidents, log-log) as a compact table and a figure (``bench/growth.py``); the README's
+  figure comes from ``bench/run.py --no-sample --sizes 100k,1m,10m --growth-figure docs/growth.png``
+  (``make bench-growth``).
+- ``--pages``: page weight and first render of the map page in headless Chromium, a month
+  and a year of data (``bench/pages.py``).
+- ``--load``: 50 concurrent clients against the cached map, hotspots and OGC routes of a
+  local server, p50/p95/p99 (``bench/load.py``).
+- ``--no-synthetic`` with ``--no-sample``: only the sections asked for.
 
 Shipped sample (147,131 police.uk points), as before:
 
@@ -43,6 +54,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+from growth import GrowthPoint, growth_figure, growth_table  # noqa: E402
 from synthetic import generate, parse_size, size_label  # noqa: E402
 
 CACHE = HERE / ".cache"
@@ -343,7 +355,9 @@ def _spawn(args: list[str]) -> dict[str, Any]:
 # ---- the synthetic section -------------------------------------------------------------------
 
 
-def synthetic_section(sizes: list[int], repeats: int, quick: bool, report: list[str]) -> None:
+def synthetic_section(sizes: list[int], repeats: int, quick: bool, report: list[str]) -> list[GrowthPoint]:
+    """Every synthetic benchmark; returns the end-to-end points of the growth curve."""
+    growth: list[GrowthPoint] = []
     modes = [("snapped", s) for s in sizes] + [("unsnapped", s) for s in sizes if s <= 1_000_000]
     for mode, size in modes:
         t = time.perf_counter()
@@ -383,6 +397,7 @@ def synthetic_section(sizes: list[int], repeats: int, quick: bool, report: list[
         total = sum(v[0] for v in best.values())
         peaks = [max(r[s][1] for r in res["runs"][:1]) for s in ("read", "join", "dbscan", "hotspots")]
         target = _target(mode, size, total, max(peaks))
+        growth.append(GrowthPoint(mode, res["incidents"], total, max(peaks), res["base_mb"]))
         print(
             f"{label:18} {best['read'][0]:6.2f}s {best['join'][0]:6.2f}s {best['dbscan'][0]:6.2f}s "
             f"{best['hotspots'][0]:7.2f}s {total:6.2f}s {max(peaks):7.0f}MB  {target}"
@@ -471,6 +486,27 @@ def synthetic_section(sizes: list[int], repeats: int, quick: bool, report: list[
         )
         print("\n" + line)
         report += ["## Ward join", "", line, ""]
+    return growth
+
+
+def growth_section(points: list[GrowthPoint], figure: Path | None, report: list[str]) -> None:
+    """The compact growth table (printed and reported) and, if asked for, the figure."""
+    table = growth_table(points)
+    print("\ngrowth curve: end to end (CSV -> ingest -> join -> DBSCAN -> hotspots)")
+    print("\n".join(table))
+    report += [
+        "## Growth curve",
+        "",
+        "End-to-end time (best run) and peak RSS of each size's own process, from the synthetic "
+        "section above.",
+        "",
+        *table,
+        "",
+    ]
+    if figure is not None:
+        growth_figure(points, figure)
+        print(f"figure written to {figure}")
+        report += [f"Figure: `{figure.as_posix()}`.", ""]
 
 
 def _target(mode: str, size: int, total: float, peak: float) -> str:
@@ -503,7 +539,9 @@ def machine_info() -> list[str]:
         f"- RAM: {mem}",
         f"- Python {platform.python_version()} on {platform.system()} {platform.release()}",
         f"- {', '.join(versions)}",
-        f"- run: {time.strftime('%Y-%m-%d %H:%M')}, best of {REPEATS} unless stated; load average at the "
+        f"- last run: `bench/run.py {' '.join(sys.argv[1:])}` at {time.strftime('%Y-%m-%d %H:%M')} (sections "
+        "it did not run are kept from earlier runs)",
+        f"- best of {REPEATS} unless stated; load average at the "
         f"start {os.getloadavg()[0]:.2f} (other processes on the machine slow every timing)",
     ]
 
@@ -516,6 +554,16 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100k only, one repeat, no sample section")
     parser.add_argument("--repeats", type=int, default=REPEATS)
     parser.add_argument("--no-sample", action="store_true", help="skip the shipped-sample section")
+    parser.add_argument("--no-synthetic", action="store_true", help="skip the synthetic-data sections")
+    parser.add_argument(
+        "--growth-figure",
+        type=Path,
+        help="draw time and peak memory against size (e.g. docs/growth.png)",
+    )
+    parser.add_argument("--pages", action="store_true", help="page weight and first render (Chromium)")
+    parser.add_argument("--loads", type=int, default=3, help="browser loads per page for --pages")
+    parser.add_argument("--load", action="store_true", help="load test of the cached routes (50 clients)")
+    parser.add_argument("--duration", type=float, default=15.0, help="seconds per route for --load")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -534,9 +582,47 @@ def main() -> None:
     report = ["# Benchmarks", "", *machine_info(), ""]
     if not (args.quick or args.no_sample):
         sample_section(report)
-    synthetic_section(sizes, repeats, args.quick, report)
-    args.out.write_text("\n".join(report) + "\n")
-    print(f"\nwritten to {args.out}")
+    if not args.no_synthetic:
+        points = synthetic_section(sizes, repeats, args.quick, report)
+        growth_section(points, args.growth_figure, report)
+    if args.pages:
+        from pages import pages_section
+
+        pages_section(report, CACHE, 1 if args.quick else args.loads)
+    if args.load:
+        from load import load_section
+
+        load_section(report, duration=5.0 if args.quick else args.duration)
+    args.out.write_text(merge_report(args.out.read_text() if args.out.exists() else "", report))
+    print(f"\nwritten to {args.out} (sections not run this time are kept from the last run)")
+
+
+def merge_report(old: str, new: list[str]) -> str:
+    """``new`` (a header and ``## `` sections) with the sections of ``old`` that ``new`` lacks.
+
+    A run of a few sections (``--load`` alone, the growth curve alone) refreshes those and
+    keeps the others, in their old order, with the new header (machine, date) on top.
+    """
+
+    def split(lines: list[str]) -> tuple[list[str], dict[str, list[str]]]:
+        head: list[str] = []
+        sections: dict[str, list[str]] = {}
+        current: list[str] = head
+        for line in lines:
+            if line.startswith("## "):
+                current = sections.setdefault(line, [])
+            current.append(line)
+        return head, sections
+
+    _, old_sections = split(old.splitlines())
+    head, new_sections = split(new)
+    merged = dict(old_sections)
+    merged.update(new_sections)
+    order = list(old_sections) + [k for k in new_sections if k not in old_sections]
+    lines = head + [line for key in order for line in merged[key]]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

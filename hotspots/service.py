@@ -319,6 +319,23 @@ class HotspotService:
             lambda: compare(self.load(version), self.boundary_sets, params_a, params_b),
         )
 
+    def rendered(
+        self,
+        kind: str,
+        selection: Selection,
+        params: AnalysisParams,
+        variant: tuple[object, ...],
+        render: Callable[[], T],
+    ) -> T:
+        """A response body built from an analysis (a map page, a GeoJSON document), built once.
+
+        Keyed like the analyses, by the dataset version(s) and the parameters (with the
+        service's harm table), plus ``variant``: whatever else the body depends on (exact or
+        suppressed counts, layers, measure...). Concurrent first requests build it once.
+        """
+        key = ("rendered", kind, selection.id, *self.with_harm(params).cache_key(), *variant)
+        return self._cached(key, render)
+
     def _cached(self, key: tuple[object, ...], compute: Callable[[], T]) -> T:
         """One computation per key; concurrent callers of the same key wait for the first."""
         with self._lock:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hotspots.api.auth import Viewer
+from hotspots.api.bodies import Body, body_response
 from hotspots.api.deps import AnalysisQuery, Service
 from hotspots.errors import InvalidInput
 from hotspots.maps import MapOptions, render_page
@@ -34,7 +35,7 @@ def map_hotspots(
     layers: Annotated[
         str, Query(description="Comma-separated optional layers: heat, significance, emerging")
     ] = "heat,significance",
-) -> HTMLResponse:
+) -> Response:
     """Folium map: wards shaded by count or rate, borough outlines, hotspots with popups, heat,
     Gi* significance and emerging hot spot layers, legend."""
     ref, params = query
@@ -60,4 +61,8 @@ def map_hotspots(
         heat="heat" in wanted,
         significance="significance" in wanted,
     )
-    return HTMLResponse(render_page(result, options, emerging))
+    variant = (exact, measure, tuple(sorted(wanted)), options.static_prefix)
+    body = service.rendered(
+        "map-page", version, params, variant, lambda: Body.of(render_page(result, options, emerging))
+    )
+    return body_response(request, body, "text/html; charset=utf-8")
