@@ -22,7 +22,7 @@ from hotspots.api.deps import AnalysisQuery, Service
 from hotspots.api.errors import status_for
 from hotspots.api.templating import APP_PREFIX, templates
 from hotspots.errors import HotspotError, InvalidInput, NotFound
-from hotspots.geo.analysis import AnalysisParams
+from hotspots.geo.analysis import AnalysisParams, AnalysisResult
 from hotspots.geo.disclosure import suppress_ward_change
 from hotspots.maps import MapOptions, render_parts
 from hotspots.maps.compare import ward_change_parts
@@ -96,28 +96,36 @@ def app_page(
     try:
         emerging = None
         if "emerging" in wanted:
-            _, result, emerging = service.emerging(ref, params, exact=who.sees_exact_counts)
+            version, result, emerging = service.emerging(ref, params, exact=who.sees_exact_counts)
         else:
-            _, result = service.analyse(ref, params, exact=who.sees_exact_counts)
+            version, result = service.analyse(ref, params, exact=who.sees_exact_counts)
     except HotspotError as exc:
         context["error"] = exc.message
         context["boroughs"] = []
         return templates.TemplateResponse(request, "app.html", context, status_code=status_for(exc))
     shown = borough_focus(result, borough or [])
-    parts = render_parts(
-        shown,
-        MapOptions(
-            tiles=service.settings.tiles if tiles == "osm" else "none",
-            tiles_attribution=service.settings.tiles_attribution,
-            static_prefix=str(request.app.state.static_prefix),
-            title="",
-            show_title=False,
-            measure=measure,
-            breaks=breaks,
-            heat="heat" in wanted,
-            significance="significance" in wanted,
-        ),
-        emerging,
+    options = MapOptions(
+        tiles=service.settings.tiles if tiles == "osm" else "none",
+        tiles_attribution=service.settings.tiles_attribution,
+        static_prefix=str(request.app.state.static_prefix),
+        title="",
+        show_title=False,
+        measure=measure,
+        breaks=breaks,
+        heat="heat" in wanted,
+        significance="significance" in wanted,
+    )
+    variant = (
+        who.sees_exact_counts,
+        tuple(sorted(borough or [])),
+        measure,
+        breaks,
+        options.tiles,
+        tuple(sorted(wanted)),
+        options.static_prefix,
+    )
+    parts = service.rendered(
+        "app-map", version, params, variant, lambda: render_parts(shown, options, emerging)
     )
     link_query = _link_query(request, params)
     context.update(
@@ -145,7 +153,7 @@ def briefing(
     borough: BriefBorough = None,
 ) -> HTMLResponse:
     """A printable patrol briefing for one hotspot or one borough (print it, or use the PDF)."""
-    return HTMLResponse(_briefing_html(request, service, query, who, hotspot, borough))
+    return HTMLResponse(_briefing(request, service, query, who, hotspot, borough)[0])
 
 
 @router.get(
@@ -163,10 +171,12 @@ def briefing_pdf(
     borough: BriefBorough = None,
 ) -> Response:
     """The same briefing as a PDF (A4)."""
-    document = _briefing_html(request, service, query, who, hotspot, borough)
+    document, (version, params) = _briefing(request, service, query, who, hotspot, borough)
+    variant = (who.sees_exact_counts, hotspot, borough)
+    pdf = service.rendered("briefing-pdf", version, params, variant, lambda: html_to_pdf(document))
     name = f"briefing-hotspot-{hotspot}" if hotspot else f"briefing-{_slug(borough or 'area')}"
     return Response(
-        html_to_pdf(document),
+        pdf,
         media_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{name}.pdf"'},
     )
@@ -192,7 +202,14 @@ def map_picture(
     version, result = service.analyse(ref, params, exact=who.sees_exact_counts)
     shown = borough_focus(result, borough or [])
     title = f"Hotspots, {result.meta['month_from']} to {result.meta['month_to']} ({version.ref})"
-    png = map_png(shown, measure=measure, breaks=breaks, title=title)
+    variant = (who.sees_exact_counts, tuple(sorted(borough or [])), measure, breaks)
+    png = service.rendered(
+        "app-png",
+        version,
+        params,
+        variant,
+        lambda: map_png(shown, measure=measure, breaks=breaks, title=title),
+    )
     return Response(
         png, media_type="image/png", headers={"Content-Disposition": 'inline; filename="map.png"'}
     )
@@ -329,19 +346,41 @@ def _local(path: str) -> str:
     return APP_PREFIX
 
 
-def _briefing_html(
+def _briefing(
     request: Request,
     service: Service,
     query: tuple[str | None, AnalysisParams],
     who: Principal,
     hotspot: int | None,
     borough: str | None,
-) -> str:
+) -> tuple[str, tuple[Selection, AnalysisParams]]:
+    """The briefing's HTML (built once per analysis, subject and links), and what it was built from."""
     if (hotspot is None) == (borough is None):
         raise InvalidInput("name one 'hotspot' (its rank) or one 'borough' to brief on")
     ref, params = query
     params = _default_period(params, _months(service.dataset(ref)))
     version, result = service.analyse(ref, params, exact=who.sees_exact_counts)
+    links = (_link_query(request, params), _link_query(request, params, drop=("hotspot", "borough")))
+    variant = (who.sees_exact_counts, hotspot, borough, links)
+    document = service.rendered(
+        "briefing",
+        version,
+        params,
+        variant,
+        lambda: _briefing_html(service, result, version, who, hotspot, borough, links),
+    )
+    return document, (version, params)
+
+
+def _briefing_html(
+    service: Service,
+    result: AnalysisResult,
+    version: Selection,
+    who: Principal,
+    hotspot: int | None,
+    borough: str | None,
+    links: tuple[str, str],
+) -> str:
     hot = result.hotspots
     meta = result.meta
     when = f"{meta['month_from']} to {meta['month_to']}"
@@ -390,8 +429,8 @@ def _briefing_html(
         "snapshot": _data_uri(snapshot),
         "cards": cards,
         "more": max(0, len(rows) - BRIEFING_CARDS),
-        "pdf_link": f"/app/briefing.pdf?{_link_query(request, params)}",
-        "back_link": f"/app?{_link_query(request, params, drop=('hotspot', 'borough'))}",
+        "pdf_link": f"/app/briefing.pdf?{links[0]}",
+        "back_link": f"/app?{links[1]}",
         "suppressed": not who.sees_exact_counts,
         "k": service.settings.disclosure_k,
     }
