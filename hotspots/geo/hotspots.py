@@ -20,6 +20,7 @@ import shapely
 
 from hotspots.geo.crs import BNG, WGS84, transform
 from hotspots.geo.locations import Locations
+from hotspots.geo.shapes import circle_union
 from hotspots.geo.trend import mann_kendall, time_profile
 
 DEFAULT_SHAPE_BUFFER_M = 30.0
@@ -354,7 +355,8 @@ def _start_shapes(
     """Start, per group, the union of ``radius`` circles around its distinct locations.
 
     Returns the pending unions (in group order) and how many locations each group has.
-    Circles are unioned in (x, y) order of their locations, as ``np.unique`` sorts them.
+    Circles are unioned in (x, y) order of their locations, as ``np.unique`` sorts them
+    (:func:`~hotspots.geo.shapes.circle_union`).
     """
     x = df["x"].to_numpy(dtype=float)[g.rows]
     y = df["y"].to_numpy(dtype=float)[g.rows]
@@ -362,17 +364,11 @@ def _start_shapes(
     key = np.unique(g.group * len(locs) + locs.inverse)  # (group, location), each once
     grp, loc = key // len(locs), key % len(locs)
     cut = np.searchsorted(grp, np.arange(len(g) + 1))
-    halves = np.array_split(np.unique(loc), 2)
-    done = pool.map(
-        lambda h: shapely.buffer(shapely.points(locs.x[h], locs.y[h]), radius, quad_segs=8), halves
-    )
-    circle_of = np.empty(len(locs), dtype=object)
-    for h, circles in zip(halves, done, strict=True):
-        circle_of[h] = circles
     sizes = np.diff(cut)
     pending: list[Future[shapely.Geometry] | None] = [None] * len(g)
     for k in np.argsort(-sizes, kind="stable"):  # largest first: the two threads end together
-        pending[k] = pool.submit(shapely.union_all, circle_of[loc[cut[k] : cut[k + 1]]])
+        mine = loc[cut[k] : cut[k + 1]]
+        pending[k] = pool.submit(circle_union, locs.x[mine], locs.y[mine], radius)
     return [f for f in pending if f is not None], sizes
 
 
