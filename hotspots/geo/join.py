@@ -199,7 +199,7 @@ def join_wards(incidents: pd.DataFrame, boundary: BoundarySet | Sequence[Boundar
 
 def _category(values: list[str | None], rows: np.ndarray) -> pd.Categorical:
     """``values[rows]`` as a pandas ``category`` (categories sorted; ``None`` is missing)."""
-    codes, categories = pd.factorize(pd.array(values, dtype="string"), sort=True)
+    codes, categories = pd.factorize(pd.Series(values, dtype="string"), sort=True)
     small = np.int32 if len(categories) >= 1 << 15 else np.int16
     return pd.Categorical.from_codes(
         codes.astype(small)[rows], categories=pd.Index(categories, dtype="string")
