@@ -373,3 +373,13 @@ def test_hotspot_summaries_with_times_ties_and_outside_rows() -> None:
     ours = build_hotspots(frame, labels, months=months, study_area=area)
     assert len(ours) >= 2
     assert_same_hotspots(ours, reference_hotspots(frame, labels, months, area))
+    # The same text as category columns: sorted categories (read as codes), unsorted ones and
+    # categories no row uses (factorized) give the same hotspots.
+    text = ["crime_type", "ward_code", "ward_name", "borough_code", "borough_name"]
+    for order in (sorted, lambda values: sorted(values, reverse=True)):
+        as_category = frame.copy()
+        for c in text:
+            values = as_category[c].dropna().unique().tolist()
+            categories = pd.Index(order([*values, "Unused"]), dtype="string")
+            as_category[c] = pd.Categorical(as_category[c], categories=categories)
+        assert_same_hotspots(build_hotspots(as_category, labels, months=months, study_area=area), ours)

@@ -211,8 +211,14 @@ def _summaries(
 
 
 def _factorize(df: pd.DataFrame, column: str) -> tuple[Any, Any]:
+    """``pd.factorize(df[column], sort=True)``, or the codes of a category column whose
+    categories are already sorted (as :mod:`~hotspots.geo.ingest` and the ward join give)."""
     values = df[column]
     assert isinstance(values, pd.Series)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        categories = values.cat.categories
+        if categories.is_unique and categories.is_monotonic_increasing and not values.cat.ordered:
+            return values.cat.codes.to_numpy(), categories
     return pd.factorize(values, sort=True)
 
 
