@@ -148,7 +148,11 @@ def assert_same_hotspots(ours: gpd.GeoDataFrame, ref: gpd.GeoDataFrame) -> None:
     pd.testing.assert_frame_equal(
         pd.DataFrame(ours.drop(columns="geometry")), pd.DataFrame(ref.drop(columns="geometry"))
     )
-    assert all(a.equals_exact(b, 0.0) for a, b in zip(ours.geometry, ref.geometry, strict=True))
+    # The same region: outlines of large hotspots are unioned from fewer pieces (covered grid
+    # cells, hotspots.geo.shapes), so vertices may differ by floating-point rounding only.
+    for a, b in zip(ours.geometry, ref.geometry, strict=True):
+        assert shapely.hausdorff_distance(a, b) < 1e-6
+        assert abs(a.area - b.area) <= 1e-9 * b.area
 
 
 # --------------------------------------------------------------------------- ingest
