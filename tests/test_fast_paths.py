@@ -19,6 +19,7 @@ import shapely
 from sklearn.cluster import DBSCAN
 
 from hotspots.boundaries import BoundarySet
+from hotspots.errors import InvalidInput
 from hotspots.geo.crs import BNG, WGS84, to_wgs84_point, transform
 from hotspots.geo.dbscan import attach_border_points, canonical_labels, weighted_dbscan
 from hotspots.geo.hotspots import HOTSPOT_COLUMNS, SUMMARY_INPUTS, TOP_CATEGORIES, build_hotspots
@@ -202,6 +203,11 @@ def test_source_files_read_lazily_give_the_same_result(tmp_path, bd_source: Sour
     eager = read_incidents([Source.from_path(p) for p in paths])
     pd.testing.assert_frame_equal(lazy.incidents, eager.incidents)
     assert len(SourceFiles(paths)[0:1]) == 1
+    # the next file is read ahead, but a missing file still fails when its turn comes
+    files = iter(SourceFiles([paths[0], tmp_path / "missing.csv", paths[1]]))
+    assert next(files).data == bd_source.data
+    with pytest.raises(InvalidInput, match="missing.csv: no such file"):
+        next(files)
 
 
 @pytest.mark.parametrize(

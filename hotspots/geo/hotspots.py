@@ -262,7 +262,7 @@ class _Codes:
     def __init__(self, values: pd.Series, groups: _Groups, factorized: tuple[Any, Any]) -> None:
         codes, uniq = factorized  # pd.factorize(values, sort=True)
         self.values = values
-        self.codes = np.asarray(codes, dtype=np.int64)[groups.rows]
+        self.codes = np.asarray(codes)[groups.rows].astype(np.int64)
         self.labels = [str(v) for v in uniq]
         self.groups = groups
 
@@ -331,8 +331,8 @@ def _pair_counts(
     """
     codes, code_labels = code_factors
     names, name_labels = name_factors
-    c = np.asarray(codes, dtype=np.int64)[g.rows]
-    n = np.asarray(names, dtype=np.int64)[g.rows]
+    c = np.asarray(codes)[g.rows].astype(np.int64)
+    n = np.asarray(names)[g.rows].astype(np.int64)
     keep = use & (c >= 0) & (n >= 0)
     width = max(len(name_labels), 1)
     pair = c[keep] * width + n[keep]  # sorts as (code, name) since both codes are in sorted order

@@ -178,8 +178,17 @@ class SourceFiles(Sequence[Source]):
         return Source.from_path(self.paths[index], self.max_bytes)
 
     def __iter__(self) -> Iterator[Source]:
-        for p in self.paths:
-            yield Source.from_path(p, self.max_bytes)
+        """Each file in turn; the next file is read from disk while the caller works on this one."""
+        if not self.paths:
+            return
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            pending = reader.submit(Source.from_path, self.paths[0], self.max_bytes)
+            for path in self.paths[1:]:
+                current = pending.result()
+                pending = reader.submit(Source.from_path, path, self.max_bytes)
+                yield current
+                del current  # the caller's copy is all that keeps it
+            yield pending.result()
 
 
 @dataclass
