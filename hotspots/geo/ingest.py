@@ -227,7 +227,9 @@ def read_incidents(
     Returns
     -------
     IngestResult
-        ``incidents`` with :data:`INCIDENT_COLUMNS` and a report.
+        ``incidents`` with :data:`INCIDENT_COLUMNS` and a report. Repeated text
+        (:data:`CATEGORY_COLUMNS`) is pandas ``category`` with sorted categories;
+        ``crime_id`` and ``month`` are ``"string"``.
 
     Raises
     ------
