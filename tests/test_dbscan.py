@@ -5,11 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.spatial import cKDTree
 from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score
 
 from hotspots.errors import InvalidInput
-from hotspots.geo.dbscan import attach_border_points, canonical_labels, default_min_samples, weighted_dbscan
+from hotspots.geo.dbscan import (
+    _fine_bounds,
+    attach_border_points,
+    canonical_labels,
+    default_min_samples,
+    weighted_dbscan,
+)
 
 
 def reference_labels(x: np.ndarray, y: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
@@ -96,10 +103,6 @@ def test_default_min_samples_rule() -> None:
 
 def test_fine_bounds_hold_the_exact_neighbourhood_weight() -> None:
     """Bounds from the fine cell grid never cut off a neighbour, even at exactly eps."""
-    from scipy.spatial import cKDTree
-
-    from hotspots.geo.dbscan import _fine_bounds
-
     rng = np.random.default_rng(12)
     cases = [
         (rng.integers(0, 60, (3000, 2)) * 3.0 + rng.choice([0.0, 3.0, 4.0], (3000, 2)), 5.0),  # 3-4-5
