@@ -5,11 +5,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.spatial import cKDTree
 from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score
 
 from hotspots.errors import InvalidInput
-from hotspots.geo.dbscan import attach_border_points, canonical_labels, default_min_samples, weighted_dbscan
+from hotspots.geo.dbscan import (
+    _fine_bounds,
+    attach_border_points,
+    canonical_labels,
+    default_min_samples,
+    weighted_dbscan,
+)
 
 
 def reference_labels(x: np.ndarray, y: np.ndarray, eps: float, min_samples: int) -> np.ndarray:
@@ -92,3 +99,29 @@ def test_default_min_samples_rule() -> None:
     # 118,740 incidents: about 18.3 expected -> 6x = 110.
     assert default_min_samples(118_740, 204e6) == 110
     assert default_min_samples(10, 0) == 5
+
+
+def test_fine_bounds_hold_the_exact_neighbourhood_weight() -> None:
+    """Bounds from the fine cell grid never cut off a neighbour, even at exactly eps."""
+    rng = np.random.default_rng(12)
+    cases = [
+        (rng.integers(0, 60, (3000, 2)) * 3.0 + rng.choice([0.0, 3.0, 4.0], (3000, 2)), 5.0),  # 3-4-5
+        (rng.normal(0, 40, (4000, 2)) + [545000.0, 185000.0], 100.0),
+        (np.round(rng.uniform(0, 500, (4000, 2))), 25.0),
+    ]
+    for xy, eps in cases:
+        x, y = xy[:, 0], xy[:, 1]
+        weight = rng.integers(1, 4, len(x)).astype(float)
+        rows = np.arange(len(x))
+        bounds = _fine_bounds(x, y, weight, rows, eps)
+        assert bounds is not None
+        lower, upper = bounds
+        pairs = cKDTree(xy).query_ball_point(xy, eps * (1 + 1e-12))
+        exact = np.array(
+            [
+                weight[[j for j in p if (x[j] - x[i]) ** 2 + (y[j] - y[i]) ** 2 <= eps * eps]].sum()
+                for i, p in enumerate(pairs)
+            ]
+        )
+        assert (lower <= exact).all() and (exact <= upper).all()
+        assert np.mean(upper - lower) < 0.5 * np.mean(exact)  # and they are tight enough to help

@@ -20,6 +20,7 @@ import shapely
 
 from hotspots.geo.crs import BNG, WGS84, transform
 from hotspots.geo.locations import Locations
+from hotspots.geo.shapes import circle_union
 from hotspots.geo.trend import mann_kendall, time_profile
 
 DEFAULT_SHAPE_BUFFER_M = 30.0
@@ -210,8 +211,14 @@ def _summaries(
 
 
 def _factorize(df: pd.DataFrame, column: str) -> tuple[Any, Any]:
+    """``pd.factorize(df[column], sort=True)``, or the codes of a category column whose
+    categories are already sorted (as :mod:`~hotspots.geo.ingest` and the ward join give)."""
     values = df[column]
     assert isinstance(values, pd.Series)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        categories = values.cat.categories
+        if categories.is_unique and categories.is_monotonic_increasing and not values.cat.ordered:
+            return values.cat.codes.to_numpy(), categories
     return pd.factorize(values, sort=True)
 
 
@@ -255,7 +262,7 @@ class _Codes:
     def __init__(self, values: pd.Series, groups: _Groups, factorized: tuple[Any, Any]) -> None:
         codes, uniq = factorized  # pd.factorize(values, sort=True)
         self.values = values
-        self.codes = np.asarray(codes, dtype=np.int64)[groups.rows]
+        self.codes = np.asarray(codes)[groups.rows].astype(np.int64)
         self.labels = [str(v) for v in uniq]
         self.groups = groups
 
@@ -324,8 +331,8 @@ def _pair_counts(
     """
     codes, code_labels = code_factors
     names, name_labels = name_factors
-    c = np.asarray(codes, dtype=np.int64)[g.rows]
-    n = np.asarray(names, dtype=np.int64)[g.rows]
+    c = np.asarray(codes)[g.rows].astype(np.int64)
+    n = np.asarray(names)[g.rows].astype(np.int64)
     keep = use & (c >= 0) & (n >= 0)
     width = max(len(name_labels), 1)
     pair = c[keep] * width + n[keep]  # sorts as (code, name) since both codes are in sorted order
@@ -354,7 +361,8 @@ def _start_shapes(
     """Start, per group, the union of ``radius`` circles around its distinct locations.
 
     Returns the pending unions (in group order) and how many locations each group has.
-    Circles are unioned in (x, y) order of their locations, as ``np.unique`` sorts them.
+    Circles are unioned in (x, y) order of their locations, as ``np.unique`` sorts them
+    (:func:`~hotspots.geo.shapes.circle_union`).
     """
     x = df["x"].to_numpy(dtype=float)[g.rows]
     y = df["y"].to_numpy(dtype=float)[g.rows]
@@ -362,17 +370,11 @@ def _start_shapes(
     key = np.unique(g.group * len(locs) + locs.inverse)  # (group, location), each once
     grp, loc = key // len(locs), key % len(locs)
     cut = np.searchsorted(grp, np.arange(len(g) + 1))
-    halves = np.array_split(np.unique(loc), 2)
-    done = pool.map(
-        lambda h: shapely.buffer(shapely.points(locs.x[h], locs.y[h]), radius, quad_segs=8), halves
-    )
-    circle_of = np.empty(len(locs), dtype=object)
-    for h, circles in zip(halves, done, strict=True):
-        circle_of[h] = circles
     sizes = np.diff(cut)
     pending: list[Future[shapely.Geometry] | None] = [None] * len(g)
     for k in np.argsort(-sizes, kind="stable"):  # largest first: the two threads end together
-        pending[k] = pool.submit(shapely.union_all, circle_of[loc[cut[k] : cut[k + 1]]])
+        mine = loc[cut[k] : cut[k + 1]]
+        pending[k] = pool.submit(circle_union, locs.x[mine], locs.y[mine], radius)
     return [f for f in pending if f is not None], sizes
 
 

@@ -48,6 +48,10 @@ POLICE_UK_COLUMNS = [
 """Normalised (snake_case) names of the 12 police.uk street-level columns, in file order."""
 
 TEXT_COLUMNS = [c for c in POLICE_UK_COLUMNS if c not in ("longitude", "latitude")]
+CATEGORY_COLUMNS = [c for c in TEXT_COLUMNS if c not in ("crime_id", "month")] + ["source_file"]
+"""Text columns returned as pandas ``category`` (categories in sorted order): they repeat a few
+values, so a frame of millions of rows holds each value once. ``crime_id`` (unique per crime)
+and ``month`` (compared with ``<``/``>=``) stay ``"string"``."""
 INCIDENT_COLUMNS = [*POLICE_UK_COLUMNS, "occurred_at", "x", "y", "has_location", "source_file", "line"]
 """Columns of an incidents frame as returned by :func:`read_incidents`."""
 
@@ -174,8 +178,17 @@ class SourceFiles(Sequence[Source]):
         return Source.from_path(self.paths[index], self.max_bytes)
 
     def __iter__(self) -> Iterator[Source]:
-        for p in self.paths:
-            yield Source.from_path(p, self.max_bytes)
+        """Each file in turn; the next file is read from disk while the caller works on this one."""
+        if not self.paths:
+            return
+        with ThreadPoolExecutor(max_workers=1) as reader:
+            pending = reader.submit(Source.from_path, self.paths[0], self.max_bytes)
+            for path in self.paths[1:]:
+                current = pending.result()
+                pending = reader.submit(Source.from_path, path, self.max_bytes)
+                yield current
+                del current  # the caller's copy is all that keeps it
+            yield pending.result()
 
 
 @dataclass
@@ -214,7 +227,9 @@ def read_incidents(
     Returns
     -------
     IngestResult
-        ``incidents`` with :data:`INCIDENT_COLUMNS` and a report.
+        ``incidents`` with :data:`INCIDENT_COLUMNS` and a report. Repeated text
+        (:data:`CATEGORY_COLUMNS`) is pandas ``category`` with sorted categories;
+        ``crime_id`` and ``month`` are ``"string"``.
 
     Raises
     ------
@@ -239,7 +254,8 @@ def read_incidents(
     errors.file = None
     if errors:
         raise InvalidInput(_error_headline(errors, sources), errors.errors, errors.total)
-    incidents = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    incidents = _concat(frames)
+    del frames
     if area is not None:
         incidents = _check_area(incidents, area, max_outside_m, outside, report, errors, len(sources) > 1)
         if errors:
@@ -360,9 +376,10 @@ def _parse_fast(
     has a quote character at all.
     """
     used = [h for h in header if h in colmap.values()]
-    # Coordinates are read dictionary-encoded: snapped data repeats them, so they are parsed
-    # and transformed once per distinct value. Other text is cheaper to read as it is.
-    encoded = {colmap[t] for t in ("longitude", "latitude", "x", "y") if t in colmap}
+    # Text is read dictionary-encoded: snapped coordinates are then parsed and transformed once
+    # per distinct value, and repeated text (categories, places, months) is stored once. Only
+    # the crime ID, unique per crime, is cheaper to read as it is.
+    encoded = {h for t, h in colmap.items() if t != "crime_id"}
     dictionary = pa.dictionary(pa.int32(), pa.string())
     bad_rows: list[int] = []
 
@@ -650,6 +667,22 @@ class _Text:
         """The column as the pandas ``"string"`` dtype (Arrow-backed, ``pd.NA`` for missing)."""
         return pd.Series(pd.arrays.ArrowStringArray(self.rows()))
 
+    def categorical(self) -> pd.Series:
+        """The column as a pandas ``category`` (categories sorted; missing cells NaN)."""
+        if self.codes is None:
+            encoded = pc.dictionary_encode(self.values).combine_chunks()
+            dictionary = pa.concat_arrays([encoded.dictionary, pa.nulls(1, encoded.dictionary.type)])
+            codes = np.asarray(pc.fill_null(encoded.indices, len(encoded.dictionary)).to_numpy())
+            return _Text(dictionary, codes).categorical()
+        # Entries that differed only in spacing are equal once trimmed: number them afresh.
+        entries = pd.Series(pd.arrays.ArrowStringArray(pa.chunked_array([self.values])))
+        entry_codes, categories = pd.factorize(entries, sort=True)
+        small = np.int32 if len(categories) >= 1 << 15 else np.int16
+        row_codes = entry_codes.astype(small)[self.codes]
+        return pd.Series(
+            pd.Categorical.from_codes(row_codes, categories=pd.Index(categories, dtype="string"))
+        )
+
     def per_row(self, per_value: np.ndarray) -> np.ndarray:
         return per_value if self.codes is None else per_value[self.codes]
 
@@ -696,7 +729,8 @@ def _normalise(
             cache[target] = _Text.missing(n) if src is None else _Text.from_column(table.column(src))
         return cache[target]
 
-    cols: dict[str, pd.Series] = {c: text(c).series() for c in TEXT_COLUMNS if c != "crime_id"}
+    cols: dict[str, pd.Series] = {c: text(c).categorical() for c in TEXT_COLUMNS if c in CATEGORY_COLUMNS}
+    cols["month"] = text("month").series()
     cols["crime_id"] = text("crime_id").without_blanks().series()
     out = pd.DataFrame({c: cols[c] for c in TEXT_COLUMNS})
 
@@ -713,7 +747,7 @@ def _normalise(
         out["occurred_at"] = pd.Series(pd.NaT, index=out.index, dtype="datetime64[ns]")
         _check_months(text("month"), lines, colmap.get("month", "Month"), errors)
     if fmt == "generic" and "crime_type" not in colmap:
-        out["crime_type"] = "All incidents"
+        out["crime_type"] = _constant_category("All incidents", n)
     else:
         crime_type = text("crime_type")
         missing_type = crime_type.per_row(crime_type.blank())
@@ -772,9 +806,31 @@ def _normalise(
     out["x"] = x
     out["y"] = y
     out["has_location"] = has_location
-    out["source_file"] = name
+    out["source_file"] = _constant_category(name, n)
     out["line"] = lines[:n]
     return out[INCIDENT_COLUMNS]
+
+
+def _constant_category(value: str, n: int) -> pd.Series:
+    """``n`` rows of one text value, as a ``category`` column."""
+    categories = pd.Index([value], dtype="string")
+    return pd.Series(pd.Categorical.from_codes(np.zeros(n, dtype=np.int8), categories=categories))
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate incident frames, their ``category`` columns over the union of their categories."""
+    if len(frames) == 1:
+        return frames[0]
+    for c in CATEGORY_COLUMNS:
+        columns = [f[c] for f in frames]
+        if all(isinstance(col.dtype, pd.CategoricalDtype) for col in columns):
+            union = columns[0].cat.categories
+            for col in columns[1:]:
+                union = union.union(col.cat.categories)
+            union = union.sort_values()
+            for f in frames:
+                f[c] = f[c].cat.set_categories(union)
+    return pd.concat(frames, ignore_index=True)
 
 
 def _pair_key(a: _Text, b: _Text) -> np.ndarray | None:
@@ -1007,6 +1063,7 @@ def _fill_report(incidents: pd.DataFrame, report: IngestReport) -> None:
     report.rows_without_location = int((~incidents["has_location"]).sum())
     report.months = sorted(incidents["month"].dropna().unique().tolist())
     counts = incidents["crime_type"].value_counts()
+    counts = counts[counts > 0]  # a category column also lists categories no row has
     report.crime_types = {str(k): int(v) for k, v in counts.items()}
     times = incidents["occurred_at"].dropna()
     report.has_time_of_day = bool(len(times)) and bool((times.dt.normalize() != times).any())

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 import shapely
 
 from hotspots.boundaries.model import WARD_COLUMNS, BoundarySet
@@ -168,7 +167,8 @@ def join_wards(incidents: pd.DataFrame, boundary: BoundarySet | Sequence[Boundar
     Returns
     -------
     pandas.DataFrame
-        Same index as ``incidents``; columns :data:`JOIN_COLUMNS`.
+        Same index as ``incidents``; columns :data:`JOIN_COLUMNS`, the text ones as
+        ``category`` (each ward's code and name stored once, not once per incident).
     """
     sets = [boundary] if isinstance(boundary, BoundarySet) else list(boundary)
     if not sets:
@@ -188,20 +188,22 @@ def join_wards(incidents: pd.DataFrame, boundary: BoundarySet | Sequence[Boundar
         pos = ward_index_for_points(locs.x, locs.y, bset)[locs.inverse]
         ward_pos[rows] = np.where(pos >= 0, pos + offsets[k], offsets[-1])
     table = pd.concat([s.wards[WARD_COLUMNS] for s in sets], ignore_index=True)
-    take = pa.array(ward_pos)
     columns: dict[str, object] = {}
     for c in WARD_COLUMNS:
         values = [None if pd.isna(v) else str(v) for v in table[c].tolist()] + [None]
-        columns[c] = _strings(pa.array(values, pa.large_string()).take(take))
+        columns[c] = _category(values, ward_pos)
     columns["outside_area"] = ward_pos == offsets[-1]
-    names = pa.array([s.name for s in sets], pa.large_string())
-    columns["boundary_set"] = _strings(names.take(pa.array(set_of_row)))
+    columns["boundary_set"] = _category([s.name for s in sets], set_of_row)
     return pd.DataFrame(columns, index=incidents.index)
 
 
-def _strings(values: pa.Array) -> pd.arrays.ArrowStringArray:
-    """Arrow text as the pandas ``"string"`` dtype (``pd.NA`` for missing)."""
-    return pd.arrays.ArrowStringArray(pa.chunked_array([values]))
+def _category(values: list[str | None], rows: np.ndarray) -> pd.Categorical:
+    """``values[rows]`` as a pandas ``category`` (categories sorted; ``None`` is missing)."""
+    codes, categories = pd.factorize(pd.Series(values, dtype="string"), sort=True)
+    small = np.int32 if len(categories) >= 1 << 15 else np.int16
+    return pd.Categorical.from_codes(
+        codes.astype(small)[rows], categories=pd.Index(categories, dtype="string")
+    )
 
 
 def _set_for_months(months: pd.Series, sets: list[BoundarySet]) -> np.ndarray:
