@@ -41,6 +41,7 @@ class Route:
 
 ROUTES = [
     Route("map page (HTML)", "/maps/hotspots"),
+    Route("app page (HTML)", "/app"),
     Route("hotspots (GeoJSON)", "/hotspots.geojson"),
     Route("hotspots (JSON table)", "/hotspots"),
     Route("OGC hotspots items", "/ogc/collections/hotspots/items?limit=100"),

@@ -218,7 +218,22 @@ def read_partitioned(path: Path | Sequence[Path]) -> dd.DataFrame:
         frame = frame.assign(has_location=frame["x"].notnull() & frame["y"].notnull())
     if ROW not in frame.columns:
         frame = frame.map_partitions(_number_rows, meta=frame._meta.assign(**{ROW: np.int64(0)}))
-    return frame
+    return frame.map_partitions(_string_categories, meta=_string_categories(frame._meta))
+
+
+STRING = pd.StringDtype()  # na_value pd.NA: the "string" dtype of ingested text
+
+
+def _string_categories(part: pd.DataFrame) -> pd.DataFrame:
+    """Category columns with ``string`` categories, as :func:`hotspots.geo.ingest.read_incidents`
+    makes them (a Parquet round trip brings them back as Python ``str``)."""
+    changed = {}
+    for name in part.columns:
+        dtype = part[name].dtype
+        if isinstance(dtype, pd.CategoricalDtype) and dtype.categories.dtype != STRING:
+            wanted = pd.CategoricalDtype(dtype.categories.astype(STRING), ordered=dtype.ordered)
+            changed[name] = part[name].astype(wanted)
+    return part.assign(**changed) if changed else part
 
 
 def _number_rows(part: pd.DataFrame, partition_info: dict[str, Any] | None = None) -> pd.DataFrame:

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hotspots.api.auth import KEY_COOKIE, Principal, Viewer
+from hotspots.api.bodies import Body, body_response
 from hotspots.api.deps import AnalysisQuery, Service
 from hotspots.api.errors import status_for
 from hotspots.api.templating import APP_PREFIX, templates
@@ -72,7 +73,7 @@ def app_page(
     layers_set: Annotated[
         bool, Query(description="The form was submitted, so an empty layer list means no layers")
     ] = False,
-) -> HTMLResponse:
+) -> Response:
     """The map with filters, the ranked hotspot table, legend and links to briefings and exports."""
     ref, params = query
     wanted = set(layer or ()) if (layer or layers_set) else set(DEFAULT_LAYERS)
@@ -115,32 +116,33 @@ def app_page(
         heat="heat" in wanted,
         significance="significance" in wanted,
     )
-    variant = (
+    # The whole page (its links carry the query string) is built once per view and kept gzipped.
+    variant: tuple[object, ...] = (
         who.sees_exact_counts,
-        tuple(sorted(borough or [])),
-        measure,
-        breaks,
+        str(request.url.query),
+        bool(context["signed_in"]),
         options.tiles,
-        tuple(sorted(wanted)),
         options.static_prefix,
     )
-    parts = service.rendered(
-        "app-map", version, params, variant, lambda: render_parts(shown, options, emerging)
-    )
-    link_query = _link_query(request, params)
-    context.update(
-        boroughs=choices(result.boroughs["borough_name"]) if len(result.boroughs) else [],
-        parts=parts,
-        rows=hotspot_rows(shown.hotspots, shown.meta),
-        method=method_in_words(result.meta),
-        summary=result_in_words(shown),
-        total_hotspots=len(result.hotspots),
-        link_query=link_query,
-        brief_query=_link_query(request, params, drop=("borough", "layer", "layers_set")),
-        export_query=_link_query(request, params, keep=EXPORT_PARAMS),
-        config={"map": parts.map_var, "hotspots": parts.hotspot_var},
-    )
-    return templates.TemplateResponse(request, "app.html", context)
+
+    def page() -> Body:
+        parts = render_parts(shown, options, emerging)
+        context.update(
+            boroughs=choices(result.boroughs["borough_name"]) if len(result.boroughs) else [],
+            parts=parts,
+            rows=hotspot_rows(shown.hotspots, shown.meta),
+            method=method_in_words(result.meta),
+            summary=result_in_words(shown),
+            total_hotspots=len(result.hotspots),
+            link_query=_link_query(request, params),
+            brief_query=_link_query(request, params, drop=("borough", "layer", "layers_set")),
+            export_query=_link_query(request, params, keep=EXPORT_PARAMS),
+            config={"map": parts.map_var, "hotspots": parts.hotspot_var},
+        )
+        return Body.of(templates.get_template("app.html").render(context))
+
+    body = service.rendered("app-page", version, params, variant, page)
+    return body_response(request, body, "text/html; charset=utf-8")
 
 
 @router.get("/app/briefing", operation_id="app_briefing", response_class=HTMLResponse)
