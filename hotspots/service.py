@@ -7,6 +7,7 @@ Holds the boundary sets and an in-memory cache of analysis results keyed by
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -54,6 +55,9 @@ SAMPLE_SHARING = Sharing(
     agreement="OGL v3.0 (open data, no data-sharing agreement needed)",
 )
 MAX_COMBINED = 10
+SELECTION_TTL_S = 1.0
+"""How long a dataset look-up (name to stored version) is reused, seconds."""
+MAX_REMEMBERED_REFS = 256
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,7 @@ class HotspotService:
         self._cache: OrderedDict[tuple[object, ...], object] = OrderedDict()
         self._pending: dict[tuple[object, ...], threading.Lock] = {}
         self._boundaries: dict[str, BoundarySet] | None = None
+        self._selections: dict[str | None, tuple[float, Selection]] = {}
         self.harm = (
             parse_harm_weights(settings.harm_weights_file.read_bytes())
             if settings.harm_weights_file is not None
@@ -175,6 +180,7 @@ class HotspotService:
         version = self.store.add_dataset(name, result.incidents, result.report)
         if sharing is not None:
             self.sharing.set(name, sharing)
+        self._forget_selections()
         return version, result.report
 
     def seed_samples(self) -> list[DatasetVersion]:
@@ -196,8 +202,28 @@ class HotspotService:
     def dataset(self, ref: str | None) -> Selection:
         """The dataset version(s) named by ``ref``: ``name``, ``name@3``, or several joined by commas.
 
-        ``None`` means the shipped sample (or the newest dataset if it was deleted).
+        ``None`` means the shipped sample (or the newest dataset if it was deleted). The answer
+        is remembered for :data:`SELECTION_TTL_S` seconds (a look-up costs more than serving a
+        cached result); uploads and deletions through this service forget it at once, and a
+        version added by another process (the CLI) is seen within that time.
         """
+        now = time.monotonic()
+        with self._lock:
+            hit = self._selections.get(ref)
+        if hit is not None and now - hit[0] < SELECTION_TTL_S:
+            return hit[1]
+        selection = self._look_up(ref)
+        with self._lock:
+            if len(self._selections) >= MAX_REMEMBERED_REFS:
+                self._selections.clear()
+            self._selections[ref] = (now, selection)
+        return selection
+
+    def _forget_selections(self) -> None:
+        with self._lock:
+            self._selections.clear()
+
+    def _look_up(self, ref: str | None) -> Selection:
         if ref is None:
             datasets = self.store.list_datasets()
             if not datasets:
@@ -226,6 +252,7 @@ class HotspotService:
         gone = delete_dataset(self.store, ref)
         with self._lock:
             self._cache.clear()
+            self._selections.clear()
         return gone
 
     def purge_expired(self, today: date | None = None) -> list[DatasetVersion]:

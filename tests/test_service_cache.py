@@ -169,3 +169,24 @@ def test_rendered_bodies_are_built_once_per_variant(service: HotspotService) -> 
     )
     assert sorted(built) == sorted(variants)
     assert set(results) == set(variants)
+
+
+def test_dataset_look_ups_are_reused_briefly_and_forgotten_on_change(
+    service: HotspotService, seeded_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = SAMPLES[1].name
+    before = service.dataset(name)
+    assert service.dataset(name) is before  # reused: no database read per request
+    # Another process (the CLI) adds a version: seen once the look-up is older than the TTL.
+    other = HotspotService(Settings(data_dir=seeded_dir))
+    other.ingest(name, [sample_source(SAMPLES[1].filename)], mapping=SAMPLES[1].mapping, size_limited=False)
+    other.store.engine.dispose()
+    assert service.dataset(name).ref == before.ref
+    monkeypatch.setattr("hotspots.service.SELECTION_TTL_S", 0.0)
+    newer = service.dataset(name)
+    assert newer.ref != before.ref
+    monkeypatch.setattr("hotspots.service.SELECTION_TTL_S", 60.0)
+    # Deleting through this service forgets at once.
+    service.dataset(name)
+    service.delete_dataset(newer.ref)
+    assert service.dataset(name).ref == before.ref

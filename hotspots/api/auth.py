@@ -13,11 +13,12 @@ allowed gets 403.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
 from hotspots.errors import Forbidden, Unauthorized
 from hotspots.service import HotspotService
@@ -66,12 +67,19 @@ def current_principal(request: Request) -> Principal:
     return Principal(record.name, record.role)
 
 
-def require(*roles: str) -> Callable[[Request], Principal]:
-    """A dependency that admits ``roles`` (admins always) and returns the caller."""
+def require(*roles: str) -> Callable[[Request], Awaitable[Principal]]:
+    """A dependency that admits ``roles`` (admins always) and returns the caller.
+
+    It runs on the event loop (no thread hop for the anonymous demo viewer); checking a key
+    reads the database, so that part runs in a worker thread.
+    """
     allowed = set(roles) | {"admin"}
 
-    def check(request: Request) -> Principal:
-        principal = current_principal(request)
+    async def check(request: Request) -> Principal:
+        if _key_from(request) is None:
+            principal = current_principal(request)
+        else:
+            principal = await run_in_threadpool(current_principal, request)
         if principal.role not in allowed:
             raise Forbidden(
                 f"the '{principal.role}' role may not do this; it needs one of: {', '.join(sorted(allowed))}"

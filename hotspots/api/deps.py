@@ -11,7 +11,7 @@ from hotspots.geo.hotspots import DEFAULT_SHAPE_BUFFER_M
 from hotspots.service import HotspotService
 
 
-def get_service(request: Request) -> HotspotService:
+async def get_service(request: Request) -> HotspotService:
     service: HotspotService = request.app.state.service
     return service
 
@@ -19,7 +19,7 @@ def get_service(request: Request) -> HotspotService:
 Service = Annotated[HotspotService, Depends(get_service)]
 
 
-def analysis_query(
+async def analysis_query(
     dataset: Annotated[
         str | None,
         Query(
