@@ -307,13 +307,27 @@ def _coverage(joined: pd.DataFrame, bset: BoundarySet) -> shapely.Geometry:
 
 
 def _ward_counts(joined: pd.DataFrame, sets: list[BoundarySet], statistics: bool) -> gpd.GeoDataFrame:
+    inside = joined[~joined["outside_area"].astype(bool)]
+    return ward_layer(inside.groupby(["boundary_set", "ward_code"], observed=True).size(), sets, statistics)
+
+
+def _borough_counts(joined: pd.DataFrame, sets: list[BoundarySet]) -> gpd.GeoDataFrame:
+    inside = joined[~joined["outside_area"].astype(bool)]
+    return borough_layer(inside.groupby("borough_code", observed=True).size(), sets)
+
+
+def ward_layer(counts: pd.Series, sets: list[BoundarySet], statistics: bool) -> gpd.GeoDataFrame:
+    """Every ward of ``sets`` with its count, rate per 1,000 residents and (optionally) Gi*.
+
+    ``counts``: incidents inside the study area indexed by (``boundary_set``, ``ward_code``);
+    a ward missing from it counts 0. Geometry in EPSG:27700.
+    """
     frames = []
     for bset in sets:
-        rows = joined[(joined["boundary_set"] == bset.name) & ~joined["outside_area"].astype(bool)]
-        counts = rows.groupby("ward_code").size()
+        mine = counts[counts.index.get_level_values(0) == bset.name].droplevel(0)
         wards = bset.wards.copy()
         wards["boundary_set"] = bset.name
-        wards["count"] = wards["ward_code"].map(counts).fillna(0).astype(int)
+        wards["count"] = wards["ward_code"].map(mine).fillna(0).astype(int)
         if "population" not in wards.columns:
             wards["population"] = np.nan
         pop = pd.to_numeric(wards["population"], errors="coerce")
@@ -333,10 +347,9 @@ def _ward_counts(joined: pd.DataFrame, sets: list[BoundarySet], statistics: bool
     return gpd.GeoDataFrame(out[cols], geometry=out.geometry, crs=BNG)
 
 
-def _borough_counts(joined: pd.DataFrame, sets: list[BoundarySet]) -> gpd.GeoDataFrame:
+def borough_layer(counts: pd.Series, sets: list[BoundarySet]) -> gpd.GeoDataFrame:
+    """The boroughs of the latest set with ``count``: incidents inside the area by ``borough_code``."""
     boroughs = sets[-1].boroughs.copy()
-    inside = joined[~joined["outside_area"].astype(bool)]
-    counts = inside.groupby("borough_code").size()
     boroughs["count"] = boroughs["borough_code"].map(counts).fillna(0).astype(int)
     return gpd.GeoDataFrame(
         boroughs[["borough_code", "borough_name", "count"]], geometry=boroughs.geometry, crs=BNG

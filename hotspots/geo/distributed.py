@@ -42,9 +42,17 @@ from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 from sklearn.cluster import DBSCAN
 
-from hotspots.boundaries.model import WARD_COLUMNS, BoundarySet
+from hotspots.boundaries.model import BoundarySet
 from hotspots.errors import InvalidInput
-from hotspots.geo.analysis import AnalysisParams, AnalysisResult, _choose_sets, _coverage, _month_range
+from hotspots.geo.analysis import (
+    AnalysisParams,
+    AnalysisResult,
+    _choose_sets,
+    _coverage,
+    _month_range,
+    borough_layer,
+    ward_layer,
+)
 from hotspots.geo.crs import BNG
 from hotspots.geo.dbscan import (
     DEFAULT_EPS_M,
@@ -58,7 +66,6 @@ from hotspots.geo.harm import assign_harm
 from hotspots.geo.hotspots import SUMMARY_INPUTS, build_hotspots
 from hotspots.geo.ingest import Source, read_incidents
 from hotspots.geo.join import join_wards
-from hotspots.geo.significance import gi_star_polygons
 
 ROW = "row"
 """Column holding each incident's place in the input order (kept so results never depend on
@@ -646,8 +653,8 @@ def analyse_distributed(
     hotspots = _shares_of_all(hotspots, members, labels, agg.inside)
     hotspots.insert(hotspots.columns.get_loc("pai") + 1, "hot_share", np.full(len(hotspots), np.nan))
     members["hotspot_id"] = labels + 1
-    wards = _ward_layer(agg.ward_counts, sets, statistics)
-    boroughs = _borough_layer(agg.borough_counts, sets)
+    wards = ward_layer(agg.ward_counts, sets, statistics)
+    boroughs = borough_layer(agg.borough_counts, sets)
     resolved = replace(params, eps_m=eps, min_samples=min_samples, min_cluster_size=None)
     meta = _meta(params, agg, months, sets, eps, min_samples, hotspots, members, coverage)
     client.cancel(joined)
@@ -681,41 +688,6 @@ def _shares_of_all(
     hotspots["share_of_incidents"] = share_inc
     hotspots["pai"] = [s / a if a and a > 0 else None for s, a in zip(share_inc, share_area, strict=True)]
     return hotspots
-
-
-def _ward_layer(counts: pd.Series, sets: list[BoundarySet], statistics: bool) -> gpd.GeoDataFrame:
-    """Every ward of the sets with its count (and rate, Gi*), as the single-machine path gives it."""
-    frames = []
-    for bset in sets:
-        mine = counts[counts.index.get_level_values(0) == bset.name].droplevel(0)
-        wards = bset.wards.copy()
-        wards["boundary_set"] = bset.name
-        wards["count"] = wards["ward_code"].map(mine).fillna(0).astype(int)
-        if "population" not in wards.columns:
-            wards["population"] = np.nan
-        pop = pd.to_numeric(wards["population"], errors="coerce")
-        wards["rate_per_1000"] = (wards["count"] / pop * 1000).where(pop > 0).round(2)
-        if statistics:
-            gi = gi_star_polygons(wards, "count")
-            wards["gi_z"] = gi["z"].round(3)
-            wards["gi_p"] = gi["p_fdr"]
-            wards["gi_bin"] = gi["gi_bin"]
-            wards["gi_label"] = gi["label"]
-        else:
-            wards[["gi_z", "gi_p", "gi_bin", "gi_label"]] = None
-        frames.append(wards)
-    out = pd.concat(frames, ignore_index=True)
-    cols = [*WARD_COLUMNS, "boundary_set", "count", "population", "rate_per_1000"]
-    cols += ["gi_z", "gi_p", "gi_bin", "gi_label"]
-    return gpd.GeoDataFrame(out[cols], geometry=out.geometry, crs=BNG)
-
-
-def _borough_layer(counts: pd.Series, sets: list[BoundarySet]) -> gpd.GeoDataFrame:
-    boroughs = sets[-1].boroughs.copy()
-    boroughs["count"] = boroughs["borough_code"].map(counts).fillna(0).astype(int)
-    return gpd.GeoDataFrame(
-        boroughs[["borough_code", "borough_name", "count"]], geometry=boroughs.geometry, crs=BNG
-    )
 
 
 def _meta(
