@@ -854,17 +854,14 @@ class _BngCache:
     def __call__(
         self, lon: np.ndarray, lat: np.ndarray, key: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        if key is None or len(lon) < 1024:
+        grouped = _one_row_per_key(key, len(lon))
+        if grouped is None:
             return transform(lon, lat, WGS84, BNG)
-        codes, uniq = pd.factorize(key)
-        if len(uniq) > 0.8 * len(lon):
-            return transform(lon, lat, WGS84, BNG)
-        first = np.zeros(len(uniq), dtype=np.int64)
-        first[codes] = np.arange(len(codes))  # any row of each key will do: they are all equal
+        codes, first = grouped
         ulon, ulat = lon[first], lat[first]
         # Zeros stay out of the cache: a hash lookup would not tell 0.0 from -0.0.
         cacheable = (ulon != 0) & (ulat != 0)
-        ux, uy = np.empty(len(uniq)), np.empty(len(uniq))
+        ux, uy = np.empty(len(first)), np.empty(len(first))
         pos = self.keys.get_indexer(pd.Index(ulon + 1j * ulat))
         pos[~cacheable] = -1
         known = pos >= 0
@@ -887,15 +884,26 @@ def _transform_distinct(
     Snapped police.uk data repeats each location many times; exact coordinates do not,
     and are transformed row by row.
     """
-    if key is None or len(x) < 1024:
+    grouped = _one_row_per_key(key, len(x))
+    if grouped is None:
         return transform(x, y, src, dst)
-    codes, uniq = pd.factorize(key)
-    if len(uniq) > 0.8 * len(x):
-        return transform(x, y, src, dst)
-    first = np.zeros(len(uniq), dtype=np.int64)
-    first[codes] = np.arange(len(codes))  # any row of each key will do: they are all equal
+    codes, first = grouped
     tx, ty = transform(x[first], y[first], src, dst)
     return tx[codes], ty[codes]
+
+
+def _one_row_per_key(key: np.ndarray | None, n: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(codes, first)``: each row's key number and one row of each key, so work done on the
+    ``first`` rows can be spread back with ``[codes]``. ``None`` when that would not pay: no key,
+    fewer than 1,024 rows, or keys that are mostly distinct (exact coordinates)."""
+    if key is None or n < 1024:
+        return None
+    codes, uniq = pd.factorize(key)
+    if len(uniq) > 0.8 * n:
+        return None
+    first = np.zeros(len(uniq), dtype=np.int64)
+    first[codes] = np.arange(len(codes))  # any row of each key will do: they are all equal
+    return codes, first
 
 
 MISSING_NUMBER_TOKENS = ["na", "n/a", "nan", "null", "none", "#n/a"]
