@@ -112,6 +112,7 @@ EpsOpt = Annotated[float | None, typer.Option("--eps-m", help="DBSCAN radius in 
 MinSamplesOpt = Annotated[
     int | None, typer.Option("--min-samples", help="Incidents needed within eps (default: from the data)")
 ]
+CategoryOpt = Annotated[list[str] | None, typer.Option(help="Crime type to include (repeatable)")]
 OutsideOpt = Annotated[str, typer.Option(help="Incidents far outside the area: reject (default) or exclude")]
 
 
@@ -127,7 +128,7 @@ def analyse_cmd(
     ] = None,
     month_from: Annotated[str | None, typer.Option("--from", help="First month, YYYY-MM")] = None,
     month_to: Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM")] = None,
-    category: Annotated[list[str] | None, typer.Option(help="Crime type to include (repeatable)")] = None,
+    category: CategoryOpt = None,
     boundaries: Annotated[str, typer.Option(help="Boundary set, or 'auto' for the set in force")] = "auto",
     buffer_m: Annotated[
         float, typer.Option(help="Radius drawn around hotspot locations, m")
@@ -227,7 +228,7 @@ def analyse_distributed_cmd(
     min_samples: MinSamplesOpt = None,
     month_from: Annotated[str | None, typer.Option("--from", help="First month, YYYY-MM")] = None,
     month_to: Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM")] = None,
-    category: Annotated[list[str] | None, typer.Option(help="Crime type to include (repeatable)")] = None,
+    category: CategoryOpt = None,
     boundaries: Annotated[str, typer.Option(help="Boundary set, or 'auto' for the set in force")] = "auto",
     buffer_m: Annotated[
         float, typer.Option(help="Radius drawn around hotspot locations, m")
@@ -407,7 +408,7 @@ def evaluate_cmd(
     rolling: Annotated[
         int, typer.Option(help="How many consecutive test months (each fitted on all before)")
     ] = 1,
-    category: Annotated[list[str] | None, typer.Option(help="Crime type to include (repeatable)")] = None,
+    category: CategoryOpt = None,
     fmt: FormatOpt = "auto",
     mapping: MappingOpt = None,
     outside: OutsideOpt = "reject",
@@ -483,7 +484,7 @@ def kdistance_cmd(
     k: Annotated[float | None, typer.Option(help="k, in incidents (default: the min_samples in use)")] = None,
     eps_m: EpsOpt = None,
     min_samples: MinSamplesOpt = None,
-    category: Annotated[list[str] | None, typer.Option(help="Crime type to include (repeatable)")] = None,
+    category: CategoryOpt = None,
     fmt: FormatOpt = "auto",
     mapping: MappingOpt = None,
     outside: OutsideOpt = "reject",
