@@ -32,10 +32,11 @@ from hotspots.maps.render import (
     NO_TILES_BACKGROUND,
     MapOptions,
     MapParts,
-    _latlon_bounds,
-    _simplify_coverage,
-    _tile_source,
+    latest_wards,
+    latlon_bounds,
+    simplify_coverage,
     split_map,
+    tile_source,
 )
 
 # ColorBrewer RdBu (7 classes), reversed so that red is "more incidents".
@@ -91,7 +92,7 @@ def ward_change_parts(
     """
     options = MapOptions(tiles=tiles, tiles_attribution=tiles_attribution, static_prefix=static_prefix)
     options.validate()
-    tile_url, tile_attr = _tile_source(options)
+    tile_url, tile_attr = tile_source(options)
     fmap = folium.Map(location=[51.55, 0.15], zoom_start=12, tiles=None, control_scale=True)
     fmap.default_js = [("leaflet", asset_url(static_prefix, LEAFLET_JS))]
     fmap.default_css = [("leaflet_css", asset_url(static_prefix, LEAFLET_CSS))]
@@ -100,10 +101,7 @@ def ward_change_parts(
             fmap
         )
     k = disclosure_k(result_b.meta)
-    sets = [str(s) for s in result_b.meta.get("boundary_sets") or []]
-    wards = result_b.wards
-    if sets:
-        wards = wards[wards["boundary_set"].astype(str) == sets[-1]]
+    wards = latest_wards(result_b)
     merged = wards[["ward_code", "ward_name", "borough_name", "geometry"]].merge(
         change.drop(columns=["ward_name", "borough_name"], errors="ignore"), on="ward_code", how="left"
     )
@@ -127,7 +125,7 @@ def ward_change_parts(
             "fill": [change_colour(v, bounds) for v in values],
             "strong": [bool(s) for s in (significant if significant is not None else [False] * len(merged))],
         },
-        geometry=_simplify_coverage(gpd.GeoSeries(merged.geometry.values, crs=BNG), 5.0),
+        geometry=simplify_coverage(gpd.GeoSeries(merged.geometry.values, crs=BNG), 5.0),
         crs=BNG,
     )
     data = feature_collection(frame, [c for c in frame.columns if c != "geometry"], id_column="fid")
@@ -155,7 +153,7 @@ def ward_change_parts(
                 "fid": np.arange(len(boroughs)),
                 "borough": [html.escape(str(v)) for v in boroughs["borough_name"]],
             },
-            geometry=_simplify_coverage(boroughs.geometry, 5.0),
+            geometry=simplify_coverage(boroughs.geometry, 5.0),
             crs=BNG,
         )
         folium.GeoJson(
@@ -192,7 +190,7 @@ def ward_change_parts(
     if tile_url is None and isinstance(root, Figure):
         background = f"<style>.leaflet-container {{ background: {NO_TILES_BACKGROUND}; }}</style>"
         root.header.add_child(folium.Element(background))
-    box = _latlon_bounds(boroughs) if len(boroughs) else None
+    box = latlon_bounds(boroughs) if len(boroughs) else None
     if box is not None:
         fmap.fit_bounds(box)
     _Attribution(DATA_ATTRIBUTION_HTML).add_to(fmap)

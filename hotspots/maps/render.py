@@ -189,7 +189,7 @@ class MapOptions:
         InvalidInput
             For an unknown tiles value, a bad tolerance, bandwidth or class count.
         """
-        _tile_source(self)
+        tile_source(self)
         if not (0 <= self.simplify_m <= 500) or not math.isfinite(self.simplify_m):
             raise InvalidInput("simplify_m must be between 0 and 500 metres")
         if not (10 <= self.heat_bandwidth_m <= 5000):
@@ -459,7 +459,7 @@ def _build(
 ) -> tuple[folium.Map, folium.GeoJson | None]:
     options = options or MapOptions()
     options.validate()
-    tile_url, tile_attr = _tile_source(options)
+    tile_url, tile_attr = tile_source(options)
     fmap = folium.Map(
         location=_centre(result),
         zoom_start=12,
@@ -501,7 +501,7 @@ def _build(
         background=NO_TILES_BACKGROUND if tile_url is None else None,
         toggles=[(key, stat.layer.get_name()) for key, stat in stats],
     ).add_to(fmap)
-    bounds = _latlon_bounds(result.boroughs if len(result.boroughs) else result.wards)
+    bounds = latlon_bounds(result.boroughs if len(result.boroughs) else result.wards)
     if bounds is not None:
         fmap.fit_bounds(bounds)
     return fmap, hotspot_layer
@@ -577,13 +577,30 @@ class _WardLegend:
     population_source: str | None
 
 
-def _add_ward_layers(fmap: folium.Map, result: AnalysisResult, options: MapOptions) -> list[_WardLegend]:
+def ward_set_order(result: AnalysisResult) -> list[str]:
+    """Names of the boundary sets among the result's wards, in the analysis's order: the map
+    draws one ward layer per set and shows the last (the latest) first."""
     wards = result.wards
     if wards.empty:
         return []
     names = [str(n) for n in result.meta.get("boundary_sets") or []]
     present = [str(n) for n in pd.unique(wards["boundary_set"].astype(str))]
-    order = [n for n in names if n in present] + [n for n in present if n not in names]
+    return [n for n in names if n in present] + [n for n in present if n not in names]
+
+
+def latest_wards(result: AnalysisResult) -> gpd.GeoDataFrame:
+    """The wards of the boundary set the map shows first (see :func:`ward_set_order`)."""
+    order = ward_set_order(result)
+    if not order:
+        return result.wards
+    return result.wards[result.wards["boundary_set"].astype(str) == order[-1]]
+
+
+def _add_ward_layers(fmap: folium.Map, result: AnalysisResult, options: MapOptions) -> list[_WardLegend]:
+    wards = result.wards
+    order = ward_set_order(result)
+    if not order:
+        return []
     sources = result.meta.get("population_sources") or {}
     by_rate = options.measure == "rate"
     k = disclosure_k(result.meta)
@@ -627,7 +644,7 @@ def _add_ward_layers(fmap: folium.Map, result: AnalysisResult, options: MapOptio
                 "fill": fills,
                 "nopop": [bool(by_rate and not has_rate) for has_rate in known],
             },
-            geometry=_simplify_coverage(part.geometry, options.simplify_m),
+            geometry=simplify_coverage(part.geometry, options.simplify_m),
             crs=BNG,
         )
         data = feature_collection(frame, [c for c in frame.columns if c != "geometry"], id_column="fid")
@@ -683,7 +700,7 @@ def _add_borough_layer(fmap: folium.Map, result: AnalysisResult, options: MapOpt
             "borough": _escaped(boroughs["borough_name"]),
             "incidents": [count_text(c, disclosure_k(result.meta)) for c in boroughs["count"]],
         },
-        geometry=_simplify_coverage(boroughs.geometry, options.simplify_m),
+        geometry=simplify_coverage(boroughs.geometry, options.simplify_m),
         crs=BNG,
     )
     data = feature_collection(frame, ["fid", "borough", "incidents"], id_column="fid")
@@ -1119,7 +1136,7 @@ def _transformer(src: int, dst: int) -> Transformer:
     return Transformer.from_crs(src, dst, always_xy=True)
 
 
-def _tile_source(options: MapOptions) -> tuple[str | None, str | None]:
+def tile_source(options: MapOptions) -> tuple[str | None, str | None]:
     """(tile URL template, attribution HTML) or (None, None) for no base map."""
     tiles = options.tiles.strip()
     if tiles.lower() == "openstreetmap":
@@ -1137,7 +1154,7 @@ def _tile_source(options: MapOptions) -> tuple[str | None, str | None]:
     return tiles, html.escape(attribution)
 
 
-def _simplify_coverage(geoms: gpd.GeoSeries, tolerance: float) -> np.ndarray:
+def simplify_coverage(geoms: gpd.GeoSeries, tolerance: float) -> np.ndarray:
     """Simplify polygons that tile an area, keeping shared edges shared (no gaps or slivers)."""
     values = np.asarray(geoms.values, dtype=object)
     if tolerance <= 0 or len(values) == 0:
@@ -1170,7 +1187,8 @@ def _extent(result: AnalysisResult) -> tuple[float, float, float, float] | None:
     )
 
 
-def _latlon_bounds(frame: gpd.GeoDataFrame) -> list[list[float]] | None:
+def latlon_bounds(frame: gpd.GeoDataFrame) -> list[list[float]] | None:
+    """``[[lat_min, lon_min], [lat_max, lon_max]]`` (WGS84, 6 decimals) of an EPSG:27700 frame."""
     if frame.empty:
         return None
     minx, miny, maxx, maxy = frame.total_bounds
@@ -1182,7 +1200,7 @@ def _latlon_bounds(frame: gpd.GeoDataFrame) -> list[list[float]] | None:
 
 def _centre(result: AnalysisResult) -> list[float]:
     frame = result.boroughs if len(result.boroughs) else result.wards
-    bounds = _latlon_bounds(frame)
+    bounds = latlon_bounds(frame)
     if bounds is None:
         return [54.0, -2.0]  # Great Britain
     return [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]

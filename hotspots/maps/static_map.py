@@ -31,6 +31,7 @@ from hotspots.maps.render import (
     NO_POPULATION_FILL,
     WARD_STROKE,
     class_breaks,
+    latest_wards,
 )
 
 FOCUS_COLOUR = "#d95f02"  # ColorBrewer Dark2 orange: the hotspot a briefing is about
@@ -61,7 +62,7 @@ def map_png(
         Figure size in inches (default 16:9) and resolution.
     """
     fig, ax = _figure(size_in, dpi)
-    wards = _latest_wards(result)
+    wards = latest_wards(result)
     handles: list[Patch] = []
     if len(wards):
         column = "rate_per_1000" if measure == "rate" and "rate_per_1000" in wards.columns else "count"
@@ -114,7 +115,7 @@ def focus_png(
     fig, ax = _figure(size_in, dpi)
     minx, miny, maxx, maxy = shapely.bounds(focus)
     box = (minx - pad_m, miny - pad_m, maxx + pad_m, maxy + pad_m)
-    wards = _latest_wards(result)
+    wards = latest_wards(result)
     if len(wards):
         wards.plot(ax=ax, facecolor="#f7f7f7", edgecolor=WARD_STROKE, linewidth=0.6)
         view = shapely.box(*box)
@@ -163,18 +164,6 @@ def _figure(size_in: tuple[float, float], dpi: int) -> tuple[Figure, Axes]:
     ax.set_aspect("equal")
     ax.set_axis_off()
     return fig, ax
-
-
-def _latest_wards(result: AnalysisResult) -> gpd.GeoDataFrame:
-    """The wards of the latest boundary set in the result (the one the map shows first)."""
-    wards = result.wards
-    if wards.empty:
-        return wards
-    names = [str(n) for n in result.meta.get("boundary_sets") or []]
-    present = set(wards["boundary_set"].astype(str))
-    chosen = [n for n in names if n in present]
-    latest = chosen[-1] if chosen else sorted(present)[-1]
-    return wards[wards["boundary_set"].astype(str) == latest]
 
 
 def _boroughs(ax: Axes, result: AnalysisResult, labels: bool) -> None:
