@@ -261,13 +261,20 @@ def compare_page(
     wards = report["wards"]
     if not who.sees_exact_counts:
         wards = suppress_ward_change(wards, service.settings.disclosure_k)
-    parts, legend = ward_change_parts(
-        b,
-        wards,
-        report["matches"],
-        tiles=service.settings.tiles if tiles == "osm" else "none",
-        tiles_attribution=service.settings.tiles_attribution,
-        static_prefix=str(request.app.state.static_prefix),
+    prefix = str(request.app.state.static_prefix)
+    parts, legend = service.rendered(
+        "compare-map",
+        selection,
+        params,
+        (who.sees_exact_counts, a_from, a_to, b_from, b_to, tiles, prefix),
+        lambda: ward_change_parts(
+            b,
+            wards,
+            report["matches"],
+            tiles=service.settings.tiles if tiles == "osm" else "none",
+            tiles_attribution=service.settings.tiles_attribution,
+            static_prefix=prefix,
+        ),
     )
     context.update(
         parts=parts,
@@ -278,7 +285,6 @@ def compare_page(
         statuses=report["hotspots"],
         ward_rows=_ward_rows(wards),
         method=method_in_words(a.meta),
-        config={"map": parts.map_var, "hotspots": None},
     )
     return templates.TemplateResponse(request, "compare.html", context)
 
