@@ -6,6 +6,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -45,3 +46,33 @@ def headless_chromium(path: str) -> Iterator[Any]:
             yield browser
         finally:
             browser.close()
+
+
+@dataclass
+class WatchedPage:
+    """A Playwright page whose console errors and blocked requests are recorded."""
+
+    page: Any
+    errors: list[str] = field(default_factory=list)
+    outside: list[str] = field(default_factory=list)
+
+
+def watched_page(
+    browser: Any, allowed: tuple[str, ...], viewport: dict[str, int] | None = None
+) -> WatchedPage:
+    """A new page that aborts (and records) every request not starting with an ``allowed`` prefix
+    or ``data:``, and records console errors and uncaught exceptions."""
+    page = browser.new_page(viewport=viewport or {"width": 1280, "height": 800})
+    watched = WatchedPage(page)
+    page.on("console", lambda m: watched.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: watched.errors.append(str(e)))
+
+    def guard(route: Any) -> None:
+        if route.request.url.startswith((*allowed, "data:")):
+            route.continue_()
+        else:
+            watched.outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", guard)
+    return watched

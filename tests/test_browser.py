@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from hotspots.settings import Settings
-from tests.browser import chromium_or_skip, headless_chromium
+from tests.browser import chromium_or_skip, headless_chromium, watched_page
 from tests.live import LiveServer, live_server
 
 pytestmark = pytest.mark.browser
@@ -38,23 +38,10 @@ def browser() -> Iterator[Browser]:
 
 def open_map(browser: Browser, base: str, path: str) -> tuple[Any, list[str], list[str]]:
     """Load a page; every request to another host is aborted and recorded."""
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    errors: list[str] = []
-    outside: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-
-    def guard(route: Any) -> None:
-        if route.request.url.startswith(base) or route.request.url.startswith("data:"):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", guard)
-    page.goto(base + path, wait_until="load")
-    page.wait_for_selector("path.hs-ward", state="attached", timeout=20000)
-    return page, errors, outside
+    watched = watched_page(browser, (base,))
+    watched.page.goto(base + path, wait_until="load")
+    watched.page.wait_for_selector("path.hs-ward", state="attached", timeout=20000)
+    return watched.page, watched.errors, watched.outside
 
 
 def test_map_draws_layers_without_errors_or_network(browser: Browser, server: str, tmp_path: Path) -> None:

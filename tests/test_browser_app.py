@@ -10,12 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from hotspots.settings import Settings
-from tests.browser import chromium_or_skip, headless_chromium
+from tests.browser import chromium_or_skip, headless_chromium, watched_page
 from tests.live import LiveServer, live_server
 
 pytestmark = pytest.mark.browser
@@ -43,24 +42,12 @@ def browser() -> Iterator[Browser]:
 
 
 class Tab:
-    """A page with console errors and off-host requests recorded."""
+    """A page of our server with console errors and off-host requests recorded."""
 
     def __init__(self, browser: Browser, base: str, viewport: dict[str, int] = DESKTOP) -> None:
         self.base = base
-        self.page: Page = browser.new_page(viewport=viewport)
-        self.errors: list[str] = []
-        self.outside: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.route("**/*", self._guard)
-
-    def _guard(self, route: Any) -> None:
-        url = route.request.url
-        if url.startswith(self.base) or url.startswith("data:"):
-            route.continue_()
-        else:
-            self.outside.append(url)
-            route.abort()
+        self.watched = watched_page(browser, (base,), viewport)
+        self.page: Page = self.watched.page
 
     def open(self, path: str, ready: str = "body[data-map-ready]") -> Page:
         self.page.goto(self.base + path, wait_until="load")
@@ -68,8 +55,8 @@ class Tab:
         return self.page
 
     def clean(self) -> None:
-        assert self.errors == [], self.errors
-        assert self.outside == [], self.outside
+        assert self.watched.errors == [], self.watched.errors
+        assert self.watched.outside == [], self.watched.outside
         self.page.close()
 
 

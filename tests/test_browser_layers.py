@@ -22,7 +22,7 @@ from hotspots.geo.assessment import emerging_layer
 from hotspots.geo.emerging import NO_PATTERN
 from hotspots.maps import EMERGING_LAYER_NAME, GI_LAYER_NAME, GI_WORDS, MapOptions, render_standalone
 from hotspots.settings import Settings
-from tests.browser import chromium_or_skip, headless_chromium
+from tests.browser import chromium_or_skip, headless_chromium, watched_page
 from tests.live import LiveServer, live_server
 
 pytestmark = pytest.mark.browser
@@ -55,23 +55,10 @@ def browser() -> Iterator[Browser]:
 
 def open_map(browser: Browser, url: str, allowed: tuple[str, ...]) -> tuple[Page, list[str], list[str]]:
     """Load a page; every request to anything but ``allowed`` prefixes (and data:) is aborted and recorded."""
-    page = browser.new_page(viewport={"width": 1280, "height": 800})
-    errors: list[str] = []
-    outside: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-
-    def guard(route: Any) -> None:
-        if route.request.url.startswith((*allowed, "data:")):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", guard)
-    page.goto(url, wait_until="load", timeout=60_000)
-    page.wait_for_selector("path.hs-ward", state="attached", timeout=30_000)
-    return page, errors, outside
+    watched = watched_page(browser, allowed)
+    watched.page.goto(url, wait_until="load", timeout=60_000)
+    watched.page.wait_for_selector("path.hs-ward", state="attached", timeout=30_000)
+    return watched.page, watched.errors, watched.outside
 
 
 def layer_checkbox(page: Page, name: str) -> Any:
