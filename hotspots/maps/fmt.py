@@ -95,3 +95,12 @@ def _missing(value: Any) -> bool:
         return bool(pd.isna(value))
     except (TypeError, ValueError):  # lists and arrays
         return False
+
+
+def area_text(m2: float | None) -> str:
+    """An area for people: hectares from 1 ha (2 decimals), square metres below; "n/a" if unknown."""
+    if m2 is None:
+        return "n/a"
+    if m2 >= 10_000:
+        return f"{m2 / 10_000:,.2f} ha"
+    return f"{m2:,.0f} m\u00b2"

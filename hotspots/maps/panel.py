@@ -16,7 +16,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from hotspots.geo.analysis import AnalysisResult
-from hotspots.maps.fmt import count_text, disclosure_k, fmt_number, num, pct, seq
+from hotspots.maps.fmt import area_text, count_text, disclosure_k, fmt_number, num, pct, seq
 from hotspots.maps.statistics import hot_share_text, trend_text
 
 
@@ -63,7 +63,7 @@ def hotspot_rows(hotspots: gpd.GeoDataFrame | pd.DataFrame, meta: dict[str, Any]
                 boroughs=", ".join(str(b) for b in seq(record.get("boroughs"))) or "outside the boroughs",
                 incidents=count_text(record.get("count"), k),
                 share=pct(record.get("share_of_incidents")),
-                area=_area_text(area),
+                area=area_text(area),
                 pai=fmt_number(num(record.get("pai")), 1) if num(record.get("pai")) is not None else "n/a",
                 top_categories="; ".join(cats) or "n/a",
                 peak_month=str(record.get("peak_month") or "n/a"),
@@ -142,11 +142,3 @@ def borough_focus(result: AnalysisResult, boroughs: Sequence[str]) -> AnalysisRe
 def choices(values: Iterable[Any]) -> list[str]:
     """Sorted distinct non-empty strings, for a filter's options."""
     return sorted({str(v) for v in values if v is not None and str(v).strip() and str(v) != "nan"})
-
-
-def _area_text(m2: float | None) -> str:
-    if m2 is None:
-        return "n/a"
-    if m2 >= 10_000:
-        return f"{m2 / 10_000:,.1f} ha"
-    return f"{m2:,.0f} m²"

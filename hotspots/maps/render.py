@@ -45,7 +45,7 @@ from hotspots.geo.analysis import AnalysisResult
 from hotspots.geo.crs import BNG, WGS84
 from hotspots.geo.export import ATTRIBUTION, feature_collection
 from hotspots.maps.assets import LEAFLET_CSS, LEAFLET_JS, asset_url, inline_assets
-from hotspots.maps.fmt import count_text, disclosure_k
+from hotspots.maps.fmt import area_text, count_text, disclosure_k
 from hotspots.maps.fmt import escaped as _escaped
 from hotspots.maps.fmt import fmt_number as _fmt_number
 from hotspots.maps.fmt import num as _num
@@ -832,7 +832,7 @@ def _hotspot_summary(row: dict[str, Any], n_hotspots: int, k: int | None = None)
         "hotspot": f"#{rank} of {n_hotspots}",
         "incidents": f"{count_text(row.get('count'), k)} ({shares}{where})",
         "area": (
-            f"{_fmt_area(area)} ("
+            f"{area_text(area)} ("
             + (f"{_pct(row.get('share_of_area'))} of the study area" if not beyond else "outside it")
             + ")"
             if area is not None
@@ -1217,12 +1217,6 @@ def _heat_rgba(scaled: np.ndarray) -> np.ndarray:
     out: np.ndarray = np.round(rgba).astype(np.uint8)
     out[out[..., 3] == 0] = 0  # fully transparent pixels all alike: smaller PNG
     return out
-
-
-def _fmt_area(m2: float) -> str:
-    if m2 >= 10_000:
-        return f"{m2 / 10_000:,.2f} ha"
-    return f"{m2:,.0f} m&sup2;"
 
 
 def _fmt_density(per_km2: float | None) -> str:
