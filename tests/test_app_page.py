@@ -14,7 +14,7 @@ from PIL import Image
 
 from hotspots.api.app import create_app
 from hotspots.boundaries import shipped_boundary_sets
-from hotspots.maps import class_breaks
+from hotspots.maps import EMERGING_LAYER_NAME, GI_LAYER_NAME, class_breaks
 from hotspots.maps.compare import change_breaks, change_colour
 from hotspots.maps.panel import method_in_words
 from hotspots.settings import Settings
@@ -226,3 +226,16 @@ def test_base_map_can_be_switched_off(tmp_path: Path) -> None:
         assert "tile.openstreetmap.org" not in without
         assert '"hs-label-icon"' in without  # borough names still label the map
         assert '<option value="none" selected>' in without
+
+
+def test_ward_measure_and_optional_layers_follow_the_form(client: TestClient) -> None:
+    counts = client.get("/app", params=YEAR).text
+    assert "Wards: incidents" in counts and "incidents per 1,000 residents" not in counts
+    assert GI_LAYER_NAME in counts and EMERGING_LAYER_NAME not in counts  # the default layers
+    rates = client.get(
+        "/app", params={**YEAR, "measure": "rate", "layer": ["emerging"], "layers_set": "true"}
+    ).text
+    assert "Wards: incidents per 1,000 residents" in rates
+    assert EMERGING_LAYER_NAME in rates and GI_LAYER_NAME not in rates
+    assert "Heat (kernel density)" not in rates
+    assert 'value="rate" checked' in rates and 'value="emerging" checked' in rates
