@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -122,16 +123,7 @@ def _outline() -> shapely.Geometry:
 
 def _uniform_in(area: shapely.Geometry, n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     x0, y0, x1, y1 = area.bounds
-    xs, ys, got = [], [], 0
-    while got < n:
-        m = int((n - got) * 2.0) + 16
-        x = rng.uniform(x0, x1, m)
-        y = rng.uniform(y0, y1, m)
-        keep = shapely.contains_xy(area, x, y)
-        xs.append(x[keep])
-        ys.append(y[keep])
-        got += int(keep.sum())
-    return np.concatenate(xs)[:n], np.concatenate(ys)[:n]
+    return _inside(area, n, 2.0, lambda m: (rng.uniform(x0, x1, m), rng.uniform(y0, y1, m)))
 
 
 def _clustered_in(
@@ -142,12 +134,26 @@ def _clustered_in(
 ) -> tuple[np.ndarray, np.ndarray]:
     cx, cy, sigma, weight = centres
     p = weight / weight.sum()
-    xs, ys, got = [], [], 0
-    while got < n:
-        m = int((n - got) * 1.3) + 16
+
+    def draw(m: int) -> tuple[np.ndarray, np.ndarray]:
         k = rng.choice(len(cx), size=m, p=p)
         x = cx[k] + rng.normal(0.0, 1.0, m) * sigma[k]
         y = cy[k] + rng.normal(0.0, 1.0, m) * sigma[k]
+        return x, y
+
+    return _inside(area, n, 1.3, draw)
+
+
+def _inside(
+    area: shapely.Geometry,
+    n: int,
+    oversample: float,
+    draw: Callable[[int], tuple[np.ndarray, np.ndarray]],
+) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` points of ``draw`` that fall inside ``area`` (rejection sampling, in order)."""
+    xs, ys, got = [], [], 0
+    while got < n:
+        x, y = draw(int((n - got) * oversample) + 16)
         keep = shapely.contains_xy(area, x, y)
         xs.append(x[keep])
         ys.append(y[keep])
