@@ -82,6 +82,11 @@ def test_page_loads_with_map_table_legend_and_no_network(browser: Browser, live:
     assert ranks and ranks == sorted(ranks) and ranks[0] == 1
     assert page.locator("path.hs-hotspot").count() == len(ranks)
     assert page.locator(".hs-legend").is_visible()
+    # The page's own styles do not leak into the map's legend (its notes are plain text lines).
+    assert (
+        page.evaluate("getComputedStyle(document.querySelector('.hs-legend .hs-note')).borderTopWidth")
+        == "0px"
+    )
     assert "Hotspot radius 100 m, at least" in page.locator(".hs-method").inner_text()
     assert page.locator(".leaflet-control-scale").is_visible()
     assert "OGL" in page.locator(".leaflet-control-attribution").inner_text()
