@@ -1,7 +1,10 @@
 """The operations both front doors (API and CLI) offer, over the store and the domain code.
 
 Holds the boundary sets and an in-memory cache of analysis results keyed by
-(dataset version, parameters), safe to use from several threads.
+(dataset version, parameters), safe to use from several threads. A version is keyed by
+:attr:`DatasetVersion.key`, an identity never reused (not the database id, which SQLite
+reuses after a delete), and every deletion bumps a generation number: a computation that
+started before a deletion does not store its result.
 """
 
 from __future__ import annotations
@@ -72,9 +75,9 @@ class Selection:
         return ",".join(v.ref for v in self.versions)
 
     @property
-    def id(self) -> tuple[int, ...]:
-        """Cache key part: the version ids."""
-        return tuple(v.id for v in self.versions)
+    def id(self) -> tuple[str, ...]:
+        """Cache key part: the versions' never-reused identities (:attr:`DatasetVersion.key`)."""
+        return tuple(v.key for v in self.versions)
 
     def sources_used(self, incidents: pd.DataFrame) -> list[dict[str, Any]]:
         """Which datasets (owner, source type, agreement) an output drew on, with incident counts."""
@@ -107,6 +110,8 @@ class HotspotService:
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[object, ...], object] = OrderedDict()
         self._pending: dict[tuple[object, ...], threading.Lock] = {}
+        self._generation = 0
+        """Bumped by every deletion; results computed across one are not cached."""
         self._boundaries: dict[str, BoundarySet] | None = None
         self._selections: dict[str | None, tuple[float, Selection]] = {}
         self.harm = (
@@ -210,10 +215,13 @@ class HotspotService:
         now = time.monotonic()
         with self._lock:
             hit = self._selections.get(ref)
+            generation = self._generation
         if hit is not None and now - hit[0] < SELECTION_TTL_S:
             return hit[1]
         selection = self._look_up(ref)
         with self._lock:
+            if generation != self._generation:
+                return selection  # a deletion happened meanwhile: do not remember this answer
             if len(self._selections) >= MAX_REMEMBERED_REFS:
                 self._selections.clear()
             self._selections[ref] = (now, selection)
@@ -234,7 +242,7 @@ class HotspotService:
         if not parts or len(parts) > MAX_COMBINED:
             raise InvalidInput(f"name between 1 and {MAX_COMBINED} datasets, separated by commas")
         found = [self.store.get_dataset(p) for p in parts]
-        versions = tuple({v.id: v for v in found}.values())
+        versions = tuple({v.key: v for v in found}.values())
         return Selection(versions, tuple(self.sharing.get(v.name) for v in versions))
 
     def load(self, selection: Selection) -> pd.DataFrame:
@@ -249,10 +257,15 @@ class HotspotService:
 
     def delete_dataset(self, ref: str) -> list[DatasetVersion]:
         """Delete a version or all versions of a dataset (and forget cached results)."""
-        gone = delete_dataset(self.store, ref)
         with self._lock:
-            self._cache.clear()
-            self._selections.clear()
+            self._generation += 1  # computations under way now must not cache what they read
+        try:
+            gone = delete_dataset(self.store, ref)
+        finally:
+            with self._lock:
+                self._generation += 1
+                self._cache.clear()
+                self._selections.clear()
         return gone
 
     def purge_expired(self, today: date | None = None) -> list[DatasetVersion]:
@@ -364,7 +377,11 @@ class HotspotService:
         return self._cached(key, render)
 
     def _cached(self, key: tuple[object, ...], compute: Callable[[], T]) -> T:
-        """One computation per key; concurrent callers of the same key wait for the first."""
+        """One computation per key; concurrent callers of the same key wait for the first.
+
+        A result is stored only if no deletion happened while it was computed (the
+        generation number is unchanged): a deleted version's data is never cached.
+        """
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
@@ -374,10 +391,21 @@ class HotspotService:
             with self._lock:
                 if key in self._cache:
                     return cast(T, self._cache[key])
-            value = compute()
+                generation = self._generation
+            try:
+                value = compute()
+            except BaseException:
+                with self._lock:
+                    self._drop_pending(key, pending)
+                raise
             with self._lock:
-                self._cache[key] = value
-                self._pending.pop(key, None)
-                while len(self._cache) > self.settings.cache_size:
-                    self._cache.popitem(last=False)
+                if generation == self._generation:
+                    self._cache[key] = value
+                    while len(self._cache) > self.settings.cache_size:
+                        self._cache.popitem(last=False)
+                self._drop_pending(key, pending)
             return value
+
+    def _drop_pending(self, key: tuple[object, ...], pending: threading.Lock) -> None:
+        if self._pending.get(key) is pending:
+            del self._pending[key]

@@ -21,7 +21,7 @@ from hotspots.api.cli import app as cli
 from hotspots.geo.ingest import Source
 from hotspots.service import HotspotService
 from hotspots.settings import Settings
-from hotspots.store.sharing import Sharing
+from hotspots.store.sharing import Sharing, remove_orphans
 
 AE_CSV = "ref,easting,northing,attended,injury\n" + "".join(
     f"{i},{545500 + (i % 7) * 10},{185500 + (i % 5) * 10},0{1 + i % 9}/01/2023 2{i % 4}:15,Assault\n"
@@ -139,11 +139,14 @@ def test_killed_upload_leaves_the_previous_version_intact(tmp_path: Path, points
         time.sleep(delay)
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
-        service = HotspotService(Settings(data_dir=data_dir))  # start-up clears orphans and temp files
+        service = HotspotService(Settings(data_dir=data_dir))
         versions = service.store.list_datasets()
         assert versions[0].ref == "pts@1"
         for version in versions:
             frame = service.store.load_incidents(version)
             assert len(frame) == 147_131, version.ref
+        # start-up clears orphans and temp files once they are older than a write could be
+        # (a young one may be another process's write under way)
+        remove_orphans(service.store, grace_s=0)
         files = sorted(p.name for p in (data_dir / "datasets" / "pts").iterdir())
-        assert files == sorted(f"v{v.version}.parquet" for v in versions), files
+        assert files == sorted(v.path.name for v in versions), files

@@ -8,11 +8,14 @@ dataset is deleted by :func:`purge_expired`; every deletion is audited by the
 caller. Deleting removes the metadata row first (in a transaction) and then the
 file, so a crash in between leaves an unreferenced file that
 :func:`remove_orphans` clears at the next start, never a row without its file.
+A file being written by another process has no row yet either: orphans younger
+than :data:`ORPHAN_GRACE_S` are left alone.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -22,11 +25,14 @@ from sqlalchemy import Date, DateTime, String, delete, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from hotspots.errors import InvalidInput, NotFound
-from hotspots.store.store import Base, DatasetRow, DatasetVersion, Store
+from hotspots.store.store import Base, DatasetRow, DatasetVersion, Store, parse_ref
 
 SourceType = Literal["police", "council", "health", "education", "probation", "other"]
 SOURCE_TYPES: tuple[str, ...] = get_args(SourceType)
 DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+ORPHAN_GRACE_S = 3600.0
+"""A dataset file without a row is removed only once it is this old (seconds): a younger one
+may belong to a write still under way in another process."""
 
 
 class SharingRow(Base):
@@ -126,33 +132,44 @@ class SharingRegister:
 
 def delete_dataset(store: Store, ref: str) -> list[DatasetVersion]:
     """Delete one version (``name@3``) or every version (``name``) of a dataset; returns what went."""
-    name, _, version = ref.partition("@")
+    name, version = parse_ref(ref)
     with Session(store.engine) as session, session.begin():
         query = select(DatasetRow).where(DatasetRow.name == name)
-        if version:
-            if not version.isdigit():
-                raise InvalidInput(f"dataset version must be a whole number, got {version!r}")
-            query = query.where(DatasetRow.version == int(version))
+        if version is not None:
+            query = query.where(DatasetRow.version == version)
         rows = list(session.scalars(query))
         if not rows:
             raise NotFound(f"no dataset {ref!r}")
         gone = [store._version(r) for r in rows]
         session.execute(delete(DatasetRow).where(DatasetRow.id.in_([r.id for r in rows])))
-        if not version or not session.scalar(select(DatasetRow.id).where(DatasetRow.name == name)):
+        if version is None or not session.scalar(select(DatasetRow.id).where(DatasetRow.name == name)):
             session.execute(delete(SharingRow).where(SharingRow.name == name))
-    store.forget([v.id for v in gone])
+    store.forget(gone)
     for v in gone:
         v.path.unlink(missing_ok=True)
     return gone
 
 
-def remove_orphans(store: Store) -> list[Path]:
-    """Remove dataset files no metadata row points at, and leftover temporary files."""
+def remove_orphans(store: Store, grace_s: float = ORPHAN_GRACE_S) -> list[Path]:
+    """Remove dataset files no metadata row points at, and leftover temporary files.
+
+    Only files older than ``grace_s`` seconds: a younger one may be another process's
+    write, whose row is not committed yet.
+    """
+    cutoff = time.time() - grace_s
+    candidates = list((store.data_dir / "datasets").glob("*/*.parquet"))
+    # The rows are read after listing the files, so a write committed in between is known.
     with Session(store.engine) as session:
         known = {str(store.data_dir / p) for p in session.scalars(select(DatasetRow.path))}
     removed = []
-    for path in (store.data_dir / "datasets").glob("*/*.parquet"):
-        if str(path) not in known:
-            path.unlink(missing_ok=True)
-            removed.append(path)
+    for path in candidates:
+        if str(path) in known:
+            continue
+        try:
+            if path.stat().st_mtime > cutoff:
+                continue
+        except FileNotFoundError:
+            continue
+        path.unlink(missing_ok=True)
+        removed.append(path)
     return removed

@@ -6,6 +6,7 @@ import os
 import re
 import tempfile
 import threading
+import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -15,6 +16,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 from sqlalchemy import JSON, DateTime, Integer, String, UniqueConstraint, create_engine, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from hotspots.boundaries.model import BoundarySet, boroughs_from_wards
@@ -24,6 +26,12 @@ from hotspots.geo.ingest import INCIDENT_COLUMNS, IngestReport
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 NAME_RULE = "1-64 characters: lower-case letters, digits, '-' or '_', starting with a letter or digit"
+MAX_VERSION = 2**31 - 1
+"""Largest version number (the column is a 32-bit integer in every database); a larger one is
+simply not found."""
+VERSION_RE = re.compile(r"^[0-9]{1,20}$")
+VERSION_ATTEMPTS = 100
+"""How often :meth:`Store.add_dataset` tries the next version number when writers race."""
 
 
 class Base(DeclarativeBase):
@@ -71,6 +79,15 @@ class DatasetVersion:
     def ref(self) -> str:
         return f"{self.name}@{self.version}"
 
+    @property
+    def key(self) -> str:
+        """An identity never reused, for cache keys: the version's file, unique per write.
+
+        Not :attr:`id` (SQLite hands a deleted row's id to the next insert) and not
+        :attr:`ref` (a deleted version's number is given again).
+        """
+        return str(self.path)
+
     def describe(self) -> dict[str, Any]:
         return {
             "dataset": self.name,
@@ -90,6 +107,24 @@ def check_name(name: str, what: str = "dataset") -> str:
     return name
 
 
+def parse_ref(ref: str) -> tuple[str, int | None]:
+    """``name`` -> (name, None); ``name@3`` -> (name, 3).
+
+    :class:`InvalidInput` unless the version is a whole number written in ASCII digits;
+    :class:`NotFound` for a number above :data:`MAX_VERSION` (no version can have it).
+    """
+    name, at, version = ref.partition("@")
+    if not at:
+        return name, None
+    if not VERSION_RE.match(version):
+        shown = version if len(version) <= 40 else version[:40] + "..."
+        raise InvalidInput(f"dataset version must be a whole number, got {shown!r}")
+    number = int(version)
+    if number > MAX_VERSION:
+        raise NotFound(f"no dataset {name}@{version}: versions go up to {MAX_VERSION}")
+    return name, number
+
+
 class Store:
     """Datasets and boundary sets under ``data_dir``, metadata at ``url`` (SQLAlchemy)."""
 
@@ -97,39 +132,66 @@ class Store:
         self.data_dir = Path(data_dir)
         (self.data_dir / "datasets").mkdir(parents=True, exist_ok=True)
         (self.data_dir / "boundaries").mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(url)
+        # Writers in other processes (the CLI next to the server) hold SQLite's write lock for
+        # a moment: wait for it rather than fail at once.
+        connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
+        self.engine = create_engine(url, connect_args=connect_args)
         Base.metadata.create_all(self.engine)
         self._lock = threading.Lock()
-        self._frames: OrderedDict[int, pd.DataFrame] = OrderedDict()
+        self._frames: OrderedDict[str, pd.DataFrame] = OrderedDict()
         self._cache_size = cache_size
 
     # ---- datasets -------------------------------------------------------------------
     def add_dataset(self, name: str, incidents: pd.DataFrame, report: IngestReport) -> DatasetVersion:
-        """Store a validated incidents frame as the next version of ``name`` (atomically)."""
+        """Store a validated incidents frame as the next version of ``name`` (atomically).
+
+        Safe with other writers, in this process or others (the CLI beside the server): the
+        file is written first, under a name no other write uses (``v{n}-{uuid}.parquet``);
+        the database hands out the version number (the unique constraint on name and
+        version refuses a taken one, and the next number is tried); the file takes its
+        final name only once the row is in, and a failed write removes only its own file.
+        """
         check_name(name)
-        with self._lock, Session(self.engine) as session, session.begin():
-            latest = session.scalar(
-                select(DatasetRow.version).where(DatasetRow.name == name).order_by(DatasetRow.version.desc())
-            )
-            version = (latest or 0) + 1
-            rel = Path("datasets") / name / f"v{version}.parquet"
-            final = self.data_dir / rel
-            _write_geoparquet(incidents, final)
-            try:
-                row = DatasetRow(
-                    name=name,
-                    version=version,
-                    created_at=datetime.now(UTC),
-                    path=str(rel),
-                    rows=len(incidents),
-                    report=report.as_dict(),
-                )
-                session.add(row)
-                session.flush()
-            except Exception:
+        folder = self.data_dir / "datasets" / name
+        token = uuid.uuid4().hex
+        tmp = folder / f".tmp-{token}.parquet"
+        _write_geoparquet(incidents, tmp)
+        final: Path | None = None
+        try:
+            for _ in range(VERSION_ATTEMPTS):
+                with Session(self.engine) as session:
+                    latest = session.scalar(
+                        select(DatasetRow.version)
+                        .where(DatasetRow.name == name)
+                        .order_by(DatasetRow.version.desc())
+                        .limit(1)
+                    )
+                    version = (latest or 0) + 1
+                    rel = Path("datasets") / name / f"v{version}-{token}.parquet"
+                    row = DatasetRow(
+                        name=name,
+                        version=version,
+                        created_at=datetime.now(UTC),
+                        path=str(rel),
+                        rows=len(incidents),
+                        report=report.as_dict(),
+                    )
+                    session.add(row)
+                    try:
+                        session.flush()  # claims the version (or raises if another writer has it)
+                    except IntegrityError:
+                        session.rollback()
+                        continue
+                    final = self.data_dir / rel
+                    os.replace(tmp, final)
+                    session.commit()
+                    return self._version(row)
+            raise Conflict(f"dataset {name!r}: could not claim a version number, too many writers at once")
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            if final is not None:
                 final.unlink(missing_ok=True)
-                raise
-            return self._version(row)
+            raise
 
     def list_datasets(self) -> list[DatasetVersion]:
         with Session(self.engine) as session:
@@ -138,13 +200,11 @@ class Store:
 
     def get_dataset(self, ref: str) -> DatasetVersion:
         """``name`` (latest version) or ``name@version``."""
-        name, _, version = ref.partition("@")
+        name, version = parse_ref(ref)
         with Session(self.engine) as session:
             query = select(DatasetRow).where(DatasetRow.name == name)
-            if version:
-                if not version.isdigit():
-                    raise InvalidInput(f"dataset version must be a whole number, got {version!r}")
-                query = query.where(DatasetRow.version == int(version))
+            if version is not None:
+                query = query.where(DatasetRow.version == version)
             row = session.scalars(query.order_by(DatasetRow.version.desc())).first()
             if row is None:
                 known = sorted({d.name for d in self.list_datasets()})
@@ -152,23 +212,30 @@ class Store:
             return self._version(row)
 
     def load_incidents(self, version: DatasetVersion) -> pd.DataFrame:
-        """The stored incidents of a version (cached in memory; treat as read-only)."""
+        """The stored incidents of a version (cached in memory; treat as read-only).
+
+        :class:`NotFound` if the version was deleted meanwhile (its file is gone).
+        """
+        key = version.key
         with self._lock:
-            if version.id in self._frames:
-                self._frames.move_to_end(version.id)
-                return self._frames[version.id]
-        frame = pd.read_parquet(version.path, columns=INCIDENT_COLUMNS)
+            if key in self._frames:
+                self._frames.move_to_end(key)
+                return self._frames[key]
+        try:
+            frame = pd.read_parquet(version.path, columns=INCIDENT_COLUMNS)
+        except FileNotFoundError:
+            raise NotFound(f"dataset {version.ref} was deleted") from None
         with self._lock:
-            self._frames[version.id] = frame
+            self._frames[key] = frame
             while len(self._frames) > self._cache_size:
                 self._frames.popitem(last=False)
         return frame
 
-    def forget(self, ids: list[int]) -> None:
+    def forget(self, versions: list[DatasetVersion]) -> None:
         """Drop cached frames of deleted versions."""
         with self._lock:
-            for i in ids:
-                self._frames.pop(i, None)
+            for v in versions:
+                self._frames.pop(v.key, None)
 
     def _version(self, row: DatasetRow) -> DatasetVersion:
         return DatasetVersion(
