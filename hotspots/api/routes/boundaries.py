@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
-from hotspots.api.auth import Admin, Viewer
+from hotspots.api.auth import Admin, Principal, Viewer
 from hotspots.api.deps import Service
-from hotspots.api.routes.uploads import read_limited, safe_filename
+from hotspots.api.routes.uploads import UploadForm, read_form, read_upload, safe_filename
+from hotspots.service import HotspotService
 
 router = APIRouter(prefix="/boundaries", tags=["boundaries"])
 
@@ -19,18 +21,57 @@ def list_boundaries(service: Service, _: Viewer) -> list[dict[str, Any]]:
     return [b.describe() for b in service.boundary_sets.values()]
 
 
-@router.post("", status_code=201, operation_id="upload_boundaries")
-async def upload_boundaries(
-    service: Service,
-    who: Admin,
-    file: Annotated[UploadFile, File(description="GeoJSON or GeoPackage of ward polygons")],
-    name: Annotated[str, Form(description="Name for the new boundary set")],
-    title: Annotated[str | None, Form()] = None,
-    valid_from: Annotated[str | None, Form(description="First month in force, YYYY-MM")] = None,
-    valid_to: Annotated[str | None, Form(description="Last month in force, YYYY-MM")] = None,
-) -> dict[str, Any]:
-    """Validate and store a boundary set (polygons, unique codes, known CRS)."""
-    data = await read_limited(file, service.settings.max_upload_bytes)
-    bset = service.add_boundary_file(data, safe_filename(file.filename), name, title, valid_from, valid_to)
+UPLOAD_FORM: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "name"],
+                    "properties": {
+                        "file": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "GeoJSON or GeoPackage of ward polygons",
+                        },
+                        "name": {"type": "string", "description": "Name for the new boundary set"},
+                        "title": {"type": "string"},
+                        "valid_from": {"type": "string", "description": "First month in force, YYYY-MM"},
+                        "valid_to": {"type": "string", "description": "Last month in force, YYYY-MM"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("", status_code=201, operation_id="upload_boundaries", openapi_extra=UPLOAD_FORM)
+async def upload_boundaries(request: Request, service: Service, who: Admin) -> dict[str, Any]:
+    """Validate and store a boundary set (polygons, unique codes, known CRS).
+
+    The caller is authenticated before the body is read; a body over the size limit is
+    refused (413) as soon as that is known; the file is read and checked in a worker thread.
+    """
+    form = await read_form(request, service.settings.max_upload_bytes)
+    try:
+        return await run_in_threadpool(_store_boundaries, service, who, form)
+    finally:
+        await form.close()
+
+
+def _store_boundaries(service: HotspotService, who: Principal, form: UploadForm) -> dict[str, Any]:
+    name = form.required("name")
+    file = form.uploads("file")[0]
+    data = read_upload(file, service.settings.max_upload_bytes)
+    bset = service.add_boundary_file(
+        data,
+        safe_filename(file.filename),
+        name,
+        form.text("title"),
+        form.text("valid_from"),
+        form.text("valid_to"),
+    )
     service.security.audit(who.name, who.role, "boundary upload", bset.name, {"wards": len(bset.wards)})
     return bset.describe()

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Any, cast
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
-from hotspots.api.auth import Admin, Viewer
+from hotspots.api.auth import Admin, Principal, Viewer
 from hotspots.api.deps import Service
-from hotspots.api.routes.uploads import read_limited, safe_filename
+from hotspots.api.routes.uploads import UploadForm, read_form, read_upload, safe_filename
 from hotspots.errors import HotspotError, InvalidInput
-from hotspots.geo.ingest import ColumnMapping, Source
+from hotspots.geo.ingest import ColumnMapping, Format, OutsidePolicy, Source
+from hotspots.service import HotspotService
 from hotspots.store.sharing import Sharing
 
 router = APIRouter(prefix="/datasets", tags=["datasets"])
@@ -42,45 +44,90 @@ def delete_dataset(ref: str, service: Service, who: Admin) -> dict[str, Any]:
     return {"deleted": [v.ref for v in gone]}
 
 
-@router.post("", status_code=201, operation_id="upload_dataset")
-async def upload_dataset(
-    service: Service,
-    who: Admin,
-    files: Annotated[list[UploadFile], File(description="police.uk street-level CSV(s) or a generic CSV")],
-    name: Annotated[str, Form(description="Dataset name; an existing name gets a new version")],
-    format: Annotated[Literal["auto", "police-uk", "generic"], Form()] = "auto",
-    mapping: Annotated[
-        str | None,
-        Form(
-            description='Generic CSV column mapping as JSON, e.g. {"longitude": "lon", "latitude": "lat", '
-            '"date": "occurred", "category": "offence"}'
-        ),
-    ] = None,
-    outside: Annotated[
-        Literal["reject", "exclude"],
-        Form(
-            description="Incidents far outside the boundaries: reject the file, or leave them out (counted)"
-        ),
-    ] = "reject",
-    owner: Annotated[str | None, Form(description="Organisation that owns the data")] = None,
-    source_type: Annotated[
-        str | None, Form(description="police, council, health, education, probation or other")
-    ] = None,
-    purpose: Annotated[str | None, Form(description="Purpose in the data-sharing agreement")] = None,
-    agreement: Annotated[str | None, Form(description="Data-sharing agreement reference")] = None,
-    retention_until: Annotated[
-        str | None, Form(description="YYYY-MM-DD: the dataset is deleted after this date")
-    ] = None,
-) -> dict[str, Any]:
-    """Validate and store the file(s) as a new dataset version; 422 with row-level errors if invalid."""
-    sharing = Sharing.parse(owner, source_type, purpose, agreement, retention_until)
-    sources = [
-        Source(safe_filename(f.filename), await read_limited(f, service.settings.max_upload_bytes))
-        for f in files
-    ]
+FORMATS = ("auto", "police-uk", "generic")
+OUTSIDE = ("reject", "exclude")
+UPLOAD_FORM: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["files", "name"],
+                    "properties": {
+                        "files": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "police.uk street-level CSV(s) or a generic CSV (.csv or .csv.gz)",
+                        },
+                        "name": {
+                            "type": "string",
+                            "description": "Dataset name; an existing name gets a new version",
+                        },
+                        "format": {"type": "string", "enum": list(FORMATS), "default": "auto"},
+                        "mapping": {
+                            "type": "string",
+                            "description": "Generic CSV column mapping as JSON, e.g. "
+                            '{"longitude": "lon", "latitude": "lat", "date": "occurred", '
+                            '"category": "offence"}',
+                        },
+                        "outside": {
+                            "type": "string",
+                            "enum": list(OUTSIDE),
+                            "default": "reject",
+                            "description": "Incidents far outside the boundaries: reject the file, "
+                            "or leave them out (counted)",
+                        },
+                        "owner": {"type": "string", "description": "Organisation that owns the data"},
+                        "source_type": {
+                            "type": "string",
+                            "description": "police, council, health, education, probation or other",
+                        },
+                        "purpose": {"type": "string", "description": "Purpose in the data-sharing agreement"},
+                        "agreement": {"type": "string", "description": "Data-sharing agreement reference"},
+                        "retention_until": {
+                            "type": "string",
+                            "description": "YYYY-MM-DD: the dataset is deleted after this date",
+                        },
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post("", status_code=201, operation_id="upload_dataset", openapi_extra=UPLOAD_FORM)
+async def upload_dataset(request: Request, service: Service, who: Admin) -> dict[str, Any]:
+    """Validate and store the file(s) as a new dataset version; 422 with row-level errors if invalid.
+
+    The caller is authenticated before the body is read, a body over the size limit is refused
+    as soon as that is known (413), and the files are parsed in a worker thread.
+    """
+    form = await read_form(request, service.settings.max_upload_bytes)
+    try:
+        return await run_in_threadpool(_store_upload, service, who, form)
+    finally:
+        await form.close()
+
+
+def _store_upload(service: HotspotService, who: Principal, form: UploadForm) -> dict[str, Any]:
+    name = form.required("name")
+    fmt = cast(Format, form.choice("format", FORMATS, "auto"))
+    outside = cast(OutsidePolicy, form.choice("outside", OUTSIDE, "reject"))
+    mapping = _mapping(form.text("mapping"))
+    sharing = Sharing.parse(
+        form.text("owner"),
+        form.text("source_type"),
+        form.text("purpose"),
+        form.text("agreement"),
+        form.text("retention_until"),
+    )
+    limit = service.settings.max_upload_bytes
+    sources = [Source(safe_filename(f.filename), read_upload(f, limit)) for f in form.uploads("files")]
     try:
         version, report = service.ingest(
-            name, sources, fmt=format, mapping=_mapping(mapping), outside=outside, sharing=sharing
+            name, sources, fmt=fmt, mapping=mapping, outside=outside, sharing=sharing
         )
     except HotspotError as exc:
         service.security.audit(who.name, who.role, "upload rejected", name, {"error": exc.message})
