@@ -30,7 +30,18 @@ class Settings(BaseSettings):
     )
     host: str = "127.0.0.1"
     port: int = 8000
-    max_upload_mb: float = Field(default=200.0, gt=0, description="Largest accepted upload (MiB).")
+    max_upload_mb: float = Field(
+        default=200.0,
+        gt=0,
+        description="Largest accepted upload (MiB): the request body, all its files together, "
+        "and each file after decompression.",
+    )
+    max_file_mb: float = Field(
+        default=4096.0,
+        gt=0,
+        description="Largest file the CLI reads (MiB, after decompression of a .gz): 'hotspots analyse' "
+        "works on local files, so its limit is more generous than an upload's.",
+    )
     max_outside_km: float = Field(
         default=5.0,
         ge=0,
@@ -69,6 +80,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -341,6 +341,8 @@ def test_rejected_requests_left_storage_unchanged(fuzz: Fuzz) -> None:
     assert boundaries == {b["name"]: b for b in fuzz.boundaries_before} | ledger.boundaries
 
     dataset_files = [p for p in (fuzz.data_dir / "datasets").rglob("*") if p.is_file()]
-    assert sorted(f"{p.parent.name}@{p.stem.removeprefix('v')}" for p in dataset_files) == sorted(listed)
+    # each version's file is v{version}-{unique token}.parquet
+    refs = [f"{p.parent.name}@{p.stem.removeprefix('v').split('-', 1)[0]}" for p in dataset_files]
+    assert sorted(refs) == sorted(listed)
     boundary_files = [p for p in (fuzz.data_dir / "boundaries").rglob("*") if p.is_file()]
     assert sorted(p.stem for p in boundary_files) == sorted(ledger.boundaries)

@@ -275,7 +275,7 @@ def analyse_distributed_cmd(
                         out / "partitions",
                         area=area,
                         max_outside_m=settings.max_outside_km * 1000,
-                        max_bytes=settings.max_upload_bytes,
+                        max_bytes=settings.max_file_bytes,
                     ),
                 )
             result = step(
@@ -328,7 +328,7 @@ def _read_files(
     outside_checked = _choice(outside, ("reject", "exclude"), "--outside")
     sources = step(
         f"Reading {len(files)} file(s)",
-        lambda: [Source.from_path(f, settings.max_upload_bytes) for f in files],
+        lambda: [Source.from_path(f, settings.max_file_bytes) for f in files],
     )
     area = shapely.union_all([s.outline for s in shipped_boundary_sets().values()])
     result: IngestResult = step(
@@ -545,7 +545,7 @@ def ingest_cmd(
         with _progress() as step:
             sources = step(
                 f"Reading {len(files)} file(s)",
-                lambda: [Source.from_path(f, settings.max_upload_bytes) for f in files],
+                lambda: [Source.from_path(f, settings.max_file_bytes) for f in files],
             )
             version, report = step(
                 "Validating and storing",

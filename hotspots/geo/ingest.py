@@ -15,6 +15,7 @@ import codecs
 import csv
 import io
 import re
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -54,6 +55,19 @@ values, so a frame of millions of rows holds each value once. ``crime_id`` (uniq
 and ``month`` (compared with ``<``/``>=``) stay ``"string"``."""
 INCIDENT_COLUMNS = [*POLICE_UK_COLUMNS, "occurred_at", "x", "y", "has_location", "source_file", "line"]
 """Columns of an incidents frame as returned by :func:`read_incidents`."""
+
+MAX_COLUMNS = 200
+"""Most columns a header may name (police.uk files have 12)."""
+MAX_HEADER_BYTES = 64 * 1024
+"""Longest header line (bytes): 200 columns of generous names."""
+MAX_FIELD_CHARS = 128 * 1024
+"""Longest accepted value of a used column (characters); a longer one is a row error."""
+MAX_LINE_CHARS = 4 * 1024 * 1024
+"""Longest line of a file (characters); a longer one is a row error, found before parsing."""
+# The csv module refuses fields over its limit (128 KiB by default) with an exception; lines
+# are checked against MAX_LINE_CHARS first, so a single-line field can never reach this one.
+csv.field_size_limit(max(csv.field_size_limit(), 2 * MAX_LINE_CHARS))
+_LONG_LINE = re.compile(r"(?m)^[^\n]{" + str(MAX_LINE_CHARS + 1) + "}")
 
 MONTH_RE = re.compile(r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$")
 """A month YYYY-MM in the years 1900 to 2099."""
@@ -143,11 +157,21 @@ class Source:
             raise PayloadTooLarge(
                 f"{p.name}: file is {size / 2**20:.1f} MiB, above the limit of {max_bytes / 2**20:.1f} MiB"
             )
-        data = p.read_bytes()
-        if p.suffix == ".gz":
-            import gzip
+        if p.suffix != ".gz":
+            return cls(p.name, p.read_bytes())
+        import gzip
+        import zlib
 
-            data = gzip.decompress(data)
+        # The limit applies to what is read: a small .gz can expand a thousandfold.
+        try:
+            with gzip.open(p, "rb") as fh:
+                data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InvalidInput(f"{p.name}: not a readable gzip file ({exc})") from None
+        if max_bytes is not None and len(data) > max_bytes:
+            raise PayloadTooLarge(
+                f"{p.name}: the file expands to more than the limit of {max_bytes / 2**20:.1f} MiB"
+            )
         return cls(p.name, data)
 
 
@@ -304,6 +328,7 @@ def _read_one(
     # Regular files (UTF-8, "\n" line ends, one line per record) are parsed straight from the
     # bytes; anything else takes the careful path over the decoded text, which finds and
     # explains every problem. Both give the same frame.
+    _check_header_length(name, data)
     fast = _fast_buffer(data)
     text: str | None = None
     if fast is None:
@@ -318,8 +343,14 @@ def _read_one(
     header = next(csv.reader(io.StringIO(first)), [])
     if not any(h.strip() for h in header):
         raise InvalidInput(f"{name}: line 1 should be a header row naming the columns, but it is blank")
+    if len(header) > MAX_COLUMNS:
+        raise InvalidInput(
+            f"{name}: line 1 names {len(header)} columns; at most {MAX_COLUMNS} are accepted",
+            [RowError(1, None, f"{len(header)} columns in the header, above the limit of {MAX_COLUMNS}")],
+        )
     snake = [snake_case(h) for h in header]
-    dupes = sorted({h for h, s in zip(header, snake, strict=True) if snake.count(s) > 1})
+    seen = Counter(snake)
+    dupes = sorted({h for h, s in zip(header, snake, strict=True) if seen[s] > 1})
     if dupes:
         raise InvalidInput(f"{name}: line 1 names these columns more than once: {', '.join(dupes)}")
     fmt_used, colmap, warnings = _resolve_format(name, header, snake, fmt, mapping)
@@ -327,14 +358,108 @@ def _read_one(
     if parsed is None:
         if text is None:
             text = _decode(source)
+        _check_line_lengths(name, text, header)
         table, lines = _parse(source, text, header, errors)
         if table is None:
             return None, fmt_used, warnings
     else:
         table, lines = parsed
     del text
+    if _check_cells(table, lines, sorted(set(colmap.values())), b"\x00" in data, errors):
+        return None, fmt_used, warnings
     frame = _normalise(table, lines, colmap, fmt_used, mapping, name, errors, to_bng or _BngCache())
     return frame, fmt_used, warnings
+
+
+def _check_header_length(name: str, data: bytes) -> None:
+    """Refuse a first line over :data:`MAX_HEADER_BYTES` before anything parses it."""
+    head = data[: MAX_HEADER_BYTES + len(_BOM) + 1]
+    ends = [i for i in (head.find(b"\n"), head.find(b"\r")) if i >= 0]
+    end = min(ends) if ends else len(head)
+    if end > MAX_HEADER_BYTES + (len(_BOM) if head.startswith(_BOM) else 0):
+        size = "more than " + f"{MAX_HEADER_BYTES // 1024} KiB" if not ends else f"{end:,} bytes"
+        raise InvalidInput(
+            f"{name}: line 1 should be a header row naming the columns, but it is {size} long",
+            [
+                RowError(
+                    1,
+                    None,
+                    f"the header line is longer than the limit of {MAX_HEADER_BYTES // 1024} KiB "
+                    f"(at most {MAX_COLUMNS} columns are accepted)",
+                )
+            ],
+        )
+
+
+def _check_line_lengths(name: str, text: str, header: list[str]) -> None:
+    """Refuse a line over :data:`MAX_LINE_CHARS` (with its line number and, if found, column)."""
+    match = _LONG_LINE.search(text)
+    if match is None:
+        return
+    start = match.start()
+    line_no = text.count("\n", 0, start) + 1
+    end = text.find("\n", start)
+    line = text[start : end if end >= 0 else len(text)]
+    column: str | None = None
+    detail = f"line {line_no} is {len(line):,} characters long, above the limit of {MAX_LINE_CHARS:,}"
+    if line.count(",") <= 2 * len(header):
+        try:
+            cells = next(csv.reader([line]), [])
+        except csv.Error:
+            cells = []
+        for i, cell in enumerate(cells):
+            if len(cell) > MAX_FIELD_CHARS:
+                column = header[i].strip() if i < len(header) else None
+                detail = f"the value is {len(cell):,} characters long, above the limit of {MAX_FIELD_CHARS:,}"
+                break
+    else:
+        detail += f" with {line.count(',') + 1:,} fields (the header has {len(header)})"
+    raise InvalidInput(f"{name}: 1 problem(s) found; nothing was stored", [RowError(line_no, column, detail)])
+
+
+def _check_cells(
+    table: pa.Table, lines: np.ndarray, columns: list[str], has_nul: bool, errors: ErrorCollector
+) -> bool:
+    """Row errors for values over :data:`MAX_FIELD_CHARS` and for NUL characters; True if any.
+
+    NUL (byte 0x00) is not text: it cuts strings short in C-based tools (GDAL, many database
+    drivers, spreadsheet imports), so a value holding one is refused rather than stored.
+    """
+    found = False
+    for column in columns:
+        if column not in table.column_names:
+            continue
+        col = table.column(column)
+        if pa.types.is_dictionary(col.type):
+            values = [c.dictionary for c in col.chunks]
+            if not any(_too_long(v) or (has_nul and _has_nul(v)) for v in values):
+                continue
+            col = pc.cast(col, pa.string())
+        too_long = pc.fill_null(pc.greater(pc.utf8_length(col), MAX_FIELD_CHARS), False)
+        nul = pc.fill_null(pc.match_substring(col, "\x00"), False) if has_nul else None
+        for mask, message in ((too_long, "too long"), (nul, "nul")):
+            if mask is None or not pc.any(mask).as_py():
+                continue
+            found = True
+            rows = np.flatnonzero(_np_bool(mask))
+            for i in rows[: errors.limit]:
+                if message == "nul":
+                    text = "the value holds a NUL character (byte 0x00), which is not allowed in text"
+                else:
+                    n = len(col[int(i)].as_py() or "")
+                    text = f"the value is {n:,} characters long, above the limit of {MAX_FIELD_CHARS:,}"
+                errors.add(RowError(int(lines[i]), column.strip(), text))
+            errors.total += max(0, len(rows) - errors.limit)
+    return found
+
+
+def _too_long(values: pa.Array) -> bool:
+    longest = pc.max(pc.utf8_length(values)).as_py()
+    return longest is not None and longest > MAX_FIELD_CHARS
+
+
+def _has_nul(values: pa.Array) -> bool:
+    return bool(pc.any(pc.match_substring(values, "\x00")).as_py())
 
 
 _BOM = b"\xef\xbb\xbf"
@@ -432,7 +557,10 @@ def _decode(source: Source) -> str:
         start = data.rfind(b"\n", 0, exc.start) + 1
         header = next(csv.reader([data.split(b"\n", 1)[0].decode("utf-8", "replace")]), [])
         prefix = data[start : exc.start].decode("utf-8", "replace")
-        field_no = len(next(csv.reader([prefix]), [""])) - 1 if prefix else 0
+        try:
+            field_no = len(next(csv.reader([prefix]), [""])) - 1 if prefix else 0
+        except csv.Error:
+            field_no = len(header)
         column = header[field_no].strip() if line > 1 and field_no < len(header) else None
         raise InvalidInput(
             f"{source.name}: the file is not UTF-8 text",
