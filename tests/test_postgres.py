@@ -63,3 +63,29 @@ def client(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         c.headers.update({"X-API-Key": secret})
         upload_ae(c)
         yield c
+
+
+def test_racing_writers_on_postgresql(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Several engines (processes) writing one dataset at once each get a version and keep their file."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hotspots.geo.ingest import Source, read_incidents
+    from hotspots.store import Store
+    from tests.test_store_integrity import _csv
+
+    url = new_database(postgres)
+    data_dir = tmp_path_factory.mktemp("pg-race")
+    result = read_incidents([Source("a.csv", _csv(20, 9))])
+    stores = [Store(data_dir, url) for _ in range(4)]
+    barrier = threading.Barrier(len(stores))
+
+    def write(store: Store) -> int:
+        barrier.wait()
+        return store.add_dataset("race", result.incidents, result.report).version
+
+    with ThreadPoolExecutor(len(stores)) as pool:
+        assert sorted(pool.map(write, stores)) == [1, 2, 3, 4]
+    assert all(v.path.is_file() for v in stores[0].list_datasets())
+    for s in stores:
+        s.engine.dispose()

@@ -84,7 +84,7 @@ async def read_form(request: Request, max_bytes: int) -> UploadForm:
     limit = max_bytes + FORM_OVERHEAD
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.strip().isdigit():
+        if not (declared.strip().isascii() and declared.strip().isdigit()):
             raise InvalidInput("the Content-Length header is not a number")
         if int(declared) > limit:
             raise _too_large(max_bytes)
