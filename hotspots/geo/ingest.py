@@ -358,7 +358,7 @@ def _read_one(
     if parsed is None:
         if text is None:
             text = _decode(source)
-        _check_line_lengths(name, text, header)
+        _check_line_lengths(name, data, text, header)
         table, lines = _parse(source, text, header, errors)
         if table is None:
             return None, fmt_used, warnings
@@ -391,8 +391,23 @@ def _check_header_length(name: str, data: bytes) -> None:
         )
 
 
-def _check_line_lengths(name: str, text: str, header: list[str]) -> None:
+def _longest_line_bytes(data: bytes) -> int:
+    """Bytes in the longest line (a prefilter: a line has at most as many characters as bytes)."""
+    if len(data) <= MAX_LINE_CHARS:
+        return len(data)
+    arr = np.frombuffer(data, np.uint8)
+    breaks = np.flatnonzero(arr == 0x0A)
+    longest = int(np.diff(breaks, prepend=-1, append=len(arr)).max())
+    if longest > MAX_LINE_CHARS and b"\r" in data:  # old Mac files end lines with CR alone
+        breaks = np.flatnonzero((arr == 0x0A) | (arr == 0x0D))
+        longest = int(np.diff(breaks, prepend=-1, append=len(arr)).max())
+    return longest
+
+
+def _check_line_lengths(name: str, data: bytes, text: str, header: list[str]) -> None:
     """Refuse a line over :data:`MAX_LINE_CHARS` (with its line number and, if found, column)."""
+    if _longest_line_bytes(data) <= MAX_LINE_CHARS + 1:
+        return
     match = _LONG_LINE.search(text)
     if match is None:
         return
