@@ -50,6 +50,8 @@ from hotspots.geo.analysis import (
     _choose_sets,
     _coverage,
     _month_range,
+    _name_outside_districts,
+    _owned_clusters,
     borough_layer,
     ward_layer,
 )
@@ -646,13 +648,15 @@ def analyse_distributed(
     )
     members = _members(joined, locs.assign(label=loc_labels)[loc_labels >= 0])
     labels = members.pop("label").to_numpy(dtype=np.int64)
+    labels, _ = _owned_clusters(labels, ~members["outside_area"].to_numpy(dtype=bool))
     members["harm"] = assign_harm(members["crime_type"], params.harm()).weights
     hotspots = build_hotspots(
         members, labels, months=months, study_area=coverage, shape_buffer_m=params.shape_buffer_m
     )
+    _name_outside_districts(hotspots, members, labels, members["outside_area"].to_numpy(dtype=bool), None)
     hotspots = _shares_of_all(hotspots, members, labels, agg.inside)
     hotspots.insert(hotspots.columns.get_loc("pai") + 1, "hot_share", np.full(len(hotspots), np.nan))
-    members["hotspot_id"] = labels + 1
+    members["hotspot_id"] = np.where(labels >= 0, labels + 1, -1)
     wards = ward_layer(agg.ward_counts, sets, statistics)
     boroughs = borough_layer(agg.borough_counts, sets)
     resolved = replace(params, eps_m=eps, min_samples=min_samples, min_cluster_size=None)
@@ -727,7 +731,7 @@ def _meta(
         "incidents_located": agg.located,
         "incidents_without_location": agg.incidents - agg.located,
         "incidents_outside_area": agg.located - agg.inside,
-        "incidents_in_hotspots": int(len(members)),
+        "incidents_in_hotspots": int((members["hotspot_id"] > 0).sum()),
         "hotspots": int(len(hotspots)),
         "hit_rate": hit_rate,
         "hotspot_area_share": union_share,
