@@ -20,7 +20,13 @@ from hotspots.boundaries.area import sets_in_force
 from hotspots.boundaries.model import WARD_COLUMNS, BoundarySet
 from hotspots.errors import InvalidInput, NotFound
 from hotspots.geo.crs import BNG
-from hotspots.geo.dbscan import DEFAULT_EPS_M, check_parameters, default_min_samples, weighted_dbscan
+from hotspots.geo.dbscan import (
+    DEFAULT_EPS_M,
+    check_parameters,
+    default_min_samples,
+    occupied_area_m2,
+    weighted_dbscan,
+)
 from hotspots.geo.grid import check_cell_size
 from hotspots.geo.harm import DEFAULT_HARM, HarmWeights, assign_harm, default_min_harm
 from hotspots.geo.hdbscan import DEFAULT_MIN_DISTANCE_M, check_hdbscan_parameters, hdbscan_labels
@@ -163,7 +169,8 @@ def analyse(
     joined["harm"] = assignment.weights
     weights = assignment.weights[located] if params.weight == "harm" else None
     eps = params.eps_m if params.eps_m is not None else DEFAULT_EPS_M
-    min_cluster_size = params.min_cluster_size or default_min_samples(n_located_inside, study_area, eps)
+    occupied = occupied_area_m2(joined["x"].to_numpy()[inside], joined["y"].to_numpy()[inside], study_area)
+    min_cluster_size = params.min_cluster_size or default_min_samples(n_located_inside, occupied, eps)
     if params.min_samples is not None:
         min_samples = params.min_samples
         rule = None
@@ -173,11 +180,17 @@ def analyse(
         rule = "HDBSCAN: min_cluster_size (x mean harm weight in harm mode)"
     elif params.weight == "harm":
         harm_inside = float(joined["harm"].to_numpy()[inside].sum())
-        min_samples = default_min_harm(harm_inside, study_area, eps, n_incidents=n_located_inside)
-        rule = "6 x harm expected in an eps-radius disc if spread evenly, at least 5 average incidents' harm"
+        min_samples = default_min_harm(harm_inside, occupied, eps, n_incidents=n_located_inside)
+        rule = (
+            "6 x harm expected in an eps-radius disc if spread evenly over the part of the area where "
+            "incidents happen (500 m squares holding any), at least 5 average incidents' harm"
+        )
     else:
-        min_samples = default_min_samples(n_located_inside, study_area, eps)
-        rule = "6 x incidents expected in an eps-radius disc if spread evenly over the area, at least 5"
+        min_samples = default_min_samples(n_located_inside, occupied, eps)
+        rule = (
+            "6 x incidents expected in an eps-radius disc if spread evenly over the part of the area "
+            "where incidents happen (500 m squares holding any), at least 5"
+        )
     resolved = replace(
         params,
         eps_m=eps,
@@ -255,6 +268,7 @@ def analyse(
         "gi_star": {"cell_size_m": gi_grid.attrs.get("cell_size_m"), **gi_grid.attrs.get("gi_method", {})},
         "population_sources": {s.name: s.population_source for s in sets if s.population_source},
         "study_area_km2": round(study_area / 1e6, 3),
+        "occupied_area_km2": round(occupied / 1e6, 3),
         "study_area_rule": "area of the boroughs that hold incidents",
         "crs_note": "distances and areas computed in British National Grid (EPSG:27700)",
     }

@@ -59,6 +59,7 @@ from hotspots.geo.crs import BNG
 from hotspots.geo.dbscan import (
     DEFAULT_EPS_M,
     GRID_MIN_LOCATIONS,
+    OCCUPIED_CELL_M,
     canonical_labels,
     check_parameters,
     default_min_samples,
@@ -311,12 +312,13 @@ class Aggregates:
     ``locations``: distinct located positions (``x``, ``y`` in EPSG:27700 metres) with
     ``count``. ``ward_counts``: incidents inside the area per ``boundary_set`` and
     ``ward_code``; ``ward_month_counts`` also per ``month``; ``borough_counts`` per
-    ``borough_code``.
+    ``borough_code``. ``occupied_m2``: area of the 500 m squares holding incidents inside.
     """
 
     incidents: int
     located: int
     inside: int
+    occupied_m2: float
     locations: pd.DataFrame
     ward_counts: pd.Series
     ward_month_counts: pd.Series
@@ -327,10 +329,12 @@ def aggregate(joined: dd.DataFrame) -> Aggregates:
     """Counts and distinct locations of the joined selection, with dask groupby, in one pass."""
     located = joined[joined["has_location"]]
     inside = located[~located["outside_area"]]
-    n, n_located, n_inside, locs, wards, ward_months, boroughs = dask.compute(
+    cells = inside.assign(cx=inside["x"] // OCCUPIED_CELL_M, cy=inside["y"] // OCCUPIED_CELL_M)
+    n, n_located, n_inside, n_cells, locs, wards, ward_months, boroughs = dask.compute(
         joined.shape[0],
         located.shape[0],
         inside.shape[0],
+        cells[["cx", "cy"]].drop_duplicates(split_out=1).shape[0],
         located.groupby(["x", "y"]).size(split_out=1),
         inside.groupby(["boundary_set", "ward_code"]).size(split_out=1),
         inside.groupby(["boundary_set", "ward_code", "month"]).size(split_out=1),
@@ -341,6 +345,7 @@ def aggregate(joined: dd.DataFrame) -> Aggregates:
         incidents=int(n),
         located=int(n_located),
         inside=int(n_inside),
+        occupied_m2=float(n_cells) * OCCUPIED_CELL_M**2,
         locations=locations,
         ward_counts=wards.sort_index(),
         ward_month_counts=ward_months.sort_index(),
@@ -634,7 +639,7 @@ def analyse_distributed(
     min_samples = (
         params.min_samples
         if params.min_samples is not None
-        else default_min_samples(agg.inside, study_area, eps)
+        else default_min_samples(agg.inside, min(agg.occupied_m2, study_area), eps)
     )
     locs = agg.locations
     loc_labels = tile_dbscan(

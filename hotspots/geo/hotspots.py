@@ -21,7 +21,7 @@ import shapely
 from hotspots.geo.crs import BNG, WGS84, transform
 from hotspots.geo.locations import Locations
 from hotspots.geo.shapes import circle_union
-from hotspots.geo.trend import mann_kendall, time_profile
+from hotspots.geo.trend import mann_kendall_many, time_profile
 
 DEFAULT_SHAPE_BUFFER_M = 30.0
 TOP_CATEGORIES = 3
@@ -173,7 +173,6 @@ def _summaries(
         ward_list = wards[k]
         borough_list = boroughs[k]
         is_outside = bool(int(n_inside[k]) < count)
-        trend = mann_kendall(list(monthly.values()))
         rows.append(
             {
                 "hotspot_id": int(label) + 1,
@@ -185,9 +184,9 @@ def _summaries(
                 "share_of_incidents": None,
                 "share_of_area": None,
                 "pai": None,
-                "trend": trend.trend,
-                "trend_p": trend.p,
-                "slope_per_month": trend.slope_per_month,
+                "trend": None,
+                "trend_p": None,
+                "slope_per_month": None,
                 "wards": [name for _, name in ward_list],
                 "ward_codes": [code for code, _ in ward_list],
                 "boroughs": [name for _, name in borough_list],
@@ -207,6 +206,9 @@ def _summaries(
                 "geometry": None,
             }
         )
+    series = np.array([list(r["monthly_counts"].values()) for r in rows], dtype=float).reshape(len(rows), -1)
+    for row, trend in zip(rows, mann_kendall_many(series), strict=True):
+        row.update(trend=trend.trend, trend_p=trend.p, slope_per_month=trend.slope_per_month)
     return rows
 
 
