@@ -12,14 +12,14 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from importlib import resources
 from typing import Any, TypeVar, cast
 
 import geopandas as gpd
 import pandas as pd
 
 from hotspots.boundaries import BoundarySet, read_boundary_file, shipped_boundary_sets
-from hotspots.boundaries.area import DEMO_AREA, Area, catalogue_set, district_names_at, pick_from_catalogue
+from hotspots.boundaries.area import Area, catalogue_set, district_names_at, pick_from_catalogue
+from hotspots.demo import DEFAULT_DATASET, DEMO_AREA, SAMPLE_SHARING, SAMPLES, demo_area, sample_source
 from hotspots.errors import Conflict, InvalidInput, NotFound
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
 from hotspots.geo.assessment import compare, emerging_layer, evaluate_hotspots
@@ -32,29 +32,6 @@ from hotspots.store.areas import AreaRecord, AreaRegister
 from hotspots.store.security import Security
 from hotspots.store.sharing import Sharing, SharingRegister, delete_dataset, remove_orphans
 
-
-@dataclass(frozen=True)
-class SampleDataset:
-    name: str
-    filename: str
-    mapping: ColumnMapping | None
-
-
-SAMPLES = [
-    SampleDataset(
-        "tri-borough-2018-2020",
-        "police_api_points_tri_borough_2018-02_to_2020-12.csv.gz",
-        ColumnMapping(longitude="Longitude", latitude="Latitude", month="Month", category="Crime type"),
-    ),
-    SampleDataset("bd-2023-01", "2023-01-metropolitan-street_barking-and-dagenham.csv.gz", None),
-]
-DEFAULT_DATASET = SAMPLES[0].name
-SAMPLE_SHARING = Sharing(
-    owner="Metropolitan Police Service (published by data.police.uk)",
-    source_type="police",
-    purpose="Shipped sample: open data under the Open Government Licence v3.0",
-    agreement="OGL v3.0 (open data, no data-sharing agreement needed)",
-)
 MAX_COMBINED = 10
 SELECTION_TTL_S = 1.0
 """How long a dataset look-up (name to stored version) is reused, seconds."""
@@ -88,12 +65,6 @@ class Selection:
 
 
 T = TypeVar("T")
-
-
-def sample_source(filename: str) -> Source:
-    """A shipped sample file as an ingest source."""
-    with resources.as_file(resources.files("hotspots") / "sample_data" / filename) as path:
-        return Source.from_path(path)
 
 
 class HotspotService:
@@ -134,33 +105,17 @@ class HotspotService:
         return self._boundaries
 
     # ---- areas ------------------------------------------------------------------
-    def demo_area(self) -> Area:
-        """The shipped demo area: the tri-borough wards of 2018 and 2022."""
-        shipped = tuple(s for s in shipped_boundary_sets().values())
-        return Area(
-            DEMO_AREA,
-            "Barking and Dagenham, Havering and Redbridge (shipped demo)",
-            shipped,
-            "demo",
-            {"boundary_sets": [s.name for s in shipped]},
-            token="shipped",
-        )
-
     def area(self, name: str | None) -> Area:
         """The area called ``name`` (``None``: the shipped demo), built once and reused."""
         name = name or DEMO_AREA
         if name == DEMO_AREA:
-            return self._remember_area(DEMO_AREA, "shipped", self.demo_area)
+            return self._remember_area(DEMO_AREA, "shipped", demo_area)
         record = self.area_register.get(name)
         return self._remember_area(name, record.token, lambda: self._build_area(record))
 
     def areas(self) -> list[Area]:
         """Every area: the shipped demo first, then the stored ones by name."""
-        stored = [
-            self._remember_area(r.name, r.token, lambda r=r: self._build_area(r))
-            for r in self.area_register.all()
-        ]  # type: ignore[misc]
-        return [self.area(None), *stored]
+        return [self.area(None), *(self.area(r.name) for r in self.area_register.all())]
 
     def _remember_area(self, name: str, token: str, build: Callable[[], Area]) -> Area:
         with self._lock:
@@ -210,6 +165,7 @@ class HotspotService:
         given = [bool(districts), police_force is not None, boundary_set is not None]
         if sum(given) != 1:
             raise InvalidInput("make an area from exactly one of: districts, a police force, a boundary file")
+        spec: dict[str, Any]
         if boundary_set is not None:
             bset = self.boundary_sets.get(boundary_set)
             if bset is None:

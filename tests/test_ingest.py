@@ -985,7 +985,9 @@ def test_outside_errors_name_the_file_when_there_are_several(
     set_cell(rows, 2, LAT, MANCHESTER[1])
     with pytest.raises(InvalidInput) as info:
         read_incidents(
-            [Source("good.csv", sample_bytes), Source("moved.csv", to_csv(rows))], area=outline, outside="reject"
+            [Source("good.csv", sample_bytes), Source("moved.csv", to_csv(rows))],
+            area=outline,
+            outside="reject",
         )
     e = single_error(info.value)
     assert e.line == 3

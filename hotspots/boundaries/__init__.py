@@ -1,4 +1,4 @@
-"""Boundary sets: the shipped tri-borough wards and boroughs, the national catalogue, uploads."""
+"""Boundary sets: the shipped demo wards and boroughs, the national catalogue, uploads."""
 
 from hotspots.boundaries.catalogue import (
     Catalogue,

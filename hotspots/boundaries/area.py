@@ -26,8 +26,6 @@ import shapely
 from hotspots.boundaries.model import BoundarySet
 
 AreaKind = Literal["demo", "catalogue", "file"]
-DEMO_AREA = "tri-borough"
-"""The shipped demo area, the default of ``make run``."""
 
 
 @dataclass(eq=False)

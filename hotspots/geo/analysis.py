@@ -7,7 +7,7 @@ areas in square metres, densities per square kilometre.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -22,6 +22,7 @@ from hotspots.errors import InvalidInput, NotFound
 from hotspots.geo.crs import BNG
 from hotspots.geo.dbscan import (
     DEFAULT_EPS_M,
+    MIN_SAMPLES_RULE,
     check_parameters,
     default_min_samples,
     occupied_area_m2,
@@ -187,10 +188,7 @@ def analyse(
         )
     else:
         min_samples = default_min_samples(n_located_inside, occupied, eps)
-        rule = (
-            "6 x incidents expected in an eps-radius disc if spread evenly over the part of the area "
-            "where incidents happen (500 m squares holding any), at least 5"
-        )
+        rule = MIN_SAMPLES_RULE
     resolved = replace(
         params,
         eps_m=eps,
@@ -212,7 +210,8 @@ def analyse(
         study_area=coverage,
         shape_buffer_m=params.shape_buffer_m,
     )
-    _name_outside_districts(hotspots, joined, labels, located & ~inside, neighbours)
+    own = {str(n) for s in sets for n in s.boroughs["borough_name"]}
+    _name_outside_districts(hotspots, joined, labels, located & ~inside, neighbours, own)
     context = _context_shapes(joined, outside_only, params.shape_buffer_m)
     joined["hotspot_id"] = np.where(labels >= 0, labels + 1, -1)
     inside_area = inside
@@ -305,15 +304,21 @@ def _name_outside_districts(
     labels: np.ndarray,
     outside: np.ndarray,
     neighbours: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+    own: Collection[str] = (),
 ) -> None:
-    """Add ``outside_districts``: districts outside the area that each hotspot's incidents reach."""
+    """Add ``outside_districts``: districts outside the area that each hotspot's incidents reach.
+
+    ``own`` are the area's district names: a generalised national outline may place a point
+    just over the area's edge in one of them, which says nothing about where it is.
+    """
     names: list[list[str]] = [[] for _ in range(len(hotspots))]
     reach = outside & (labels >= 0)
     if neighbours is not None and reach.any():
         xs, ys = joined["x"].to_numpy()[reach], joined["y"].to_numpy()[reach]
         found = pd.DataFrame({"label": labels[reach], "name": neighbours(xs, ys)}).dropna()
+        found = found[~found["name"].isin(own)]
         for label, group in found.groupby("label"):
-            names[int(label)] = group["name"].value_counts().index.astype(str).tolist()
+            names[int(str(label))] = group["name"].value_counts().index.astype(str).tolist()
     at = hotspots.columns.get_loc("extends_outside_area") + 1
     hotspots.insert(at, "outside_districts", pd.Series(names, index=hotspots.index, dtype=object))
 

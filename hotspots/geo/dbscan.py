@@ -44,6 +44,11 @@ def default_min_samples(n_incidents: int, area_m2: float, eps_m: float = DEFAULT
     return max(MIN_MIN_SAMPLES, math.ceil(DENSITY_FACTOR * expected))
 
 
+MIN_SAMPLES_RULE = (
+    "6 x incidents expected in an eps-radius disc if spread evenly over the part of the area "
+    "where incidents happen (500 m squares holding any), at least 5"
+)
+"""The default ``min_samples`` rule in words (:func:`default_min_samples`), for metadata."""
 OCCUPIED_CELL_M = 500.0
 """Side of the squares (metres) whose count of occupied ones measures where incidents happen."""
 

@@ -59,6 +59,7 @@ from hotspots.geo.crs import BNG
 from hotspots.geo.dbscan import (
     DEFAULT_EPS_M,
     GRID_MIN_LOCATIONS,
+    MIN_SAMPLES_RULE,
     OCCUPIED_CELL_M,
     canonical_labels,
     check_parameters,
@@ -723,9 +724,7 @@ def _meta(
         "crime_types": list(params.crime_types) or "all",
         "eps_m": eps,
         "min_samples": min_samples,
-        "min_samples_rule": None
-        if params.min_samples is not None
-        else "6 x incidents expected in an eps-radius disc if spread evenly over the area, at least 5",
+        "min_samples_rule": None if params.min_samples is not None else MIN_SAMPLES_RULE,
         "min_samples_units": "incidents",
         "weight": params.weight,
         "method": params.method,

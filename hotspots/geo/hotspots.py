@@ -162,11 +162,13 @@ def _summaries(
     profiles = _time_profiles(df["occurred_at"], g)
     n_inside = g.sum(~outside)
     rows = []
+    series_rows: list[list[int]] = []
     for k, label in enumerate(g.labels):
         count = int(g.size[k])
         codes_k, counts_k = month_counts[k]
         per_month = dict(zip(codes_k.tolist(), counts_k.tolist(), strict=True))
         monthly = {m: int(per_month.get(c, 0)) if c >= 0 else 0 for m, c in zip(months, wanted, strict=True)}
+        series_rows.append(list(monthly.values()))
         by_month = _descending(counts_k)
         cat_codes, cat_counts = crime_counts[k]
         top = _descending(cat_counts)[:TOP_CATEGORIES]
@@ -206,7 +208,7 @@ def _summaries(
                 "geometry": None,
             }
         )
-    series = np.array([list(r["monthly_counts"].values()) for r in rows], dtype=float).reshape(len(rows), -1)
+    series = np.array(series_rows, dtype=float).reshape(len(rows), -1)
     for row, trend in zip(rows, mann_kendall_many(series), strict=True):
         row.update(trend=trend.trend, trend_p=trend.p, slope_per_month=trend.slope_per_month)
     return rows
