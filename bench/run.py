@@ -86,6 +86,7 @@ def sample_section(report: list[str]) -> None:
     from sklearn.cluster import DBSCAN
 
     from hotspots.boundaries import shipped_boundary_sets
+    from hotspots.demo import SAMPLES, sample_source
     from hotspots.geo.analysis import AnalysisParams, analyse
     from hotspots.geo.assessment import emerging_layer
     from hotspots.geo.dbscan import weighted_dbscan
@@ -95,7 +96,6 @@ def sample_section(report: list[str]) -> None:
     from hotspots.geo.join import join_wards
     from hotspots.geo.significance import gi_star_grid
     from hotspots.maps import MapOptions, render_page
-    from hotspots.service import SAMPLES, sample_source
 
     t_read, ingested = best_of(lambda: read_incidents([sample_source(SAMPLES[0].filename)]), 1)
     incidents = ingested.incidents

@@ -15,15 +15,15 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
-from importlib import resources
 from typing import Any, TypeVar, cast
 
 import geopandas as gpd
 import pandas as pd
-import shapely
 
 from hotspots.boundaries import BoundarySet, read_boundary_file, shipped_boundary_sets
-from hotspots.errors import InvalidInput, NotFound
+from hotspots.boundaries.area import Area, catalogue_set, district_names_at, pick_from_catalogue
+from hotspots.demo import DEFAULT_DATASET, DEMO_AREA, SAMPLE_SHARING, SAMPLES, demo_area, sample_source
+from hotspots.errors import Conflict, InvalidInput, NotFound
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
 from hotspots.geo.assessment import compare, emerging_layer, evaluate_hotspots
 from hotspots.geo.disclosure import suppress, suppress_cells
@@ -31,32 +31,10 @@ from hotspots.geo.harm import DEFAULT_HARM, parse_harm_weights
 from hotspots.geo.ingest import ColumnMapping, Format, IngestReport, OutsidePolicy, Source, read_incidents
 from hotspots.settings import Settings
 from hotspots.store import DatasetVersion, Store
+from hotspots.store.areas import AreaRecord, AreaRegister
 from hotspots.store.security import Security
 from hotspots.store.sharing import Sharing, SharingRegister, delete_dataset, remove_orphans
 
-
-@dataclass(frozen=True)
-class SampleDataset:
-    name: str
-    filename: str
-    mapping: ColumnMapping | None
-
-
-SAMPLES = [
-    SampleDataset(
-        "tri-borough-2018-2020",
-        "police_api_points_tri_borough_2018-02_to_2020-12.csv.gz",
-        ColumnMapping(longitude="Longitude", latitude="Latitude", month="Month", category="Crime type"),
-    ),
-    SampleDataset("bd-2023-01", "2023-01-metropolitan-street_barking-and-dagenham.csv.gz", None),
-]
-DEFAULT_DATASET = SAMPLES[0].name
-SAMPLE_SHARING = Sharing(
-    owner="Metropolitan Police Service (published by data.police.uk)",
-    source_type="police",
-    purpose="Shipped sample: open data under the Open Government Licence v3.0",
-    agreement="OGL v3.0 (open data, no data-sharing agreement needed)",
-)
 MAX_COMBINED = 10
 SELECTION_TTL_S = 1.0
 """How long a dataset look-up (name to stored version) is reused, seconds."""
@@ -92,12 +70,6 @@ class Selection:
 T = TypeVar("T")
 
 
-def sample_source(filename: str) -> Source:
-    """A shipped sample file as an ingest source."""
-    with resources.as_file(resources.files("hotspots") / "sample_data" / filename) as path:
-        return Source.from_path(path)
-
-
 class HotspotService:
     """Datasets, boundary sets and cached analyses for one data directory."""
 
@@ -106,6 +78,7 @@ class HotspotService:
         self.store = Store(settings.data_dir, settings.sqlalchemy_url)
         self.security = Security(self.store.engine)
         self.sharing = SharingRegister(self.store)
+        self.area_register = AreaRegister(self.store)
         remove_orphans(self.store)
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[object, ...], object] = OrderedDict()
@@ -113,6 +86,7 @@ class HotspotService:
         self._generation = 0
         """Bumped by every deletion; results computed across one are not cached."""
         self._boundaries: dict[str, BoundarySet] | None = None
+        self._areas: dict[str, Area] = {}
         self._selections: dict[str | None, tuple[float, Selection]] = {}
         self.harm = (
             parse_harm_weights(settings.harm_weights_file.read_bytes())
@@ -135,9 +109,130 @@ class HotspotService:
             self._boundaries = sets
         return self._boundaries
 
-    def study_area(self) -> shapely.Geometry:
-        """Union of the shipped boundary sets (EPSG:27700), used for the out-of-area check."""
-        return shapely.union_all([s.outline for s in self.boundary_sets.values() if s.shipped])
+    # ---- areas ------------------------------------------------------------------
+    def area(self, name: str | None) -> Area:
+        """The area called ``name`` (``None``: the shipped demo), built once and reused."""
+        name = name or DEMO_AREA
+        if name == DEMO_AREA:
+            return self._remember_area(DEMO_AREA, "shipped", demo_area)
+        record = self.area_register.get(name)
+        return self._remember_area(name, record.token, lambda: self._build_area(record))
+
+    def areas(self) -> list[Area]:
+        """Every area: the shipped demo first, then the stored ones by name."""
+        return [self.area(None), *(self.area(r.name) for r in self.area_register.all())]
+
+    def _remember_area(self, name: str, token: str, build: Callable[[], Area]) -> Area:
+        with self._lock:
+            hit = self._areas.get(name)
+        if hit is not None and hit.token == token:
+            return hit
+        built = build()
+        with self._lock:
+            self._areas[name] = built
+        return built
+
+    def _build_area(self, record: AreaRecord) -> Area:
+        spec = record.spec
+        if record.kind == "catalogue":
+            bset = catalogue_set(spec["districts"], record.name, record.title)
+            sets: tuple[BoundarySet, ...] = (bset,)
+        else:
+            names = spec.get("boundary_sets", [])
+            known = self.boundary_sets
+            missing = [n for n in names if n not in known]
+            if missing:
+                raise NotFound(
+                    f"area {record.name!r} uses boundary set(s) no longer stored: {', '.join(missing)}"
+                )
+            sets = tuple(known[n] for n in names)
+        return Area(record.name, record.title, sets, record.kind, spec, token=record.token)  # type: ignore[arg-type]
+
+    def add_area(
+        self,
+        name: str,
+        *,
+        title: str | None = None,
+        districts: Sequence[str] = (),
+        police_force: str | None = None,
+        boundary_set: str | None = None,
+    ) -> Area:
+        """Make and store an area from catalogue districts, a police force area, or a stored boundary set.
+
+        Exactly one of ``districts`` (names or E06/E07/E08/E09/W06 codes), ``police_force``
+        (a name or E23/W15 code) and ``boundary_set`` (the name of an uploaded set) is given.
+        """
+        from hotspots.store.store import check_name
+
+        check_name(name, "area")
+        if name == DEMO_AREA:
+            raise Conflict(f"{DEMO_AREA!r} is the shipped demo area; choose another name")
+        given = [bool(districts), police_force is not None, boundary_set is not None]
+        if sum(given) != 1:
+            raise InvalidInput("make an area from exactly one of: districts, a police force, a boundary file")
+        spec: dict[str, Any]
+        if boundary_set is not None:
+            bset = self.boundary_sets.get(boundary_set)
+            if bset is None:
+                raise NotFound(f"no boundary set named {boundary_set!r}")
+            kind, spec = "file", {"boundary_sets": [boundary_set]}
+            title = title or bset.title
+        else:
+            picked = pick_from_catalogue(districts, police_force)
+            kind, spec = "catalogue", {"districts": picked.codes, "police_force": picked.force}
+            title = title or picked.title
+        record = self.area_register.add(name, title, kind, spec)
+        try:
+            return self.area(record.name)
+        except Exception:
+            self.area_register.delete(record.name)
+            raise
+
+    def add_area_from_file(
+        self,
+        data: bytes,
+        filename: str,
+        name: str,
+        *,
+        title: str | None = None,
+        population_csv: bytes | None = None,
+    ) -> Area:
+        """An area from an uploaded boundary file: stored as boundary set ``name``, then as area ``name``."""
+        self.add_boundary_file(data, filename, name, title=title)
+        return self.add_area(name, title=title, boundary_set=name)
+
+    def delete_area(self, name: str) -> AreaRecord:
+        """Forget a stored area (its datasets stay; analyse them with another ``area``)."""
+        if name == DEMO_AREA:
+            raise Conflict("the shipped demo area cannot be deleted")
+        record = self.area_register.delete(name)
+        with self._lock:
+            self._areas.pop(name, None)
+            self._cache.clear()
+        return record
+
+    def area_of(self, selection: Selection, requested: str | None = None) -> Area:
+        """The area to analyse ``selection`` in: ``requested``, else the one its datasets were stored for."""
+        if requested:
+            return self.area(requested)
+        names = {v.report.get("area") or DEMO_AREA for v in selection.versions}
+        if len(names) > 1:
+            raise InvalidInput(
+                f"the datasets belong to different areas ({', '.join(sorted(names))}); name one with area="
+            )
+        return self.area(names.pop())
+
+    def analysis_sets(self, area: Area, params: AnalysisParams) -> dict[str, BoundarySet]:
+        """The boundary sets an analysis may join to: the area's, plus a set named in ``params``."""
+        sets = dict(area.boundary_sets)
+        if params.boundaries != "auto" and params.boundaries not in sets:
+            named = self.boundary_sets.get(params.boundaries)
+            if named is None:
+                raise NotFound(
+                    f"no boundary set named {params.boundaries!r}; known: {', '.join(self.boundary_sets)}"
+                )
+            sets[named.name] = named
+        return sets
 
     def add_boundary_file(
         self,
@@ -161,27 +256,33 @@ class HotspotService:
         *,
         fmt: Format = "auto",
         mapping: ColumnMapping | None = None,
-        outside: OutsidePolicy = "reject",
+        outside: OutsidePolicy = "keep",
         size_limited: bool = True,
         sharing: Sharing | None = None,
+        area: str | None = None,
     ) -> tuple[DatasetVersion, IngestReport]:
-        """Validate files and store them as a new version of dataset ``name``.
+        """Validate files and store them as a new version of dataset ``name``, in ``area``.
 
+        ``area`` names a stored area (``None``: the shipped demo area). Incidents outside it
+        are kept and flagged (``outside="keep"``); a file with none inside is refused.
         ``size_limited`` applies the upload size limit (off for the shipped samples).
         """
         from hotspots.store.store import check_name
 
         check_name(name)
+        where = self.area(area)
         result = read_incidents(
             sources,
             fmt=fmt,
             mapping=mapping,
-            area=self.study_area(),
+            area=where.outline,
+            outside_districts=district_names_at,
             max_outside_m=self.settings.max_outside_km * 1000,
             outside=outside,
             max_bytes=self.settings.max_upload_bytes if size_limited else None,
             max_errors=self.settings.max_reported_errors,
         )
+        result.report.area = where.name
         version = self.store.add_dataset(name, result.incidents, result.report)
         if sharing is not None:
             self.sharing.set(name, sharing)
@@ -301,14 +402,21 @@ class HotspotService:
         version = self.dataset(ref)
         params = self.with_harm(params)
         params.validate()
+        area = self.area_of(version, params.area)
 
         def compute() -> AnalysisResult:
-            result = analyse(self.load(version), self.boundary_sets, params)
+            result = analyse(
+                self.load(version),
+                self.analysis_sets(area, params),
+                params,
+                neighbours=district_names_at,
+            )
             result.meta["dataset"] = version.ref
             result.meta["sources"] = version.sources_used(result.incidents)
+            result.meta["area"] = {"name": area.name, "title": area.title, "kind": area.kind}
             return result
 
-        key = ("analysis", version.id, *params.cache_key())
+        key = ("analysis", version.id, area.key, *params.cache_key())
         result = self._cached(key, compute)
         if exact:
             return version, result
@@ -320,7 +428,7 @@ class HotspotService:
     ) -> tuple[Selection, AnalysisResult, gpd.GeoDataFrame]:
         """Emerging hot spot cells for the analysis's months and study area."""
         version, result = self.analyse(ref, params)
-        key = ("emerging", version.id, *params.cache_key())
+        key = ("emerging", version.id, self.area_of(version, params.area).key, *params.cache_key())
         cells = self._cached(key, lambda: emerging_layer(result, params.cell_size_m))
         if exact:
             return version, result, cells
@@ -335,11 +443,12 @@ class HotspotService:
         version = self.dataset(ref)
         params = self.with_harm(params)
         params.validate()
+        area = self.area_of(version, params.area)
         return version, self._cached(
-            ("evaluate", version.id, *params.cache_key(), test_month, n_tests),
+            ("evaluate", version.id, area.key, *params.cache_key(), test_month, n_tests),
             lambda: evaluate_hotspots(
                 self.load(version),
-                self.boundary_sets,
+                self.analysis_sets(area, params),
                 params,
                 test_month=test_month,
                 n_tests=n_tests,
@@ -354,9 +463,10 @@ class HotspotService:
         params_a, params_b = self.with_harm(params_a), self.with_harm(params_b)
         params_a.validate()
         params_b.validate()
+        area = self.area_of(version, params_a.area)
         return version, self._cached(
-            ("compare", version.id, *params_a.cache_key(), *params_b.cache_key()),
-            lambda: compare(self.load(version), self.boundary_sets, params_a, params_b),
+            ("compare", version.id, area.key, *params_a.cache_key(), *params_b.cache_key()),
+            lambda: compare(self.load(version), self.analysis_sets(area, params_a), params_a, params_b),
         )
 
     def rendered(
@@ -373,7 +483,8 @@ class HotspotService:
         service's harm table), plus ``variant``: whatever else the body depends on (exact or
         suppressed counts, layers, measure...). Concurrent first requests build it once.
         """
-        key = ("rendered", kind, selection.id, *self.with_harm(params).cache_key(), *variant)
+        area = self.area_of(selection, params.area).key
+        key = ("rendered", kind, selection.id, area, *self.with_harm(params).cache_key(), *variant)
         return self._cached(key, render)
 
     def _cached(self, key: tuple[object, ...], compute: Callable[[], T]) -> T:

@@ -26,7 +26,7 @@ class Settings(BaseSettings):
         description="SQLAlchemy URL for metadata; default is SQLite inside data_dir.",
     )
     seed_sample_data: bool = Field(
-        default=True, description="Load the shipped tri-borough sample datasets into an empty store."
+        default=True, description="Load the shipped demo area's sample datasets into an empty store."
     )
     host: str = "127.0.0.1"
     port: int = 8000

@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 from hotspots.boundaries import BoundarySet, shipped_boundary_sets
+from hotspots.demo import SAMPLES, sample_source
 from hotspots.geo.ingest import Source, read_incidents
-from hotspots.service import SAMPLES, sample_source
 
 POINTS_FILE = SAMPLES[0].filename
 BD_FILE = SAMPLES[1].filename

@@ -38,7 +38,7 @@ from schemathesis.python import asgi as schemathesis_asgi
 
 from hotspots.api.app import create_app
 from hotspots.boundaries import shipped_boundary_sets
-from hotspots.service import SAMPLES, sample_source
+from hotspots.demo import SAMPLES, sample_source
 from hotspots.settings import Settings
 
 SMALL = SAMPLES[1].name  # bd-2023-01: one month, ~1.6k incidents

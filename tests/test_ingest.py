@@ -877,7 +877,7 @@ def test_point_far_outside_is_rejected_with_its_line(
 ) -> None:
     set_cell(rows, 25, LON, MANCHESTER[0])
     set_cell(rows, 25, LAT, MANCHESTER[1])
-    err = rejected(to_csv(rows), area=outline, max_outside_m=5000)
+    err = rejected(to_csv(rows), area=outline, max_outside_m=5000, outside="reject")
     e = single_error(err)
     assert_names(err, e, 26, "Longitude/Latitude")
     x, y = Transformer.from_crs("EPSG:4326", "EPSG:27700", always_xy=True).transform(-2.24, 53.48)
@@ -886,7 +886,33 @@ def test_point_far_outside_is_rejected_with_its_line(
     assert f"is {km:.1f} km outside the area" in e.message
     assert "(-2.240000, 53.480000)" in e.message
     assert "1 incident(s) lie more than 5 km outside the boundaries" in err.message
-    assert "outside=exclude" in err.message
+    assert "outside=exclude" in err.message and "outside=keep" in err.message
+
+
+def test_rows_outside_the_area_are_kept_and_counted_by_default(
+    rows: list[list[str]], outline: shapely.Geometry
+) -> None:
+    # A whole-force file: rows far outside the area are normal input, flagged later by the join.
+    set_cell(rows, 25, LON, MANCHESTER[0])
+    set_cell(rows, 25, LAT, MANCHESTER[1])
+    coords = shapely.get_coordinates(outline)
+    x_max, y_at = coords[coords[:, 0].argmax()]
+    lon, lat = to_lonlat(x_max + 3000, y_at)
+    set_cell(rows, 30, LON, lon)
+    set_cell(rows, 30, LAT, lat)
+    result = read(
+        to_csv(rows),
+        area=outline,
+        outside_districts=lambda x, y: np.where(x > 450_000, "Thurrock", "Manchester"),
+    )
+    report = result.report
+    assert report.rows_accepted == len(result.incidents) == N_ROWS
+    assert report.rows_outside_area == 2
+    assert report.outside_area["rows"] == 2
+    assert report.outside_area["districts"] == {"Thurrock": 1, "Manchester": 1}
+    assert 200 < report.outside_area["max_km"] < 300
+    assert any("2 located row(s) lie outside the area" in w for w in report.warnings)
+    assert report.as_dict()["rows_outside_area"] == 2
 
 
 def test_point_far_outside_is_excluded_on_request(rows: list[list[str]], outline: shapely.Geometry) -> None:
@@ -912,24 +938,25 @@ def test_outside_tolerance_on_both_sides(rows: list[list[str]], outline: shapely
     far = to_lonlat(x_max + 8000, y_at)
     set_cell(rows, 60, LON, near[0])
     set_cell(rows, 60, LAT, near[1])
-    assert read(to_csv(rows), area=outline, max_outside_m=5000).report.rows_accepted == N_ROWS
+    strict = {"outside": "reject", "area": outline}
+    assert read(to_csv(rows), max_outside_m=5000, **strict).report.rows_accepted == N_ROWS
     set_cell(rows, 61, LON, far[0])
     set_cell(rows, 61, LAT, far[1])
-    err = rejected(to_csv(rows), area=outline, max_outside_m=5000)
+    err = rejected(to_csv(rows), max_outside_m=5000, **strict)
     e = single_error(err)
     assert e.line == 62
     assert re.search(r"is 8\.0 km outside the area", e.message), e.message
     # A looser limit accepts it.
-    assert read(to_csv(rows), area=outline, max_outside_m=10_000).report.rows_accepted == N_ROWS
+    assert read(to_csv(rows), max_outside_m=10_000, **strict).report.rows_accepted == N_ROWS
 
 
 def test_whole_file_far_away(rows: list[list[str]], outline: shapely.Geometry) -> None:
     for r in rows:
         r[LON], r[LAT] = MANCHESTER
-    err = rejected(to_csv(rows), area=outline, max_outside_m=5000, max_errors=10)
-    assert err.message.startswith("no incident lies within 5 km of the boundaries")
-    assert "wrong columns" in err.message
-    assert err.total_errors == N_ROWS and len(err.errors) == 10
+    for outside in ("keep", "exclude", "reject"):
+        err = rejected(to_csv(rows), area=outline, max_outside_m=5000, outside=outside)
+        assert err.message.startswith(f"none of the {N_ROWS:,} located incidents lies inside the area")
+        assert "wrong columns" in err.message and "another area" in err.message
 
 
 def test_whole_file_far_away_with_some_no_location_rows(
@@ -939,14 +966,14 @@ def test_whole_file_far_away_with_some_no_location_rows(
         r[LON], r[LAT] = MANCHESTER
     rows[0][LON] = rows[0][LAT] = ""
     err = rejected(to_csv(rows), area=outline, max_outside_m=5000)
-    assert err.message.startswith("no incident lies within 5 km of the boundaries")
-    assert err.total_errors == N_ROWS - 1
+    assert err.message.startswith(f"none of the {N_ROWS - 1:,} located incidents lies inside the area")
 
 
 def test_whole_file_far_away_is_excluded_entirely(rows: list[list[str]], outline: shapely.Geometry) -> None:
     for r in rows[:-1]:
         r[LON], r[LAT] = MANCHESTER
     result = read(to_csv(rows), area=outline, outside="exclude")
+    assert result.report.rows_outside_area == 0
     assert result.report.rows_excluded_outside == N_ROWS - 1
     assert result.incidents["line"].tolist() == [N_ROWS + 1]
 
@@ -957,7 +984,11 @@ def test_outside_errors_name_the_file_when_there_are_several(
     set_cell(rows, 2, LON, MANCHESTER[0])
     set_cell(rows, 2, LAT, MANCHESTER[1])
     with pytest.raises(InvalidInput) as info:
-        read_incidents([Source("good.csv", sample_bytes), Source("moved.csv", to_csv(rows))], area=outline)
+        read_incidents(
+            [Source("good.csv", sample_bytes), Source("moved.csv", to_csv(rows))],
+            area=outline,
+            outside="reject",
+        )
     e = single_error(info.value)
     assert e.line == 3
     assert e.message.startswith("moved.csv: location")

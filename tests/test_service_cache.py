@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
+from hotspots.demo import SAMPLES, sample_source
 from hotspots.geo.analysis import AnalysisParams
-from hotspots.service import SAMPLES, HotspotService, sample_source
+from hotspots.service import HotspotService
 from hotspots.settings import Settings
 
 THREADS = 50
@@ -32,7 +33,7 @@ class CountingAnalysis:
         self.most_running = 0
         self._lock = threading.Lock()
 
-    def __call__(self, incidents: Any, boundary_sets: Any, params: AnalysisParams) -> Any:
+    def __call__(self, incidents: Any, boundary_sets: Any, params: AnalysisParams, **options: Any) -> Any:
         with self._lock:
             self.calls += 1
             self.running += 1

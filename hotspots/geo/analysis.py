@@ -7,7 +7,7 @@ areas in square metres, densities per square kilometre.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -16,10 +16,18 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from hotspots.boundaries.area import sets_in_force
 from hotspots.boundaries.model import WARD_COLUMNS, BoundarySet
 from hotspots.errors import InvalidInput, NotFound
 from hotspots.geo.crs import BNG
-from hotspots.geo.dbscan import DEFAULT_EPS_M, check_parameters, default_min_samples, weighted_dbscan
+from hotspots.geo.dbscan import (
+    DEFAULT_EPS_M,
+    MIN_SAMPLES_RULE,
+    check_parameters,
+    default_min_samples,
+    occupied_area_m2,
+    weighted_dbscan,
+)
 from hotspots.geo.grid import check_cell_size
 from hotspots.geo.harm import DEFAULT_HARM, HarmWeights, assign_harm, default_min_harm
 from hotspots.geo.hdbscan import DEFAULT_MIN_DISTANCE_M, check_hdbscan_parameters, hdbscan_labels
@@ -40,8 +48,9 @@ class AnalysisParams:
     empty means all; ``eps_m`` is the DBSCAN radius in metres and
     ``min_samples`` the incidents a neighbourhood needs to be a hotspot core;
     ``boundaries`` names a boundary set or ``"auto"`` for the set in force for
-    each incident's month; ``shape_buffer_m`` is the radius in metres of the
-    circles drawn around member locations.
+    each incident's month; ``area`` names the area to analyse in (``None``: the
+    one the dataset was stored for; resolved by the service); ``shape_buffer_m``
+    is the radius in metres of the circles drawn around member locations.
     """
 
     month_from: str | None = None
@@ -57,6 +66,7 @@ class AnalysisParams:
     min_cluster_size: int | None = None
     harm_table: tuple[tuple[str, float], ...] | None = None
     sources: tuple[str, ...] = ()
+    area: str | None = None
 
     def harm(self) -> HarmWeights:
         """The harm weights in use: a custom table, else the documented default."""
@@ -113,6 +123,9 @@ class AnalysisResult:
     study_area: shapely.Geometry
     gi_grid: gpd.GeoDataFrame
     meta: dict[str, Any] = field(default_factory=dict)
+    context_hotspots: gpd.GeoDataFrame = field(
+        default_factory=lambda: gpd.GeoDataFrame({"label": []}, geometry=[], crs=BNG)
+    )
 
 
 def analyse(
@@ -121,11 +134,18 @@ def analyse(
     params: AnalysisParams,
     *,
     statistics: bool = True,
+    neighbours: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> AnalysisResult:
     """Filter by period and crime type, join to wards, run DBSCAN and summarise.
 
-    ``statistics=False`` skips Getis-Ord Gi* (hex grid and wards) when only the
-    hotspots are needed, e.g. inside a rolling evaluation.
+    ``boundary_sets`` are the area's sets (``boundaries="auto"`` joins each month
+    to the set in force then). DBSCAN runs over every located incident, inside the
+    area or not, so a hotspot on the boundary keeps its outside part; a hotspot is
+    listed and ranked only if any of its incidents lie inside the area (the others
+    are kept as ``context_hotspots``, shapes only). ``neighbours`` names the
+    district at BNG points outside the area, for each hotspot's
+    ``outside_districts``. ``statistics=False`` skips Getis-Ord Gi* (hex grid and
+    wards) when only the hotspots are needed, e.g. inside a rolling evaluation.
 
     Raises
     ------
@@ -150,7 +170,8 @@ def analyse(
     joined["harm"] = assignment.weights
     weights = assignment.weights[located] if params.weight == "harm" else None
     eps = params.eps_m if params.eps_m is not None else DEFAULT_EPS_M
-    min_cluster_size = params.min_cluster_size or default_min_samples(n_located_inside, study_area, eps)
+    occupied = occupied_area_m2(joined["x"].to_numpy()[inside], joined["y"].to_numpy()[inside], study_area)
+    min_cluster_size = params.min_cluster_size or default_min_samples(n_located_inside, occupied, eps)
     if params.min_samples is not None:
         min_samples = params.min_samples
         rule = None
@@ -160,11 +181,14 @@ def analyse(
         rule = "HDBSCAN: min_cluster_size (x mean harm weight in harm mode)"
     elif params.weight == "harm":
         harm_inside = float(joined["harm"].to_numpy()[inside].sum())
-        min_samples = default_min_harm(harm_inside, study_area, eps, n_incidents=n_located_inside)
-        rule = "6 x harm expected in an eps-radius disc if spread evenly, at least 5 average incidents' harm"
+        min_samples = default_min_harm(harm_inside, occupied, eps, n_incidents=n_located_inside)
+        rule = (
+            "6 x harm expected in an eps-radius disc if spread evenly over the part of the area where "
+            "incidents happen (500 m squares holding any), at least 5 average incidents' harm"
+        )
     else:
-        min_samples = default_min_samples(n_located_inside, study_area, eps)
-        rule = "6 x incidents expected in an eps-radius disc if spread evenly over the area, at least 5"
+        min_samples = default_min_samples(n_located_inside, occupied, eps)
+        rule = MIN_SAMPLES_RULE
     resolved = replace(
         params,
         eps_m=eps,
@@ -178,6 +202,7 @@ def analyse(
             labels[located] = hdbscan_labels(xs, ys, min_cluster_size, min_samples, weights)
         else:
             labels[located] = weighted_dbscan(xs, ys, eps, min_samples, weights=weights)
+    labels, outside_only = _owned_clusters(labels, inside)
     hotspots = build_hotspots(
         joined.loc[located].reset_index(drop=True),
         labels[located],
@@ -185,6 +210,9 @@ def analyse(
         study_area=coverage,
         shape_buffer_m=params.shape_buffer_m,
     )
+    own = {str(n) for s in sets for n in s.boroughs["borough_name"]}
+    _name_outside_districts(hotspots, joined, labels, located & ~inside, neighbours, own)
+    context = _context_shapes(joined, outside_only, params.shape_buffer_m)
     joined["hotspot_id"] = np.where(labels >= 0, labels + 1, -1)
     inside_area = inside
     if statistics:
@@ -227,6 +255,9 @@ def analyse(
         "incidents_outside_area": int((located & joined["outside_area"].to_numpy(dtype=bool)).sum()),
         "incidents_in_hotspots": n_in_hotspots,
         "hotspots": int(len(hotspots)),
+        "hotspots_outside_area": int(len(context)),
+        "hotspot_rule": "a hotspot is listed if any of its incidents lie inside the area; clusters "
+        "wholly outside it are drawn only as context",
         "hit_rate": hit_rate,
         "hotspot_area_share": union_share,
         "pai": hit_rate / union_share if hit_rate is not None and union_share > 0 else None,
@@ -236,10 +267,74 @@ def analyse(
         "gi_star": {"cell_size_m": gi_grid.attrs.get("cell_size_m"), **gi_grid.attrs.get("gi_method", {})},
         "population_sources": {s.name: s.population_source for s in sets if s.population_source},
         "study_area_km2": round(study_area / 1e6, 3),
+        "occupied_area_km2": round(occupied / 1e6, 3),
         "study_area_rule": "area of the boroughs that hold incidents",
         "crs_note": "distances and areas computed in British National Grid (EPSG:27700)",
     }
-    return AnalysisResult(resolved, joined, hotspots, wards, boroughs, sets, months, coverage, gi_grid, meta)
+    return AnalysisResult(
+        resolved, joined, hotspots, wards, boroughs, sets, months, coverage, gi_grid, meta, context
+    )
+
+
+def _owned_clusters(labels: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Labels with clusters that have no incident inside the area removed (-1) and the rest renumbered.
+
+    Returns the new labels (canonical order kept: 0 = largest remaining) and, per incident,
+    the old label of a removed cluster (-1 elsewhere), for drawing them as context.
+    """
+    n = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
+    outside_only = np.full(len(labels), -1, dtype=np.int64)
+    if n == 0:
+        return labels, outside_only
+    member = labels >= 0
+    owned = np.bincount(labels[member & inside], minlength=n) > 0
+    if owned.all():
+        return labels, outside_only
+    new_of_old = np.where(owned, np.cumsum(owned) - 1, -1)
+    out = np.full(len(labels), -1, dtype=np.int64)
+    out[member] = new_of_old[labels[member]]
+    gone = member & ~owned[np.where(member, labels, 0)]
+    outside_only[gone] = labels[gone]
+    return out, outside_only
+
+
+def _name_outside_districts(
+    hotspots: gpd.GeoDataFrame,
+    joined: pd.DataFrame,
+    labels: np.ndarray,
+    outside: np.ndarray,
+    neighbours: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+    own: Collection[str] = (),
+) -> None:
+    """Add ``outside_districts``: districts outside the area that each hotspot's incidents reach.
+
+    ``own`` are the area's district names: a generalised national outline may place a point
+    just over the area's edge in one of them, which says nothing about where it is.
+    """
+    names: list[list[str]] = [[] for _ in range(len(hotspots))]
+    reach = outside & (labels >= 0)
+    if neighbours is not None and reach.any():
+        xs, ys = joined["x"].to_numpy()[reach], joined["y"].to_numpy()[reach]
+        found = pd.DataFrame({"label": labels[reach], "name": neighbours(xs, ys)}).dropna()
+        found = found[~found["name"].isin(own)]
+        for label, group in found.groupby("label"):
+            names[int(str(label))] = group["name"].value_counts().index.astype(str).tolist()
+    at = hotspots.columns.get_loc("extends_outside_area") + 1
+    hotspots.insert(at, "outside_districts", pd.Series(names, index=hotspots.index, dtype=object))
+
+
+def _context_shapes(joined: pd.DataFrame, outside_only: np.ndarray, buffer_m: float) -> gpd.GeoDataFrame:
+    """Shapes of the clusters wholly outside the area (EPSG:27700), drawn faintly as context."""
+    from hotspots.geo.shapes import circle_union
+
+    shapes = []
+    for label in np.unique(outside_only[outside_only >= 0]):
+        rows = outside_only == label
+        points = np.unique(
+            np.column_stack([joined["x"].to_numpy()[rows], joined["y"].to_numpy()[rows]]), axis=0
+        )
+        shapes.append(circle_union(points[:, 0], points[:, 1], buffer_m))
+    return gpd.GeoDataFrame({"label": ["outside the area"] * len(shapes)}, geometry=shapes, crs=BNG)
 
 
 def _filter(incidents: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:
@@ -289,9 +384,7 @@ def _choose_sets(
         if name not in boundary_sets:
             raise NotFound(f"no boundary set named {name!r}; known: {', '.join(boundary_sets)}")
         return [boundary_sets[name]]
-    shipped = [s for s in boundary_sets.values() if s.shipped] or list(boundary_sets.values())
-    used = [s for s in shipped if any(s.in_force(m) for m in months)]
-    return used or shipped[:1]
+    return sets_in_force(list(boundary_sets.values()), months)
 
 
 def _coverage(joined: pd.DataFrame, bset: BoundarySet) -> shapely.Geometry:

@@ -32,7 +32,8 @@ MIN_MIN_SAMPLES = 5
 def default_min_samples(n_incidents: int, area_m2: float, eps_m: float = DEFAULT_EPS_M) -> int:
     """Data-driven ``min_samples``: six times the incidents expected in an eps-disc.
 
-    If the ``n_incidents`` were spread evenly over ``area_m2`` square metres,
+    ``area_m2`` is the area where incidents happen (see :func:`occupied_area_m2`). If the
+    ``n_incidents`` were spread evenly over ``area_m2`` square metres,
     a disc of radius ``eps_m`` would hold ``n * pi * eps^2 / area`` of them.
     A hotspot must hold :data:`DENSITY_FACTOR` times that, and never fewer
     than :data:`MIN_MIN_SAMPLES` incidents.
@@ -41,6 +42,27 @@ def default_min_samples(n_incidents: int, area_m2: float, eps_m: float = DEFAULT
         return MIN_MIN_SAMPLES
     expected = n_incidents * math.pi * eps_m**2 / area_m2
     return max(MIN_MIN_SAMPLES, math.ceil(DENSITY_FACTOR * expected))
+
+
+MIN_SAMPLES_RULE = (
+    "6 x incidents expected in an eps-radius disc if spread evenly over the part of the area "
+    "where incidents happen (500 m squares holding any), at least 5"
+)
+"""The default ``min_samples`` rule in words (:func:`default_min_samples`), for metadata."""
+OCCUPIED_CELL_M = 500.0
+"""Side of the squares (metres) whose count of occupied ones measures where incidents happen."""
+
+
+def occupied_area_m2(x: np.ndarray, y: np.ndarray, limit_m2: float, cell_m: float = OCCUPIED_CELL_M) -> float:
+    """Area (m2) of the ``cell_m`` squares of the BNG grid holding any of the points, at most ``limit_m2``.
+
+    The part of an area where incidents happen: a county of towns, villages and farmland is
+    mostly empty of incidents, three London boroughs hardly at all. ``x``, ``y`` in EPSG:27700.
+    """
+    if not len(x):
+        return float(limit_m2)
+    cells = np.unique(np.floor(np.asarray(x) / cell_m) * 1e7 + np.floor(np.asarray(y) / cell_m))
+    return float(min(limit_m2, len(cells) * cell_m * cell_m))
 
 
 def check_parameters(eps_m: float, min_samples: int) -> None:

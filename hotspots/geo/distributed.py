@@ -50,6 +50,8 @@ from hotspots.geo.analysis import (
     _choose_sets,
     _coverage,
     _month_range,
+    _name_outside_districts,
+    _owned_clusters,
     borough_layer,
     ward_layer,
 )
@@ -57,6 +59,8 @@ from hotspots.geo.crs import BNG
 from hotspots.geo.dbscan import (
     DEFAULT_EPS_M,
     GRID_MIN_LOCATIONS,
+    MIN_SAMPLES_RULE,
+    OCCUPIED_CELL_M,
     canonical_labels,
     check_parameters,
     default_min_samples,
@@ -309,12 +313,13 @@ class Aggregates:
     ``locations``: distinct located positions (``x``, ``y`` in EPSG:27700 metres) with
     ``count``. ``ward_counts``: incidents inside the area per ``boundary_set`` and
     ``ward_code``; ``ward_month_counts`` also per ``month``; ``borough_counts`` per
-    ``borough_code``.
+    ``borough_code``. ``occupied_m2``: area of the 500 m squares holding incidents inside.
     """
 
     incidents: int
     located: int
     inside: int
+    occupied_m2: float
     locations: pd.DataFrame
     ward_counts: pd.Series
     ward_month_counts: pd.Series
@@ -325,10 +330,12 @@ def aggregate(joined: dd.DataFrame) -> Aggregates:
     """Counts and distinct locations of the joined selection, with dask groupby, in one pass."""
     located = joined[joined["has_location"]]
     inside = located[~located["outside_area"]]
-    n, n_located, n_inside, locs, wards, ward_months, boroughs = dask.compute(
+    cells = inside.assign(cx=inside["x"] // OCCUPIED_CELL_M, cy=inside["y"] // OCCUPIED_CELL_M)
+    n, n_located, n_inside, n_cells, locs, wards, ward_months, boroughs = dask.compute(
         joined.shape[0],
         located.shape[0],
         inside.shape[0],
+        cells[["cx", "cy"]].drop_duplicates(split_out=1).shape[0],
         located.groupby(["x", "y"]).size(split_out=1),
         inside.groupby(["boundary_set", "ward_code"]).size(split_out=1),
         inside.groupby(["boundary_set", "ward_code", "month"]).size(split_out=1),
@@ -339,6 +346,7 @@ def aggregate(joined: dd.DataFrame) -> Aggregates:
         incidents=int(n),
         located=int(n_located),
         inside=int(n_inside),
+        occupied_m2=float(n_cells) * OCCUPIED_CELL_M**2,
         locations=locations,
         ward_counts=wards.sort_index(),
         ward_month_counts=ward_months.sort_index(),
@@ -632,7 +640,7 @@ def analyse_distributed(
     min_samples = (
         params.min_samples
         if params.min_samples is not None
-        else default_min_samples(agg.inside, study_area, eps)
+        else default_min_samples(agg.inside, min(agg.occupied_m2, study_area), eps)
     )
     locs = agg.locations
     loc_labels = tile_dbscan(
@@ -646,13 +654,15 @@ def analyse_distributed(
     )
     members = _members(joined, locs.assign(label=loc_labels)[loc_labels >= 0])
     labels = members.pop("label").to_numpy(dtype=np.int64)
+    labels, _ = _owned_clusters(labels, ~members["outside_area"].to_numpy(dtype=bool))
     members["harm"] = assign_harm(members["crime_type"], params.harm()).weights
     hotspots = build_hotspots(
         members, labels, months=months, study_area=coverage, shape_buffer_m=params.shape_buffer_m
     )
+    _name_outside_districts(hotspots, members, labels, members["outside_area"].to_numpy(dtype=bool), None)
     hotspots = _shares_of_all(hotspots, members, labels, agg.inside)
     hotspots.insert(hotspots.columns.get_loc("pai") + 1, "hot_share", np.full(len(hotspots), np.nan))
-    members["hotspot_id"] = labels + 1
+    members["hotspot_id"] = np.where(labels >= 0, labels + 1, -1)
     wards = ward_layer(agg.ward_counts, sets, statistics)
     boroughs = borough_layer(agg.borough_counts, sets)
     resolved = replace(params, eps_m=eps, min_samples=min_samples, min_cluster_size=None)
@@ -714,9 +724,7 @@ def _meta(
         "crime_types": list(params.crime_types) or "all",
         "eps_m": eps,
         "min_samples": min_samples,
-        "min_samples_rule": None
-        if params.min_samples is not None
-        else "6 x incidents expected in an eps-radius disc if spread evenly over the area, at least 5",
+        "min_samples_rule": None if params.min_samples is not None else MIN_SAMPLES_RULE,
         "min_samples_units": "incidents",
         "weight": params.weight,
         "method": params.method,
@@ -727,7 +735,7 @@ def _meta(
         "incidents_located": agg.located,
         "incidents_without_location": agg.incidents - agg.located,
         "incidents_outside_area": agg.located - agg.inside,
-        "incidents_in_hotspots": int(len(members)),
+        "incidents_in_hotspots": int((members["hotspot_id"] > 0).sum()),
         "hotspots": int(len(hotspots)),
         "hit_rate": hit_rate,
         "hotspot_area_share": union_share,

@@ -67,7 +67,7 @@ def default_cell_size(n_incidents: int, area_m2: float) -> float:
     ``d`` is clamped to [:data:`MIN_CELL_SIZE_M`, :data:`MAX_CELL_SIZE_M`]
     (50 m, street scale, to 500 m, neighbourhood scale) and rounded to
     the nearest 10 m. Fewer incidents give larger cells, so counts per cell stay
-    large enough to test; 147k incidents over the 210 km2 tri-borough area give
+    large enough to test; 147k incidents over the 210 km2 of the shipped demo area give
     90 m, one month of them (about 4,000) gives 500 m.
 
     Parameters

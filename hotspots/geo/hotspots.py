@@ -21,7 +21,7 @@ import shapely
 from hotspots.geo.crs import BNG, WGS84, transform
 from hotspots.geo.locations import Locations
 from hotspots.geo.shapes import circle_union
-from hotspots.geo.trend import mann_kendall, time_profile
+from hotspots.geo.trend import mann_kendall_many, time_profile
 
 DEFAULT_SHAPE_BUFFER_M = 30.0
 TOP_CATEGORIES = 3
@@ -162,18 +162,19 @@ def _summaries(
     profiles = _time_profiles(df["occurred_at"], g)
     n_inside = g.sum(~outside)
     rows = []
+    series_rows: list[list[int]] = []
     for k, label in enumerate(g.labels):
         count = int(g.size[k])
         codes_k, counts_k = month_counts[k]
         per_month = dict(zip(codes_k.tolist(), counts_k.tolist(), strict=True))
         monthly = {m: int(per_month.get(c, 0)) if c >= 0 else 0 for m, c in zip(months, wanted, strict=True)}
+        series_rows.append(list(monthly.values()))
         by_month = _descending(counts_k)
         cat_codes, cat_counts = crime_counts[k]
         top = _descending(cat_counts)[:TOP_CATEGORIES]
         ward_list = wards[k]
         borough_list = boroughs[k]
         is_outside = bool(int(n_inside[k]) < count)
-        trend = mann_kendall(list(monthly.values()))
         rows.append(
             {
                 "hotspot_id": int(label) + 1,
@@ -185,9 +186,9 @@ def _summaries(
                 "share_of_incidents": None,
                 "share_of_area": None,
                 "pai": None,
-                "trend": trend.trend,
-                "trend_p": trend.p,
-                "slope_per_month": trend.slope_per_month,
+                "trend": None,
+                "trend_p": None,
+                "slope_per_month": None,
                 "wards": [name for _, name in ward_list],
                 "ward_codes": [code for code, _ in ward_list],
                 "boroughs": [name for _, name in borough_list],
@@ -207,6 +208,9 @@ def _summaries(
                 "geometry": None,
             }
         )
+    series = np.array(series_rows, dtype=float).reshape(len(rows), -1)
+    for row, trend in zip(rows, mann_kendall_many(series), strict=True):
+        row.update(trend=trend.trend, trend_p=trend.p, slope_per_month=trend.slope_per_month)
     return rows
 
 

@@ -16,11 +16,11 @@ import csv
 import io
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, overload
+from typing import Any, Literal, overload
 
 import numpy as np
 import pandas as pd
@@ -72,7 +72,7 @@ _LONG_LINE = re.compile(r"(?m)^[^\n]{" + str(MAX_LINE_CHARS + 1) + "}")
 MONTH_RE = re.compile(r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$")
 """A month YYYY-MM in the years 1900 to 2099."""
 Format = Literal["auto", "police-uk", "generic"]
-OutsidePolicy = Literal["reject", "exclude"]
+OutsidePolicy = Literal["keep", "exclude", "reject"]
 
 
 def snake_case(name: str) -> str:
@@ -120,6 +120,9 @@ class IngestReport:
     rows_accepted: int = 0
     rows_without_location: int = 0
     rows_excluded_outside: int = 0
+    rows_outside_area: int = 0
+    outside_area: dict[str, Any] = field(default_factory=dict)
+    area: str | None = None
     months: list[str] = field(default_factory=list)
     crime_types: dict[str, int] = field(default_factory=dict)
     has_time_of_day: bool = False
@@ -133,6 +136,9 @@ class IngestReport:
             "rows_accepted": self.rows_accepted,
             "rows_without_location": self.rows_without_location,
             "rows_excluded_outside": self.rows_excluded_outside,
+            "rows_outside_area": self.rows_outside_area,
+            "outside_area": self.outside_area,
+            "area": self.area,
             "months": self.months,
             "crime_types": self.crime_types,
             "has_time_of_day": self.has_time_of_day,
@@ -228,9 +234,10 @@ def read_incidents(
     mapping: ColumnMapping | None = None,
     area: shapely.Geometry | None = None,
     max_outside_m: float = 5000.0,
-    outside: OutsidePolicy = "reject",
+    outside: OutsidePolicy = "keep",
     max_bytes: int | None = None,
     max_errors: int = 100,
+    outside_districts: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> IngestResult:
     """Read, validate and normalise one or more incident CSV files.
 
@@ -242,9 +249,15 @@ def read_incidents(
         ``"police-uk"`` for the 12-column street-level layout, ``"generic"``
         with a ``mapping``, or ``"auto"`` to tell them apart from the header.
     area:
-        The study area in EPSG:27700. Incidents more than ``max_outside_m``
-        metres outside it are errors (``outside="reject"``) or are left out
-        and counted in the report (``outside="exclude"``).
+        The study area in EPSG:27700. A file in which no located incident lies
+        inside it is refused (the wrong area, or swapped columns). Incidents
+        outside it are kept and counted in the report (``outside="keep"``, the
+        default: a police force publishes one file for its whole area), or
+        those more than ``max_outside_m`` metres outside are left out
+        (``"exclude"``) or are row errors (``"reject"``).
+    outside_districts:
+        Optional look-up from BNG ``x``, ``y`` arrays to district names, to say
+        in the report where the outside incidents are.
     max_bytes:
         Size limit per file; larger files raise :class:`PayloadTooLarge`.
 
@@ -281,7 +294,9 @@ def read_incidents(
     incidents = _concat(frames)
     del frames
     if area is not None:
-        incidents = _check_area(incidents, area, max_outside_m, outside, report, errors, len(sources) > 1)
+        incidents = _check_area(
+            incidents, area, max_outside_m, outside, report, errors, len(sources) > 1, outside_districts
+        )
         if errors:
             raise InvalidInput(
                 _outside_headline(errors.total, int(incidents["has_location"].sum()), max_outside_m),
@@ -300,14 +315,9 @@ def _error_headline(errors: ErrorCollector, sources: Sequence[Source]) -> str:
 
 def _outside_headline(n_bad: int, n_rows: int, max_outside_m: float) -> str:
     km = max_outside_m / 1000
-    if n_bad >= n_rows:
-        return (
-            f"no incident lies within {km:g} km of the boundaries: is the file for another area, "
-            "or are the coordinates in the wrong columns? Nothing was stored"
-        )
     return (
         f"{n_bad} incident(s) lie more than {km:g} km outside the boundaries; nothing was stored. "
-        "Upload with outside=exclude to leave them out (they are counted in the report)"
+        "Upload with outside=keep (they are kept and flagged) or outside=exclude (left out and counted)"
     )
 
 
@@ -1173,38 +1183,89 @@ def _check_area(
     report: IngestReport,
     errors: ErrorCollector,
     many_files: bool,
+    outside_districts: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """Reject or exclude located incidents further than ``max_outside_m`` from ``area`` (EPSG:27700)."""
+    """Count, keep, exclude or reject located incidents outside ``area`` (EPSG:27700).
+
+    Refuses the whole input (:class:`InvalidInput`) when no located incident lies in the area.
+    """
     has = incidents["has_location"].to_numpy()
     x = incidents["x"].to_numpy()
     y = incidents["y"].to_numpy()
-    zone = shapely.simplify(area, 25.0).buffer(max_outside_m + 30.0)
-    shapely.prepare(zone)
-    far = np.zeros(len(incidents), dtype=bool)
     idx = np.flatnonzero(has)
-    far[idx] = ~shapely.contains_xy(zone, x[idx], y[idx])
-    if not far.any():
+    if not len(idx):
         return incidents
+    # 30 m of slack: police.uk snap points on a boundary road may sit just over the line
+    near = shapely.simplify(area, 10.0).buffer(30.0)
+    shapely.prepare(near)
+    out = np.zeros(len(incidents), dtype=bool)
+    out[idx] = ~shapely.contains_xy(near, x[idx], y[idx])
+    n_out = int(out.sum())
+    if n_out == len(idx):
+        dist = shapely.distance(area, shapely.points(x[idx], y[idx]))
+        raise InvalidInput(
+            f"none of the {len(idx):,} located incidents lies inside the area (the nearest is "
+            f"{float(dist.min()) / 1000:.1f} km outside it, "
+            f"the median {float(np.median(dist)) / 1000:.1f} km): "
+            "is the file for another area, or are the coordinates in the wrong columns? Nothing was stored"
+        )
+    if not n_out:
+        return incidents
+    dist = shapely.distance(area, shapely.points(x[out], y[out]))
+    far = np.zeros(len(incidents), dtype=bool)
+    far[np.flatnonzero(out)[dist > max_outside_m]] = True
+    if outside == "reject":
+        if not far.any():
+            return incidents
+        lines = incidents["line"].to_numpy()[far]
+        files = incidents["source_file"].to_numpy()[far]
+        lon = incidents["longitude"].to_numpy()[far]
+        lat = incidents["latitude"].to_numpy()[far]
+        for j, d in enumerate(dist[dist > max_outside_m]):
+            prefix = f"{files[j]}: " if many_files else ""
+            errors.add(
+                RowError(
+                    int(lines[j]),
+                    "Longitude/Latitude",
+                    f"{prefix}location ({lon[j]:.6f}, {lat[j]:.6f}) is {d / 1000:.1f} km outside the area",
+                )
+            )
+        return incidents
+    summary: dict[str, Any] = {
+        "rows": n_out,
+        "share": round(n_out / len(idx), 4),
+        "median_km": round(float(np.median(dist)) / 1000, 1),
+        "max_km": round(float(dist.max()) / 1000, 1),
+    }
+    if outside_districts is not None:
+        names = pd.Series(outside_districts(x[out], y[out]), dtype="object").fillna(
+            "outside England and Wales"
+        )
+        summary["districts"] = {str(k): int(v) for k, v in names.value_counts().items()}
     if outside == "exclude":
         report.rows_excluded_outside = int(far.sum())
-        report.warnings.append(
-            f"{int(far.sum())} row(s) more than {max_outside_m / 1000:g} km outside the boundaries "
-            "were left out"
-        )
-        return incidents.loc[~far]
-    dist = shapely.distance(area, shapely.points(x[far], y[far]))
-    lines = incidents["line"].to_numpy()[far]
-    files = incidents["source_file"].to_numpy()[far]
-    lon = incidents["longitude"].to_numpy()[far]
-    lat = incidents["latitude"].to_numpy()[far]
-    for j in range(len(dist)):
-        prefix = f"{files[j]}: " if many_files else ""
-        errors.add(
-            RowError(
-                int(lines[j]),
-                "Longitude/Latitude",
-                f"{prefix}location ({lon[j]:.6f}, {lat[j]:.6f}) is {dist[j] / 1000:.1f} km outside the area",
+        if far.any():
+            report.warnings.append(
+                f"{int(far.sum())} row(s) more than {max_outside_m / 1000:g} km outside the boundaries "
+                "were left out"
             )
+        incidents = incidents.loc[~far]
+        summary["rows"] = n_out - int(far.sum())
+    report.rows_outside_area = int(summary["rows"])
+    report.outside_area = summary
+    if summary["rows"]:
+        where = ""
+        if "districts" in summary:
+            top = list(summary["districts"].items())[:3]
+            where = (
+                " ("
+                + ", ".join(f"{n:,} in {d}" for d, n in top)
+                + (", ..." if len(summary["districts"]) > 3 else "")
+                + ")"
+            )
+        report.warnings.append(
+            f"{summary['rows']:,} located row(s) lie outside the area{where}, up to {summary['max_km']:g} km "
+            "away: they are kept, flagged outside_area and left out of rates, shares and hit rates"
         )
     return incidents
 

@@ -151,6 +151,61 @@ def mann_kendall(
     return TrendResult(n, tau, float(s), float(z), p, label, slope, alpha)
 
 
+EXACT_MAX_POINTS = 33
+"""Up to this many points without ties, scipy's ``kendalltau`` gives an exact p-value."""
+SLOPE_CHUNK_VALUES = 4_000_000
+"""Pairwise slopes held at once by :func:`mann_kendall_many` (rows are taken in chunks)."""
+
+
+def mann_kendall_many(series: np.ndarray, alpha: float = 0.05) -> list[TrendResult]:
+    """:func:`mann_kendall` on each row of ``series`` (rows: places, columns: consecutive months).
+
+    Gives the same results as calling :func:`mann_kendall` row by row (``method="auto"``),
+    computed for all rows at once: S, the tie-corrected variance, tau-b, the normal-score
+    p-value and Sen's slope are array operations over the month pairs. The few rows that
+    scipy would test exactly (no ties, at most :data:`EXACT_MAX_POINTS` months) are passed to
+    :func:`mann_kendall`.
+    """
+    if not (0.0 < alpha < 1.0):
+        raise InvalidInput(f"alpha must be between 0 and 1, got {alpha}")
+    x = np.asarray(series, dtype=float)
+    if x.ndim != 2:
+        raise InvalidInput("series must be two-dimensional: one row per place, one column per month")
+    if not np.isfinite(x).all():
+        raise InvalidInput("counts must all be finite numbers (use 0 for months without incidents)")
+    rows, n = x.shape
+    if n < MIN_TREND_POINTS:
+        return [TrendResult(n, None, None, None, None, "too short", None, alpha)] * rows
+    i, j = np.triu_indices(n, k=1)
+    out: list[TrendResult] = []
+    step = max(1, SLOPE_CHUNK_VALUES // max(len(i), n * n))
+    n0 = n * (n - 1) / 2.0
+    for lo in range(0, rows, step):
+        block = x[lo : lo + step]
+        diff = block[:, j] - block[:, i]
+        s = np.sign(diff).sum(axis=1)
+        slopes = np.median(diff / (j - i), axis=1)
+        # size of each value's group of ties, per element: sums over elements give sums over groups
+        g = (block[:, :, None] == block[:, None, :]).sum(axis=2).astype(float)
+        var_s = (n * (n - 1) * (2 * n + 5) - ((g - 1) * (2 * g + 5)).sum(axis=1)) / 18.0
+        n1 = ((g - 1) / 2.0).sum(axis=1)
+        no_ties = (g == 1).all(axis=1)
+        for r in range(len(block)):
+            if var_s[r] <= 0:
+                out.append(TrendResult(n, 0.0, 0.0, 0.0, 1.0, "no trend", 0.0, alpha))
+                continue
+            if n <= EXACT_MAX_POINTS and no_ties[r]:
+                out.append(mann_kendall(block[r], alpha))
+                continue
+            s_r = float(s[r])
+            sd = math.sqrt(float(var_s[r]))
+            tau = s_r / math.sqrt((n0 - float(n1[r])) * n0)
+            p = float(math.erfc(abs(s_r) / sd / math.sqrt(2.0)))
+            label: TrendLabel = ("increasing" if s_r > 0 else "decreasing") if p < alpha else "no trend"
+            out.append(TrendResult(n, tau, s_r, s_r / sd, p, label, float(slopes[r]), alpha))
+    return out
+
+
 def _mk_s(x: np.ndarray) -> float:
     diff = x[None, :] - x[:, None]  # diff[i, j] = x_j - x_i
     return float(np.sign(diff[np.triu_indices(len(x), k=1)]).sum())

@@ -1,0 +1,63 @@
+"""The shipped demo: the east London tri-borough area and its sample datasets.
+
+This module (with :mod:`hotspots.boundaries.shipped`, which builds the demo's boundary
+sets) is the one place that names the tri-borough: every other step follows whatever area a
+dataset belongs to. ``make run`` serves the demo; a partnership makes its own area from the
+national catalogue or a boundary file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+
+from hotspots.boundaries import shipped_boundary_sets
+from hotspots.boundaries.area import Area
+from hotspots.geo.ingest import ColumnMapping, Source
+from hotspots.store.sharing import Sharing
+
+DEMO_AREA = "tri-borough"
+"""Name of the shipped demo area, the default of ``make run``."""
+
+
+@dataclass(frozen=True)
+class SampleDataset:
+    name: str
+    filename: str
+    mapping: ColumnMapping | None
+
+
+SAMPLES = [
+    SampleDataset(
+        "tri-borough-2018-2020",
+        "police_api_points_tri_borough_2018-02_to_2020-12.csv.gz",
+        ColumnMapping(longitude="Longitude", latitude="Latitude", month="Month", category="Crime type"),
+    ),
+    SampleDataset("bd-2023-01", "2023-01-metropolitan-street_barking-and-dagenham.csv.gz", None),
+]
+DEFAULT_DATASET = SAMPLES[0].name
+SAMPLE_SHARING = Sharing(
+    owner="Metropolitan Police Service (published by data.police.uk)",
+    source_type="police",
+    purpose="Shipped sample: open data under the Open Government Licence v3.0",
+    agreement="OGL v3.0 (open data, no data-sharing agreement needed)",
+)
+
+
+def demo_area() -> Area:
+    """The demo area: the tri-borough wards of 2018 and 2022 (EPSG:27700)."""
+    shipped = tuple(shipped_boundary_sets().values())
+    return Area(
+        DEMO_AREA,
+        "Barking and Dagenham, Havering and Redbridge (shipped demo)",
+        shipped,
+        "demo",
+        {"boundary_sets": [s.name for s in shipped]},
+        token="shipped",
+    )
+
+
+def sample_source(filename: str) -> Source:
+    """A shipped sample file as an ingest source."""
+    with resources.as_file(resources.files("hotspots") / "sample_data" / filename) as path:
+        return Source.from_path(path)
