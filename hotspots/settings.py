@@ -31,6 +31,16 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_upload_mb: float = Field(default=200.0, gt=0, description="Largest accepted upload (MiB).")
+    max_boundary_upload_mb: float = Field(
+        default=20.0,
+        gt=0,
+        description="Largest accepted boundary file (MiB); a zipped Shapefile may expand to 8 times this.",
+    )
+    max_boundary_features: int = Field(
+        default=10_000,
+        ge=1,
+        description="Most wards in one boundary file (England and Wales have about 7,700 wards).",
+    )
     max_outside_km: float = Field(
         default=5.0,
         ge=0,
@@ -69,6 +79,10 @@ class Settings(BaseSettings):
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_boundary_upload_bytes(self) -> int:
+        return int(self.max_boundary_upload_mb * 1024 * 1024)
 
     @property
     def sqlalchemy_url(self) -> str:
