@@ -213,6 +213,18 @@ def test_attribute_only_geopackage_is_a_clear_422(tmp_path: Path) -> None:
         assert "no features layer" in r.json()["message"]
 
 
+def test_features_layer_without_a_geometry_column(tmp_path: Path) -> None:
+    path = tmp_path / "nogeom.gpkg"
+    pyogrio.write_dataframe(pd.DataFrame({"ward_code": ["A"], "ward_name": ["a"]}), path, driver="GPKG")
+    with sqlite3.connect(path) as con:
+        con.execute("UPDATE gpkg_contents SET data_type = 'features'")
+    con.close()
+    assert rejected(path.read_bytes(), "nogeom.gpkg").message == (
+        "nogeom.gpkg: the GeoPackage has no features layer with geometry (its layers: nogeom (features)); "
+        "boundary files need ward polygons"
+    )
+
+
 def test_geopackage_with_a_virtual_table_is_refused(wards: gpd.GeoDataFrame, tmp_path: Path) -> None:
     path = tmp_path / "v.gpkg"
     wards.to_file(path, driver="GPKG", engine="pyogrio")
@@ -626,3 +638,9 @@ def test_cli_boundaries_delete(tmp_path: Path, geojson: bytes, monkeypatch: pyte
 def test_geojson_with_a_byte_order_mark() -> None:
     data = b"\xef\xbb\xbf" + collection([{"ward_code": "A", "ward_name": "a"}])
     assert len(read_boundary_file(data, "a.geojson", "bom").wards) == 1
+
+
+def test_gdal_is_kept_off_the_network(geojson: bytes) -> None:
+    read_boundary_file(geojson, "w.geojson", "net")
+    assert pyogrio.get_gdal_config_option("CPL_VSIL_CURL_ALLOWED_EXTENSIONS") == ".hotspots-no-network"
+    assert pyogrio.get_gdal_config_option("OGR_SQLITE_ALLOW_EXTERNAL_ACCESS") in ("NO", False)

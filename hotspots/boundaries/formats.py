@@ -236,7 +236,16 @@ def _open_geopackage(data: bytes, filename: str, tmp: Path, max_features: int) -
         if "gpkg_contents" not in tables:
             raise _refuse(filename, kind, "it has no gpkg_contents table")
         contents = con.execute("SELECT table_name, data_type FROM gpkg_contents").fetchall()
-        layers = [str(n) for n, dt in contents if str(dt).lower() == "features" and n in tables]
+        with_geometry = (
+            {str(r[0]) for r in con.execute("SELECT table_name FROM gpkg_geometry_columns")}
+            if "gpkg_geometry_columns" in tables
+            else set()
+        )
+        layers = [
+            str(n)
+            for n, dt in contents
+            if str(dt).lower() == "features" and n in tables and str(n) in with_geometry
+        ]
         if not layers:
             others = [f"{n} ({dt})" for n, dt in contents]
             raise InvalidInput(
