@@ -22,8 +22,9 @@ import pandas as pd
 
 from hotspots.boundaries import BoundarySet, read_boundary_file, shipped_boundary_sets
 from hotspots.boundaries.area import Area, catalogue_set, district_names_at, pick_from_catalogue
+from hotspots.boundaries.model import StoredBoundarySet
 from hotspots.demo import DEFAULT_DATASET, DEMO_AREA, SAMPLE_SHARING, SAMPLES, demo_area, sample_source
-from hotspots.errors import Conflict, InvalidInput, NotFound
+from hotspots.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
 from hotspots.geo.assessment import compare, emerging_layer, evaluate_hotspots
 from hotspots.geo.disclosure import suppress, suppress_cells
@@ -87,6 +88,8 @@ class HotspotService:
         """Bumped by every deletion; results computed across one are not cached."""
         self._boundaries: dict[str, BoundarySet] | None = None
         self._areas: dict[str, Area] = {}
+        self._boundaries_lock = threading.Lock()
+        self._known_uploaded: dict[str, StoredBoundarySet] = {}
         self._selections: dict[str | None, tuple[float, Selection]] = {}
         self.harm = (
             parse_harm_weights(settings.harm_weights_file.read_bytes())
@@ -103,11 +106,21 @@ class HotspotService:
     # ---- boundary sets ----------------------------------------------------------
     @property
     def boundary_sets(self) -> dict[str, BoundarySet]:
-        if self._boundaries is None:
-            sets = dict(shipped_boundary_sets())
-            sets.update({b.name: b for b in self.store.boundary_sets()})
-            self._boundaries = sets
-        return self._boundaries
+        """Shipped and uploaded sets by name. Uploaded sets come from their metadata rows; each
+        reads its wards on first use, once (a set already known keeps its loaded wards)."""
+        with self._boundaries_lock:
+            if self._boundaries is None:
+                known = self._known_uploaded
+                sets: dict[str, BoundarySet] = dict(shipped_boundary_sets())
+                uploaded: dict[str, StoredBoundarySet] = {}
+                for b in self.store.boundary_sets():
+                    assert isinstance(b, StoredBoundarySet)
+                    old = known.get(b.name)
+                    uploaded[b.name] = old if old is not None and old.stamp == b.stamp else b
+                self._known_uploaded = uploaded
+                sets.update(uploaded)
+                self._boundaries = sets
+            return self._boundaries
 
     # ---- areas ------------------------------------------------------------------
     def area(self, name: str | None) -> Area:
@@ -242,11 +255,53 @@ class HotspotService:
         title: str | None = None,
         valid_from: str | None = None,
         valid_to: str | None = None,
+        population: tuple[bytes, str] | None = None,
     ) -> BoundarySet:
-        bset = read_boundary_file(data, filename, name, title=title, valid_from=valid_from, valid_to=valid_to)
+        """Validate a boundary file (bounded by the settings' size and feature limits) and store it.
+
+        Slow for a large file (seconds): call it from a worker thread, not an event loop.
+        """
+        if len(data) > self.settings.max_boundary_upload_bytes:
+            raise PayloadTooLarge(
+                f"{filename}: boundary files may be at most {self.settings.max_boundary_upload_mb:g} MiB "
+                "(HOTSPOTS_MAX_BOUNDARY_UPLOAD_MB)"
+            )
+        bset = read_boundary_file(
+            data,
+            filename,
+            name,
+            title=title,
+            valid_from=valid_from,
+            valid_to=valid_to,
+            population=population,
+            max_features=self.settings.max_boundary_features,
+            max_bytes=self.settings.max_boundary_upload_bytes,
+        )
         self.store.add_boundary_set(bset, reserved=set(shipped_boundary_sets()))
-        self._boundaries = None
+        self._forget_boundaries()
         return bset
+
+    def delete_boundary_set(self, name: str) -> BoundarySet:
+        """Delete an uploaded boundary set (shipped sets cannot be) and forget cached results."""
+        if name in shipped_boundary_sets():
+            raise Conflict(f"boundary set {name!r} is shipped with the service and cannot be deleted")
+        users = [r.name for r in self.area_register.all() if name in r.spec.get("boundary_sets", [])]
+        if users:
+            raise Conflict(f"boundary set {name!r} is used by area(s) {', '.join(users)}: delete them first")
+        bset = self.boundary_sets.get(name)
+        if bset is None or not self.store.delete_boundary_set(name):
+            known = sorted(b for b, s in self.boundary_sets.items() if not s.shipped)
+            raise NotFound(f"no uploaded boundary set {name!r}; uploaded sets: {', '.join(known) or 'none'}")
+        self._forget_boundaries()
+        return bset
+
+    def _forget_boundaries(self) -> None:
+        """After an upload or deletion: list the sets again and drop results that used them."""
+        with self._boundaries_lock:
+            self._boundaries = None
+        with self._lock:
+            self._cache.clear()
+            self._areas.clear()
 
     # ---- datasets ---------------------------------------------------------------
     def ingest(

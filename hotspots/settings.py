@@ -42,10 +42,21 @@ class Settings(BaseSettings):
         description="Largest file the CLI reads (MiB, after decompression of a .gz): 'hotspots analyse' "
         "works on local files, so its limit is more generous than an upload's.",
     )
+    max_boundary_upload_mb: float = Field(
+        default=20.0,
+        gt=0,
+        description="Largest accepted boundary file (MiB); a zipped Shapefile may expand to 8 times this.",
+    )
+    max_boundary_features: int = Field(
+        default=10_000,
+        ge=1,
+        description="Most wards in one boundary file (England and Wales have about 7,700 wards).",
+    )
     max_outside_km: float = Field(
         default=5.0,
         ge=0,
-        description="Incidents further than this (km) outside the boundary set are rejected as out of area.",
+        description="With outside=exclude (or reject), incidents further than this (km) outside the area "
+        "are left out (or refused); by default they are kept and flagged outside_area.",
     )
     max_reported_errors: int = Field(default=100, ge=1, description="Row errors listed per report.")
     tiles: str = Field(
@@ -84,6 +95,10 @@ class Settings(BaseSettings):
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def max_boundary_upload_bytes(self) -> int:
+        return int(self.max_boundary_upload_mb * 1024 * 1024)
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -284,9 +284,16 @@ def test_no_features() -> None:
     assert err.message == "wards.geojson: the file has no features"
 
 
-@pytest.mark.parametrize("filename", ["wards.shp", "wards.csv", "wards", "wards.geojson.zip"])
+@pytest.mark.parametrize("filename", ["wards.shp", "wards.csv", "wards", "wards.vrt", "wards.kml"])
 def test_unsupported_file_type(geojson: bytes, filename: str) -> None:
-    assert "must be GeoJSON (.geojson) or GeoPackage (.gpkg)" in rejected(geojson, filename).message
+    message = rejected(geojson, filename).message
+    assert "must be GeoJSON (.geojson), GeoPackage (.gpkg) or a zipped Shapefile (.zip)" in message
+
+
+def test_geojson_named_zip_is_not_a_zip(geojson: bytes) -> None:
+    assert rejected(geojson, "wards.geojson.zip").message == (
+        "wards.geojson.zip: cannot be read as a zipped Shapefile: it is JSON"
+    )
 
 
 @pytest.mark.parametrize(

@@ -626,6 +626,25 @@ def keys_revoke(name: Annotated[str, typer.Argument(help="Name of the key")]) ->
     console.print(f"Revoked key '{record.name}'.")
 
 
+boundaries_app = typer.Typer(help="Uploaded boundary sets: delete.", no_args_is_help=True)
+app.add_typer(boundaries_app, name="boundaries")
+
+
+@boundaries_app.command("delete")
+def boundaries_delete(name: Annotated[str, typer.Argument(help="Name of an uploaded boundary set")]) -> None:
+    """Delete an uploaded boundary set (shipped sets cannot be deleted; logged in the audit log)."""
+    from hotspots.service import HotspotService
+
+    try:
+        service = HotspotService(Settings())
+        bset = service.delete_boundary_set(name)
+        service.security.audit("cli", "admin", "boundary set deleted", bset.name, {"source": bset.source})
+    except HotspotError as exc:
+        _fail(exc)
+        return
+    console.print(f"Deleted boundary set {bset.name}")
+
+
 @app.command("delete")
 def delete_cmd(ref: Annotated[str, typer.Argument(help="name (every version) or name@version")]) -> None:
     """Delete a dataset version, or every version of a dataset (logged in the audit log)."""

@@ -8,6 +8,7 @@ import tempfile
 import threading
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,11 +16,23 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
-from sqlalchemy import JSON, DateTime, Integer, String, UniqueConstraint, create_engine, select
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Integer,
+    String,
+    UniqueConstraint,
+    create_engine,
+    delete,
+    inspect,
+    select,
+    text,
+)
+from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
-from hotspots.boundaries.model import BoundarySet, boroughs_from_wards
+from hotspots.boundaries.model import BoundarySet, StoredBoundarySet, summary_of
 from hotspots.errors import Conflict, InvalidInput, NotFound
 from hotspots.geo.crs import BNG, WGS84
 from hotspots.geo.ingest import INCIDENT_COLUMNS, IngestReport
@@ -61,6 +74,8 @@ class BoundaryRow(Base):
     valid_from: Mapped[str | None] = mapped_column(String(7), nullable=True)
     valid_to: Mapped[str | None] = mapped_column(String(7), nullable=True)
     source: Mapped[str] = mapped_column(String(512))
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    """Ward count, boroughs, area, notes: what a listing needs without reading the file."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +152,7 @@ class Store:
         connect_args = {"timeout": 30} if url.startswith("sqlite") else {}
         self.engine = create_engine(url, connect_args=connect_args)
         Base.metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
         self._lock = threading.Lock()
         self._frames: OrderedDict[str, pd.DataFrame] = OrderedDict()
         self._cache_size = cache_size
@@ -268,27 +284,61 @@ class Store:
                     valid_from=bset.valid_from,
                     valid_to=bset.valid_to,
                     source=bset.source,
+                    summary=summary_of(bset),
                 )
             )
 
     def boundary_sets(self) -> list[BoundarySet]:
+        """The uploaded sets, oldest first, from their metadata rows only.
+
+        Each set reads its GeoParquet file on first use of its wards (once, under a lock).
+        """
         with Session(self.engine) as session:
             rows = session.scalars(select(BoundaryRow).order_by(BoundaryRow.created_at)).all()
-            out = []
+            out: list[BoundarySet] = []
             for r in rows:
-                wards = gpd.read_parquet(self.data_dir / r.path).to_crs(BNG)
+                summary = r.summary or None
                 out.append(
-                    BoundarySet(
+                    StoredBoundarySet(
                         name=r.name,
                         title=r.title,
-                        wards=wards,
-                        boroughs=boroughs_from_wards(wards),
+                        load=_ward_loader(self.data_dir / r.path),
+                        summary=summary,
                         valid_from=r.valid_from,
                         valid_to=r.valid_to,
                         source=r.source,
+                        notes=list((summary or {}).get("notes") or []),
+                        population_source=(summary or {}).get("population_source"),
+                        stamp=(r.path, r.created_at),
                     )
                 )
             return out
+
+    def delete_boundary_set(self, name: str) -> bool:
+        """Delete an uploaded set's row, then its file; False if there was no such set."""
+        with self._lock, Session(self.engine) as session, session.begin():
+            row = session.get(BoundaryRow, name)
+            if row is None:
+                return False
+            path = self.data_dir / row.path
+            session.execute(delete(BoundaryRow).where(BoundaryRow.name == name))
+        path.unlink(missing_ok=True)
+        return True
+
+
+def _ward_loader(path: Path) -> Callable[[], gpd.GeoDataFrame]:
+    def load() -> gpd.GeoDataFrame:
+        return gpd.read_parquet(path).to_crs(BNG)
+
+    return load
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Columns added since a database was created (``create_all`` only makes missing tables)."""
+    have = {c["name"] for c in inspect(engine).get_columns(BoundaryRow.__tablename__)}
+    if "summary" not in have:
+        with engine.begin() as con:
+            con.execute(text(f"ALTER TABLE {BoundaryRow.__tablename__} ADD COLUMN summary JSON"))
 
 
 def _write_geoparquet(incidents: pd.DataFrame, final: Path) -> None:

@@ -1,4 +1,4 @@
-"""Boundary sets: list the shipped and uploaded sets, upload a new one."""
+"""Boundary sets: list the shipped and uploaded sets, upload a new one, delete an uploaded one."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from starlette.concurrency import run_in_threadpool
 from hotspots.api.auth import Admin, Principal, Viewer
 from hotspots.api.deps import Service
 from hotspots.api.routes.uploads import UploadForm, read_form, read_upload, safe_filename
+from hotspots.boundaries.upload import MAX_POPULATION_BYTES
+from hotspots.errors import HotspotError
 from hotspots.service import HotspotService
 
 router = APIRouter(prefix="/boundaries", tags=["boundaries"])
@@ -33,7 +35,14 @@ UPLOAD_FORM: dict[str, Any] = {
                         "file": {
                             "type": "string",
                             "format": "binary",
-                            "description": "GeoJSON or GeoPackage of ward polygons",
+                            "description": "Ward polygons: GeoJSON, GeoPackage or a zipped Shapefile",
+                        },
+                        "population": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "Optional CSV of ward code and residents "
+                            "(e.g. WD22CD,population), "
+                            "at most 2 MiB",
                         },
                         "name": {"type": "string", "description": "Name for the new boundary set"},
                         "title": {"type": "string"},
@@ -54,7 +63,7 @@ async def upload_boundaries(request: Request, service: Service, who: Admin) -> d
     The caller is authenticated before the body is read; a body over the size limit is
     refused (413) as soon as that is known; the file is read and checked in a worker thread.
     """
-    form = await read_form(request, service.settings.max_upload_bytes)
+    form = await read_form(request, service.settings.max_boundary_upload_bytes + MAX_POPULATION_BYTES)
     try:
         return await run_in_threadpool(_store_boundaries, service, who, form)
     finally:
@@ -64,14 +73,28 @@ async def upload_boundaries(request: Request, service: Service, who: Admin) -> d
 def _store_boundaries(service: HotspotService, who: Principal, form: UploadForm) -> dict[str, Any]:
     name = form.required("name")
     file = form.uploads("file")[0]
-    data = read_upload(file, service.settings.max_upload_bytes)
-    bset = service.add_boundary_file(
-        data,
-        safe_filename(file.filename),
-        name,
-        form.text("title"),
-        form.text("valid_from"),
-        form.text("valid_to"),
+    filename = safe_filename(file.filename)
+    pop = None
+    population = form.files.get("population")
+    if population and population[0].filename:
+        pop = (read_upload(population[0], MAX_POPULATION_BYTES), safe_filename(population[0].filename))
+    try:
+        data = read_upload(file, service.settings.max_boundary_upload_bytes)
+        bset = service.add_boundary_file(
+            data, filename, name, form.text("title"), form.text("valid_from"), form.text("valid_to"), pop
+        )
+    except HotspotError as exc:
+        service.security.audit(who.name, who.role, "boundary upload rejected", name, {"error": exc.message})
+        raise
+    service.security.audit(
+        who.name, who.role, "boundary upload", bset.name, {"file": filename, "wards": len(bset.wards)}
     )
-    service.security.audit(who.name, who.role, "boundary upload", bset.name, {"wards": len(bset.wards)})
     return bset.describe()
+
+
+@router.delete("/{name}", operation_id="delete_boundaries")
+def delete_boundaries(name: str, service: Service, who: Admin) -> dict[str, Any]:
+    """Delete an uploaded boundary set (shipped sets cannot be deleted). Admin; audited."""
+    bset = service.delete_boundary_set(name)
+    service.security.audit(who.name, who.role, "boundary set deleted", bset.name, {"source": bset.source})
+    return {"deleted": bset.name}
