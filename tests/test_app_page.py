@@ -194,26 +194,33 @@ def test_browsers_sign_in_with_a_cookie_that_only_reads(tmp_path: Path) -> None:
         assert first.headers["location"].startswith("/app/login?next=%2Fapp%3Ffrom%3D2020-01")
         form = c.get(first.headers["location"])
         assert form.status_code == 200 and 'name="key" type="password"' in form.text
-        wrong = c.post("/app/login", data={"key": "hs_not-a-key", "next": "/app"}, follow_redirects=False)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+        wrong = c.post(
+            "/app/login", data={"key": "hs_not-a-key", "next": "/app", "csrf": csrf}, follow_redirects=False
+        )
         assert wrong.status_code == 401 and "not valid" in wrong.text
         offsite = c.post(
-            "/app/login", data={"key": police, "next": "https://evil.example/"}, follow_redirects=False
+            "/app/login",
+            data={"key": police, "next": "https://evil.example/", "csrf": csrf},
+            follow_redirects=False,
         )
         assert offsite.status_code == 303 and offsite.headers["location"] == "/app"
-        cookie = offsite.headers["set-cookie"].lower()
+        cookie = next(
+            h for h in offsite.headers.get_list("set-cookie") if h.startswith("hotspots_key=")
+        ).lower()
         assert "httponly" in cookie and "samesite=strict" in cookie
         page = c.get("/app", params=YEAR)  # the cookie now stands for the key
         assert page.status_code == 200 and "Sign out" in page.text and ranks(page.text)
         assert c.get("/app/briefing", params={**YEAR, "hotspot": 1}).status_code == 200
         assert any(e["action"] == "sign-in" for e in security.audit_log())
         # Reads only: an admin's cookie cannot make the browser upload or delete.
-        c.post("/app/login", data={"key": admin, "next": "/app"})
+        c.post("/app/login", data={"key": admin, "next": "/app", "csrf": csrf})
         assert c.delete("/datasets/bd-2023-01").status_code == 401
         assert c.delete("/datasets/bd-2023-01", headers={"X-API-Key": admin}).status_code == 200
         # Page errors are pages; signing out forgets the key.
         missing = c.get("/app/briefing", params={**YEAR, "hotspot": 99999})
         assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
-        c.post("/app/logout")
+        c.post("/app/logout", data={"csrf": csrf})
         assert c.get("/app", params=YEAR, follow_redirects=False).status_code == 303
 
 

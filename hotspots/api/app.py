@@ -11,7 +11,9 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from hotspots import __version__
+from hotspots.api.csrf import CsrfTokens
 from hotspots.api.errors import register_error_handlers
+from hotspots.api.headers import SecurityHeaders
 from hotspots.api.routes import (
     admin,
     app_page,
@@ -44,6 +46,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for version in service.seed_samples():
                 log.info("loaded sample dataset %s (%d rows)", version.ref, version.rows)
         app.state.service = service
+        app.state.csrf = CsrfTokens.load(settings.data_dir)
         yield
 
     app = FastAPI(
@@ -55,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.static_prefix = STATIC_PREFIX
     register_error_handlers(app)
+    app.add_middleware(SecurityHeaders, tiles=settings.tiles)
     for module in (health, app_page, datasets, boundaries, hotspots, statistics, exports, maps, admin, ogc):
         app.include_router(module.router)
     for name, directory in ASSET_DIRS.items():

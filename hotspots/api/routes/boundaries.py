@@ -6,11 +6,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
 
+from hotspots.api.audit import audited_rejections
 from hotspots.api.auth import Admin, Viewer
 from hotspots.api.deps import Service
 from hotspots.api.routes.uploads import read_limited, safe_filename
 
-router = APIRouter(prefix="/boundaries", tags=["boundaries"])
+# Every rejected upload (any error status, 500 included) is audited as "boundary upload rejected".
+router = APIRouter(
+    prefix="/boundaries", tags=["boundaries"], route_class=audited_rejections("boundary upload rejected")
+)
 
 
 @router.get("", operation_id="list_boundaries")

@@ -7,14 +7,16 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, UploadFile
 
+from hotspots.api.audit import audited_rejections
 from hotspots.api.auth import Admin, Viewer
 from hotspots.api.deps import Service
 from hotspots.api.routes.uploads import read_limited, safe_filename
-from hotspots.errors import HotspotError, InvalidInput
+from hotspots.errors import InvalidInput
 from hotspots.geo.ingest import ColumnMapping, Source
 from hotspots.store.sharing import Sharing
 
-router = APIRouter(prefix="/datasets", tags=["datasets"])
+# Every rejected upload (any error status, 500 included) is audited as "upload rejected".
+router = APIRouter(prefix="/datasets", tags=["datasets"], route_class=audited_rejections("upload rejected"))
 
 
 @router.get("", operation_id="list_datasets")
@@ -78,13 +80,9 @@ async def upload_dataset(
         Source(safe_filename(f.filename), await read_limited(f, service.settings.max_upload_bytes))
         for f in files
     ]
-    try:
-        version, report = service.ingest(
-            name, sources, fmt=format, mapping=_mapping(mapping), outside=outside, sharing=sharing
-        )
-    except HotspotError as exc:
-        service.security.audit(who.name, who.role, "upload rejected", name, {"error": exc.message})
-        raise
+    version, report = service.ingest(
+        name, sources, fmt=format, mapping=_mapping(mapping), outside=outside, sharing=sharing
+    )
     service.security.audit(
         who.name,
         who.role,
