@@ -100,6 +100,20 @@ def test_forged_sign_in_is_refused_and_keeps_the_cookie(
     client.cookies.clear()
 
 
+def test_a_proxys_forwarded_host_counts_as_this_site(app_keys: tuple[TestClient, dict[str, str]]) -> None:
+    client, keys = app_keys
+    client.cookies.clear()
+    token = _token(client.get("/app/login").text)
+    r = client.post(
+        "/app/login",
+        data={"key": keys["viewer"], "csrf": token},
+        headers={"Origin": "https://hotspots.example.gov.uk", "X-Forwarded-Host": "hotspots.example.gov.uk"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303
+    client.cookies.clear()
+
+
 def test_a_token_must_match_the_browsers_cookie(app_keys: tuple[TestClient, dict[str, str]]) -> None:
     client, keys = app_keys
     client.cookies.clear()
@@ -258,6 +272,15 @@ def test_a_failing_upload_is_audited_as_a_500(
     monkeypatch.setattr(service, "ingest", broken)
     entry = _upload(client, keys["admin"], {"name": "boom"}, {"files": ("a.csv", SMALL_CSV, "text/csv")}, 500)
     assert entry["target"] == "boom" and "RuntimeError" in entry["detail"]["reason"]
+    r = client.post(
+        "/datasets",
+        data={"name": "boom"},
+        files={"files": ("a.csv", SMALL_CSV, "text/csv")},
+        headers={"X-API-Key": keys["admin"]},
+    )
+    assert r.status_code == 500 and "disk on fire" not in r.text
+    assert r.headers["x-content-type-options"] == "nosniff"  # the security headers, even on a 500
+    assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
 
 
 def test_rejected_boundary_uploads_are_audited(app_keys: tuple[TestClient, dict[str, str]]) -> None:

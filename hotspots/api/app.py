@@ -9,6 +9,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from hotspots import __version__
 from hotspots.api.csrf import CsrfTokens
@@ -35,6 +36,15 @@ APP_STATIC = Path(__file__).resolve().parent / "static"
 log = logging.getLogger("hotspots")
 
 
+class HotspotsApp(FastAPI):
+    """FastAPI with the security headers outermost, so even a 500 carries them."""
+
+    tiles: str = "none"
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), tiles=self.tiles)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for ``settings`` (default: from ``HOTSPOTS_*`` environment variables)."""
     settings = settings or Settings()
@@ -49,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.csrf = CsrfTokens.load(settings.data_dir)
         yield
 
-    app = FastAPI(
+    app = HotspotsApp(
         title="hotspots",
         version=__version__,
         description="Crime and harm hotspots for community safety partnerships: ward counts, DBSCAN "
@@ -57,8 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.static_prefix = STATIC_PREFIX
+    app.tiles = settings.tiles
     register_error_handlers(app)
-    app.add_middleware(SecurityHeaders, tiles=settings.tiles)
     for module in (health, app_page, datasets, boundaries, hotspots, statistics, exports, maps, admin, ogc):
         app.include_router(module.router)
     for name, directory in ASSET_DIRS.items():

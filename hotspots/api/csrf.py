@@ -10,7 +10,9 @@ secret kept in the data directory (so every worker process shares it), sent both
 - the form's token equals the cookie's, and its signature checks.
 
 A page on another site can neither read nor send the cookie (SameSite=Strict), so it
-cannot sign a browser in with the attacker's key, nor sign it out. The cookie is readable by
+cannot sign a browser in with the attacker's key, nor sign it out. The signature stops
+invented tokens; the ``Origin`` check stops a sibling subdomain that could plant a token
+of its own in the cookie (its pages are another origin). The cookie is readable by
 the app page's script, which copies it into the cached page's sign-out form (the page is
 built once for many browsers, so it cannot carry a browser's own token).
 """
@@ -105,16 +107,22 @@ def set_token_cookie(request: Request, response: Response, token: str, max_age: 
 def same_site(request: Request) -> bool:
     """Whether the request's ``Origin`` (or, without one, its ``Referer``) is this server.
 
-    Neither header sent: ``True`` (the token alone decides). Hosts are compared without
-    the scheme, so a proxy that ends TLS in front of the app does not refuse its own pages.
+    Neither header sent: ``True`` (the token alone decides). Hosts are compared without the
+    scheme, so a proxy that ends TLS in front of the app does not refuse its own pages; the
+    ``Host`` header or a proxy's ``X-Forwarded-Host`` may match (a cross-site form cannot set
+    either header).
     """
-    host = request.headers.get("host", "").strip().lower()
+    hosts = {request.headers.get("host", "").strip().lower()}
+    forwarded = request.headers.get("x-forwarded-host")
+    if forwarded:
+        hosts.add(forwarded.split(",")[0].strip().lower())
+    hosts.discard("")
     origin = request.headers.get("origin")
     if origin is not None:
-        return bool(host) and urlsplit(origin.strip()).netloc.lower() == host
+        return urlsplit(origin.strip()).netloc.lower() in hosts
     referer = request.headers.get("referer")
     if referer:
-        return bool(host) and urlsplit(referer.strip()).netloc.lower() == host
+        return urlsplit(referer.strip()).netloc.lower() in hosts
     return True
 
 
