@@ -194,26 +194,33 @@ def test_browsers_sign_in_with_a_cookie_that_only_reads(tmp_path: Path) -> None:
         assert first.headers["location"].startswith("/app/login?next=%2Fapp%3Ffrom%3D2020-01")
         form = c.get(first.headers["location"])
         assert form.status_code == 200 and 'name="key" type="password"' in form.text
-        wrong = c.post("/app/login", data={"key": "hs_not-a-key", "next": "/app"}, follow_redirects=False)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)  # type: ignore[union-attr]
+        wrong = c.post(
+            "/app/login", data={"key": "hs_not-a-key", "next": "/app", "csrf": csrf}, follow_redirects=False
+        )
         assert wrong.status_code == 401 and "not valid" in wrong.text
         offsite = c.post(
-            "/app/login", data={"key": police, "next": "https://evil.example/"}, follow_redirects=False
+            "/app/login",
+            data={"key": police, "next": "https://evil.example/", "csrf": csrf},
+            follow_redirects=False,
         )
         assert offsite.status_code == 303 and offsite.headers["location"] == "/app"
-        cookie = offsite.headers["set-cookie"].lower()
+        cookie = next(
+            h for h in offsite.headers.get_list("set-cookie") if h.startswith("hotspots_key=")
+        ).lower()
         assert "httponly" in cookie and "samesite=strict" in cookie
         page = c.get("/app", params=YEAR)  # the cookie now stands for the key
         assert page.status_code == 200 and "Sign out" in page.text and ranks(page.text)
         assert c.get("/app/briefing", params={**YEAR, "hotspot": 1}).status_code == 200
         assert any(e["action"] == "sign-in" for e in security.audit_log())
         # Reads only: an admin's cookie cannot make the browser upload or delete.
-        c.post("/app/login", data={"key": admin, "next": "/app"})
+        c.post("/app/login", data={"key": admin, "next": "/app", "csrf": csrf})
         assert c.delete("/datasets/bd-2023-01").status_code == 401
         assert c.delete("/datasets/bd-2023-01", headers={"X-API-Key": admin}).status_code == 200
         # Page errors are pages; signing out forgets the key.
         missing = c.get("/app/briefing", params={**YEAR, "hotspot": 99999})
         assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
-        c.post("/app/logout")
+        c.post("/app/logout", data={"csrf": csrf})
         assert c.get("/app", params=YEAR, follow_redirects=False).status_code == 303
 
 
@@ -239,3 +246,53 @@ def test_ward_measure_and_optional_layers_follow_the_form(client: TestClient) ->
     assert EMERGING_LAYER_NAME in rates and GI_LAYER_NAME not in rates
     assert "Heat (kernel density)" not in rates
     assert 'value="rate" checked' in rates and 'value="emerging" checked' in rates
+
+
+def _texts(html: str) -> str:
+    """The text a browser shows for ``html`` (entities decoded once, tags dropped)."""
+    from html.parser import HTMLParser
+
+    class Text(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.parts: list[str] = []
+
+        def handle_data(self, data: str) -> None:
+            self.parts.append(data)
+
+    parser = Text()
+    parser.feed(html)
+    return "".join(parser.parts)
+
+
+def test_tiny_shares_are_escaped_once(client: TestClient, planted: str) -> None:
+    """A share under 0.01% reads "<0.01%" in the page and the briefing, never "&lt;0.01%"."""
+    q = {"dataset": planted, "eps_m": 60, "min_samples": 12}
+    for path, extra in (("/app", {}), ("/app/briefing", {"hotspot": 1})):
+        html = client.get(path, params={**q, **extra}).text
+        assert "&amp;lt;" not in html, path
+        text = _texts(html)
+        assert "<0.01% of the area" in text, path
+        assert "&lt;" not in text, path
+
+
+def test_map_png_legend_names_withheld_wards(client: TestClient) -> None:
+    """For a viewer, wards with 1 to k-1 incidents are hatched and have their own legend entry."""
+    from hotspots.geo.analysis import AnalysisParams
+    from hotspots.maps.static_map import map_figure
+
+    service = client.app.state.service  # type: ignore[attr-defined]
+    params = AnalysisParams(crime_types=("Robbery",))
+    _, viewer = service.analyse("bd-2023-01", params, exact=False)
+    counts = viewer.wards["count"]
+    assert counts.isna().any(), "the viewer's ward counts of this filter have withheld small counts"
+    for measure in ("count", "rate"):
+        fig = map_figure(viewer, measure=measure)
+        labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+        withheld = [label for label in labels if label.startswith("fewer than 5 incidents: not shown")]
+        assert len(withheld) == 1, labels
+    _, police = service.analyse("bd-2023-01", params, exact=True)
+    labels = [t.get_text() for t in map_figure(police).axes[0].get_legend().get_texts()]
+    assert not any("fewer than" in label for label in labels)
+    r = client.get("/app/map.png", params={"dataset": "bd-2023-01", "category": "Robbery"})
+    assert r.status_code == 200 and r.content[:8] == b"\x89PNG\r\n\x1a\n"

@@ -237,3 +237,26 @@ def test_screenshots_desktop_and_phone(browser: Browser, live: LiveServer) -> No
     assert not page.locator(".leaflet-control-layers-list").is_visible()  # and the layer list
     page.screenshot(path=str(SCREENSHOTS / "app-phone.png"), full_page=False)
     phone.clean()
+
+
+def test_sign_in_and_out_through_the_forms(browser: Browser, tmp_path: Path) -> None:
+    """The real forms carry their CSRF tokens (the cached app page's sign-out form gets it from
+    the cookie), under the security headers, with no console errors (CSP violations included)."""
+    settings = Settings(data_dir=tmp_path / "var", tiles="none", auth_required=True)
+    with live_server(settings) as server:
+        tab = Tab(browser, server.url)
+        page = tab.page
+        page.goto(server.url + YEAR, wait_until="load")
+        assert "/app/login" in page.url
+        page.fill("#hs-key", server.key("police"))
+        with page.expect_navigation():
+            page.click("button.hs-submit")
+        page.wait_for_selector("body[data-map-ready]", state="attached", timeout=30000)
+        assert page.url.endswith(YEAR) and table_ranks(page)
+        assert page.input_value("input[data-hs-csrf]")  # filled in from this browser's cookie
+        with page.expect_navigation():
+            page.click("form[action='/app/logout'] button")
+        assert page.url.endswith("/app/login") and page.locator("#hs-key").is_visible()
+        page.goto(server.url + YEAR, wait_until="load")
+        assert "/app/login" in page.url  # signed out: the key is gone
+        tab.clean()

@@ -9,9 +9,12 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from hotspots import __version__
+from hotspots.api.csrf import CsrfTokens
 from hotspots.api.errors import register_error_handlers
+from hotspots.api.headers import SecurityHeaders
 from hotspots.api.routes import (
     admin,
     app_page,
@@ -33,6 +36,15 @@ APP_STATIC = Path(__file__).resolve().parent / "static"
 log = logging.getLogger("hotspots")
 
 
+class HotspotsApp(FastAPI):
+    """FastAPI with the security headers outermost, so even a 500 carries them."""
+
+    tiles: str = "none"
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), tiles=self.tiles)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app for ``settings`` (default: from ``HOTSPOTS_*`` environment variables)."""
     settings = settings or Settings()
@@ -44,9 +56,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             for version in service.seed_samples():
                 log.info("loaded sample dataset %s (%d rows)", version.ref, version.rows)
         app.state.service = service
+        app.state.csrf = CsrfTokens.load(settings.data_dir)
         yield
 
-    app = FastAPI(
+    app = HotspotsApp(
         title="hotspots",
         version=__version__,
         description="Crime and harm hotspots for community safety partnerships: ward counts, DBSCAN "
@@ -54,6 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.static_prefix = STATIC_PREFIX
+    app.tiles = settings.tiles
     register_error_handlers(app)
     for module in (health, app_page, datasets, boundaries, hotspots, statistics, exports, maps, admin, ogc):
         app.include_router(module.router)

@@ -6,9 +6,10 @@ uploads, boundaries, keys, audit). Keys arrive in the ``X-API-Key`` header or as
 ``Authorization: Bearer <key>``. A browser that signed in on ``/app/login`` sends
 the key in the :data:`KEY_COOKIE` cookie (HttpOnly, SameSite=Strict); the cookie
 counts only for reads (GET and HEAD), so a page on another site cannot make a
-signed-in browser upload or delete anything. Without a key, the demo setting lets callers in
-as ``viewer``; with ``auth_required`` they get 401. A key whose role is not
-allowed gets 403.
+signed-in browser upload or delete anything; the sign-in and sign-out forms themselves
+are guarded by a CSRF token and an ``Origin`` check (:mod:`hotspots.api.csrf`). Without
+a key, the demo setting lets callers in as ``viewer``; with ``auth_required`` they get
+401. A key whose role is not allowed gets 403.
 """
 
 from __future__ import annotations

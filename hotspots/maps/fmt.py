@@ -1,7 +1,9 @@
 """Small text formatters shared by the map layers: numbers, shares, p-values, escaped data.
 
-Every function returns HTML-safe text: data strings are escaped with
-:func:`html.escape`, and the few entities used (``&lt;``) are already encoded.
+Every function returns HTML-safe text for the map layers' HTML (legends, popups): data
+strings are escaped with :func:`html.escape`, and the few entities used (``&lt;``) are
+already encoded. Text for a Jinja template, which escapes what it is given, comes from the
+``*_text`` variants (:func:`pct_text`), which return plain text.
 """
 
 from __future__ import annotations
@@ -31,7 +33,12 @@ def fmt_number(value: float | None, decimals: int) -> str:
 
 
 def pct(share: Any) -> str:
-    """A share (0..1) as a percentage with sensible precision, or ``n/a``."""
+    """:func:`pct_text` as HTML (``&lt;0.01%``)."""
+    return html.escape(pct_text(share), quote=False)
+
+
+def pct_text(share: Any) -> str:
+    """A share (0..1) as a percentage with sensible precision (plain text, ``<0.01%``), or ``n/a``."""
     value = num(share)
     if value is None:
         return "n/a"
@@ -42,7 +49,7 @@ def pct(share: Any) -> str:
         return f"{p:.1f}%"
     if p >= 0.01:
         return f"{p:.2f}%"
-    return "&lt;0.01%"
+    return "<0.01%"
 
 
 def count_text(value: Any, k: int | None = None) -> str:

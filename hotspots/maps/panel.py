@@ -16,7 +16,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from hotspots.geo.analysis import AnalysisResult
-from hotspots.maps.fmt import area_text, count_text, disclosure_k, fmt_number, num, pct, seq
+from hotspots.maps.fmt import area_text, count_text, disclosure_k, fmt_number, num, pct_text, seq
 from hotspots.maps.statistics import hot_share_text, trend_text
 
 
@@ -62,7 +62,7 @@ def hotspot_rows(hotspots: gpd.GeoDataFrame | pd.DataFrame, meta: dict[str, Any]
                 wards=", ".join(str(w) for w in seq(record.get("wards"))) or "outside the wards",
                 boroughs=", ".join(str(b) for b in seq(record.get("boroughs"))) or "outside the boroughs",
                 incidents=count_text(record.get("count"), k),
-                share=pct(record.get("share_of_incidents")),
+                share=pct_text(record.get("share_of_incidents")),
                 area=area_text(area),
                 pai=fmt_number(num(record.get("pai")), 1) if num(record.get("pai")) is not None else "n/a",
                 top_categories="; ".join(cats) or "n/a",
@@ -104,7 +104,7 @@ def result_in_words(result: AnalysisResult) -> str:
     hit_rate, area_share = num(meta.get("hit_rate")), num(meta.get("hotspot_area_share"))
     if n and hit_rate is not None and area_share:
         text += (
-            f"; they hold {pct(hit_rate)} of located incidents in {pct(area_share)} of the area"
+            f"; they hold {pct_text(hit_rate)} of located incidents in {pct_text(area_share)} of the area"
             f" (PAI {hit_rate / area_share:.1f})"
         )
     return text + "."

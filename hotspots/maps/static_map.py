@@ -24,6 +24,7 @@ from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
 from hotspots.geo.analysis import AnalysisResult
 from hotspots.geo.export import ATTRIBUTION
+from hotspots.maps.fmt import disclosure_k
 from hotspots.maps.render import (
     BOROUGH_STROKE,
     HOTSPOT_FILL,
@@ -35,6 +36,7 @@ from hotspots.maps.render import (
 )
 
 FOCUS_COLOUR = "#d95f02"  # ColorBrewer Dark2 orange: the hotspot a briefing is about
+WITHHELD_HATCH = "////"  # wards whose small count disclosure control withheld
 NICE_BARS_M = (50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000)
 
 
@@ -61,22 +63,71 @@ def map_png(
     size_in, dpi:
         Figure size in inches (default 16:9) and resolution.
     """
+    fig = map_figure(
+        result, measure=measure, breaks=breaks, classes=classes, title=title, size_in=size_in, dpi=dpi
+    )
+    return _png(fig)
+
+
+def map_figure(
+    result: AnalysisResult,
+    *,
+    measure: Literal["count", "rate"] = "count",
+    breaks: Literal["quantile", "natural"] = "quantile",
+    classes: int = 5,
+    title: str = "",
+    size_in: tuple[float, float] = (13.33, 7.5),
+    dpi: int = 120,
+) -> Figure:
+    """The matplotlib figure of :func:`map_png` (same parameters), with its legend on the one axes.
+
+    Wards whose count disclosure control withheld (1 to k-1 incidents, shown as missing to
+    viewers and councils) are drawn hatched grey and have their own legend entry, "fewer than
+    k incidents"; so are wards whose rate was withheld for that reason.
+    """
     fig, ax = _figure(size_in, dpi)
     wards = latest_wards(result)
     handles: list[Patch] = []
     if len(wards):
         column = "rate_per_1000" if measure == "rate" and "rate_per_1000" in wards.columns else "count"
         values = pd.to_numeric(wards[column], errors="coerce").to_numpy(dtype=float)
+        counts = pd.to_numeric(wards["count"], errors="coerce").to_numpy(dtype=float)
+        withheld = np.isnan(counts) & ~np.isfinite(values)  # suppressed: 1 to k-1 incidents
         cb = class_breaks(values, classes, breaks)
         fills = [cb.colour(v) if np.isfinite(v) else NO_POPULATION_FILL for v in values]
-        wards.plot(ax=ax, color=fills, edgecolor=WARD_STROKE, linewidth=0.4, alpha=0.85)
+        shown = ~withheld
+        if shown.any():
+            wards[shown].plot(
+                ax=ax,
+                color=[f for f, s in zip(fills, shown, strict=True) if s],
+                edgecolor=WARD_STROKE,
+                linewidth=0.4,
+                alpha=0.85,
+            )
+        if withheld.any():
+            wards[withheld].plot(
+                ax=ax,
+                facecolor=NO_POPULATION_FILL,
+                edgecolor=WARD_STROKE,
+                linewidth=0.4,
+                hatch=WITHHELD_HATCH,
+            )
         what = "incidents per 1,000 residents" if column == "rate_per_1000" else "incidents"
         handles += [
             Patch(facecolor=c, edgecolor=WARD_STROKE, label=f"{label} {what}")
             for c, label in zip(cb.colours, cb.labels, strict=True)
         ]
-        if column == "rate_per_1000" and not np.isfinite(values).all():
+        if column == "rate_per_1000" and (~np.isfinite(values) & ~withheld).any():
             handles.append(Patch(facecolor=NO_POPULATION_FILL, edgecolor=WARD_STROKE, label="no rate"))
+        if withheld.any():
+            handles.append(
+                Patch(
+                    facecolor=NO_POPULATION_FILL,
+                    edgecolor=WARD_STROKE,
+                    hatch=WITHHELD_HATCH,
+                    label=withheld_label(disclosure_k(result.meta), int(withheld.sum())),
+                )
+            )
     _boroughs(ax, result, labels=True)
     hot = result.hotspots
     if len(hot):
@@ -93,7 +144,13 @@ def map_png(
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
     _frame(ax, _bounds(result.boroughs if len(result.boroughs) else wards), pad_m=300)
     _furniture(ax, fig, title)
-    return _png(fig)
+    return fig
+
+
+def withheld_label(k: int | None, wards: int) -> str:
+    """The legend entry of wards whose small count was withheld (disclosure control)."""
+    fewer = f"fewer than {k} incidents" if k else "small count"
+    return f"{fewer}: not shown ({wards:,} ward{'s' if wards != 1 else ''})"
 
 
 def focus_png(

@@ -19,6 +19,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from hotspots.api.auth import KEY_COOKIE, Principal, Viewer
 from hotspots.api.bodies import Body, body_response
+from hotspots.api.csrf import CSRF_FIELD, form_is_genuine, page_token, set_token_cookie
 from hotspots.api.deps import AnalysisQuery, Service
 from hotspots.api.errors import status_for
 from hotspots.api.templating import APP_PREFIX, templates
@@ -298,6 +299,12 @@ def login_page(
     return _login(request, next_page, None, 200)
 
 
+Csrf = Annotated[
+    str | None, Form(alias=CSRF_FIELD, max_length=200, description="The form's CSRF token (see the cookie)")
+]
+FORGED = "This form was not sent from this site's own page, or it has expired. Please try again."
+
+
 @router.post("/app/login", operation_id="app_login", response_class=HTMLResponse)
 def login(
     request: Request,
@@ -306,8 +313,15 @@ def login(
     next_page: Annotated[
         str, Form(alias="next", max_length=2000, description="Page to open next")
     ] = APP_PREFIX,
+    csrf: Csrf = None,
 ) -> Response:
-    """Check the key, keep it in an HttpOnly, SameSite=Strict cookie (used for reads only), go on."""
+    """Check the key, keep it in an HttpOnly, SameSite=Strict cookie (used for reads only), go on.
+
+    Only the sign-in page's own form is accepted (403 otherwise): it carries this browser's
+    CSRF token, and a page on another site cannot (see :mod:`hotspots.api.csrf`).
+    """
+    if not form_is_genuine(request, csrf):
+        return _login(request, next_page, FORGED, 403)
     record = service.security.verify(key.strip())
     if record is None:
         return _login(request, next_page, "That key is not valid (unknown or revoked).", 401)
@@ -322,12 +336,26 @@ def login(
         max_age=SESSION_S,
         path="/",
     )
+    set_token_cookie(request, response, page_token(request), SESSION_S)  # for the sign-out form
     return response
 
 
 @router.post("/app/logout", operation_id="app_logout", response_class=HTMLResponse)
-def logout() -> Response:
-    """Forget the key kept by this browser."""
+def logout(request: Request, csrf: Csrf = None) -> Response:
+    """Forget the key kept by this browser (a form without this browser's token asks again)."""
+    if not form_is_genuine(request, csrf):
+        token = page_token(request)
+        context = {
+            "title": "Sign out",
+            "message": "Sign out of this browser?",
+            "error": False,
+            "login": False,
+            "logout": True,
+            "csrf": token,
+        }
+        page = templates.TemplateResponse(request, "message.html", context, status_code=403)
+        set_token_cookie(request, page, token, SESSION_S)
+        return page
     response = RedirectResponse(f"{APP_PREFIX}/login", status_code=303)
     response.delete_cookie(KEY_COOKIE, path="/")
     return response
@@ -337,14 +365,19 @@ def logout() -> Response:
 
 
 def _login(request: Request, next_page: str, message: str | None, status: int) -> HTMLResponse:
+    """The sign-in page, its form carrying this browser's CSRF token (kept in a cookie too)."""
+    token = page_token(request)
     context = {
         "title": "Sign in",
         "message": message,
         "error": message is not None,
         "login": True,
         "next": _local(next_page),
+        "csrf": token,
     }
-    return templates.TemplateResponse(request, "message.html", context, status_code=status)
+    page = templates.TemplateResponse(request, "message.html", context, status_code=status)
+    set_token_cookie(request, page, token, SESSION_S)
+    return page
 
 
 def _local(path: str) -> str:

@@ -7,14 +7,17 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from hotspots.api.audit import audited_rejections
 from hotspots.api.auth import Admin, Principal, Viewer
 from hotspots.api.deps import Service
 from hotspots.api.routes.uploads import UploadForm, read_form, read_upload, safe_filename
 from hotspots.boundaries.upload import MAX_POPULATION_BYTES
-from hotspots.errors import HotspotError
 from hotspots.service import HotspotService
 
-router = APIRouter(prefix="/boundaries", tags=["boundaries"])
+# Every rejected upload (any error status, 500 included) is audited as "boundary upload rejected".
+router = APIRouter(
+    prefix="/boundaries", tags=["boundaries"], route_class=audited_rejections("boundary upload rejected")
+)
 
 
 @router.get("", operation_id="list_boundaries")
@@ -78,14 +81,10 @@ def _store_boundaries(service: HotspotService, who: Principal, form: UploadForm)
     population = form.files.get("population")
     if population and population[0].filename:
         pop = (read_upload(population[0], MAX_POPULATION_BYTES), safe_filename(population[0].filename))
-    try:
-        data = read_upload(file, service.settings.max_boundary_upload_bytes)
-        bset = service.add_boundary_file(
-            data, filename, name, form.text("title"), form.text("valid_from"), form.text("valid_to"), pop
-        )
-    except HotspotError as exc:
-        service.security.audit(who.name, who.role, "boundary upload rejected", name, {"error": exc.message})
-        raise
+    data = read_upload(file, service.settings.max_boundary_upload_bytes)
+    bset = service.add_boundary_file(
+        data, filename, name, form.text("title"), form.text("valid_from"), form.text("valid_to"), pop
+    )
     service.security.audit(
         who.name, who.role, "boundary upload", bset.name, {"file": filename, "wards": len(bset.wards)}
     )

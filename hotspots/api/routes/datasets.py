@@ -8,15 +8,17 @@ from typing import Any, cast
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
+from hotspots.api.audit import audited_rejections
 from hotspots.api.auth import Admin, Principal, Viewer
 from hotspots.api.deps import Service
 from hotspots.api.routes.uploads import UploadForm, read_form, read_upload, safe_filename
-from hotspots.errors import HotspotError, InvalidInput
+from hotspots.errors import InvalidInput
 from hotspots.geo.ingest import ColumnMapping, Format, OutsidePolicy, Source
 from hotspots.service import HotspotService
 from hotspots.store.sharing import Sharing
 
-router = APIRouter(prefix="/datasets", tags=["datasets"])
+# Every rejected upload (any error status, 500 included) is audited as "upload rejected".
+router = APIRouter(prefix="/datasets", tags=["datasets"], route_class=audited_rejections("upload rejected"))
 
 
 @router.get("", operation_id="list_datasets")
@@ -125,13 +127,9 @@ def _store_upload(service: HotspotService, who: Principal, form: UploadForm) -> 
     )
     limit = service.settings.max_upload_bytes
     sources = [Source(safe_filename(f.filename), read_upload(f, limit)) for f in form.uploads("files")]
-    try:
-        version, report = service.ingest(
-            name, sources, fmt=fmt, mapping=mapping, outside=outside, sharing=sharing
-        )
-    except HotspotError as exc:
-        service.security.audit(who.name, who.role, "upload rejected", name, {"error": exc.message})
-        raise
+    version, report = service.ingest(
+        name, sources, fmt=fmt, mapping=mapping, outside=outside, sharing=sharing
+    )
     service.security.audit(
         who.name,
         who.role,

@@ -118,7 +118,9 @@ async def read_form(request: Request, max_bytes: int) -> UploadForm:
             files.setdefault(key, []).append(value)
         else:
             fields[key] = value
-    return UploadForm(fields, files)
+    parsed = UploadForm(fields, files)
+    request.state.upload_form = parsed  # for the audit of a rejected upload (hotspots.api.audit)
+    return parsed
 
 
 def read_upload(upload: UploadFile, max_bytes: int) -> bytes:

@@ -2,6 +2,13 @@
 (function () {
   "use strict";
 
+  // The page is built once for many browsers: its sign-out form takes this browser's CSRF token
+  // from the cookie the sign-in page set (a page on another site can neither read nor send it).
+  var token = (document.cookie.match(/(?:^|;\s*)hotspots_csrf=([^;]+)/) || [])[1];
+  if (token) {
+    document.querySelectorAll("input[data-hs-csrf]").forEach(function (input) { input.value = token; });
+  }
+
   var form = document.getElementById("hs-form");
   if (form) {
     // Empty number fields mean "choose from the data": leave them out of the query.
