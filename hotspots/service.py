@@ -209,10 +209,20 @@ class HotspotService:
         *,
         title: str | None = None,
         population_csv: bytes | None = None,
+        has_other_choice: bool = False,
     ) -> Area:
-        """An area from an uploaded boundary file: stored as boundary set ``name``, then as area ``name``."""
-        self.add_boundary_file(data, filename, name, title=title)
+        """An area from an uploaded boundary file: stored as boundary set ``name``, then as area ``name``.
+
+        ``population_csv`` optionally gives residents per ward (columns: ward code, population).
+        """
+        if has_other_choice:
+            raise InvalidInput("make an area from exactly one of: districts, a police force, a boundary file")
+        self.add_boundary_file(data, filename, name, title=title, population_csv=population_csv)
         return self.add_area(name, title=title, boundary_set=name)
+
+    def area_name_of(self, version: DatasetVersion) -> str:
+        """The area a dataset version was stored for (versions from before areas: the demo)."""
+        return str(version.report.get("area") or DEMO_AREA)
 
     def delete_area(self, name: str) -> AreaRecord:
         """Forget a stored area (its datasets stay; analyse them with another ``area``)."""
@@ -228,7 +238,7 @@ class HotspotService:
         """The area to analyse ``selection`` in: ``requested``, else the one its datasets were stored for."""
         if requested:
             return self.area(requested)
-        names = {v.report.get("area") or DEMO_AREA for v in selection.versions}
+        names = {self.area_name_of(v) for v in selection.versions}
         if len(names) > 1:
             raise InvalidInput(
                 f"the datasets belong to different areas ({', '.join(sorted(names))}); name one with area="

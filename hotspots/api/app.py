@@ -18,6 +18,7 @@ from hotspots.api.headers import SecurityHeaders
 from hotspots.api.routes import (
     admin,
     app_page,
+    areas,
     boundaries,
     datasets,
     exports,
@@ -69,7 +70,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.static_prefix = STATIC_PREFIX
     app.tiles = settings.tiles
     register_error_handlers(app)
-    for module in (health, app_page, datasets, boundaries, hotspots, statistics, exports, maps, admin, ogc):
+    for module in (
+        health,
+        app_page,
+        datasets,
+        areas,
+        boundaries,
+        hotspots,
+        statistics,
+        exports,
+        maps,
+        admin,
+        ogc,
+    ):
         app.include_router(module.router)
     for name, directory in ASSET_DIRS.items():
         app.mount(f"{STATIC_PREFIX}/{name}", StaticFiles(directory=directory), name=f"static-{name}")

@@ -58,6 +58,12 @@ async def analysis_query(
         list[str] | None,
         Query(description="Only datasets of these source types (police, council, health, ...); repeat"),
     ] = None,
+    area: Annotated[
+        str | None,
+        Query(
+            description="Area to analyse in (see GET /areas); default: the area the dataset was stored for"
+        ),
+    ] = None,
     cell_size_m: Annotated[
         float | None,
         Query(
@@ -80,6 +86,7 @@ async def analysis_query(
         method=method,
         min_cluster_size=min_cluster_size,
         sources=tuple(source or ()),
+        area=area,
     )
     return dataset, params
 

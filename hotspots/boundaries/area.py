@@ -6,7 +6,7 @@ incidents are joined to the wards of their own month. Every step of the
 analysis follows the dataset's area: ingest validation, the ward join, the
 study area, defaults, grids, baselines, maps and exports.
 
-Areas are made three ways: the shipped demo (the east London tri-borough),
+Areas are made three ways: the shipped demo (see :mod:`hotspots.demo`),
 districts or a police force area picked from the national catalogue, or an
 uploaded boundary file. Geometry is in British National Grid (EPSG:27700).
 """

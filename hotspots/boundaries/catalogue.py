@@ -17,7 +17,7 @@ Typical use::
 
     from hotspots.boundaries.catalogue import boundary_set, resolve_force
 
-    bset = boundary_set(["Barking and Dagenham", "Havering", "Redbridge"])
+    bset = boundary_set(["Basildon", "Castle Point"])
     essex = boundary_set([d.code for d in resolve_force("Essex Police").districts])
 
 The tables are read once, on first use, by whichever thread gets there first; later calls

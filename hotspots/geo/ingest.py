@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, overload
+from typing import Any, Literal, get_args, overload
 
 import numpy as np
 import pandas as pd
@@ -73,6 +73,7 @@ MONTH_RE = re.compile(r"^(19|20)[0-9]{2}-(0[1-9]|1[0-2])$")
 """A month YYYY-MM in the years 1900 to 2099."""
 Format = Literal["auto", "police-uk", "generic"]
 OutsidePolicy = Literal["keep", "exclude", "reject"]
+OUTSIDE_POLICIES: tuple[str, ...] = get_args(OutsidePolicy)
 
 
 def snake_case(name: str) -> str:

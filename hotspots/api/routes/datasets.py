@@ -13,7 +13,7 @@ from hotspots.api.auth import Admin, Principal, Viewer
 from hotspots.api.deps import Service
 from hotspots.api.routes.uploads import UploadForm, read_form, read_upload, safe_filename
 from hotspots.errors import InvalidInput
-from hotspots.geo.ingest import ColumnMapping, Format, OutsidePolicy, Source
+from hotspots.geo.ingest import OUTSIDE_POLICIES, ColumnMapping, Format, OutsidePolicy, Source
 from hotspots.service import HotspotService
 from hotspots.store.sharing import Sharing
 
@@ -47,7 +47,6 @@ def delete_dataset(ref: str, service: Service, who: Admin) -> dict[str, Any]:
 
 
 FORMATS = ("auto", "police-uk", "generic")
-OUTSIDE = ("reject", "exclude")
 UPLOAD_FORM: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -73,12 +72,17 @@ UPLOAD_FORM: dict[str, Any] = {
                             '{"longitude": "lon", "latitude": "lat", "date": "occurred", '
                             '"category": "offence"}',
                         },
+                        "area": {
+                            "type": "string",
+                            "description": "The area the data is for (see GET /areas); default the demo area",
+                        },
                         "outside": {
                             "type": "string",
-                            "enum": list(OUTSIDE),
-                            "default": "reject",
-                            "description": "Incidents far outside the boundaries: reject the file, "
-                            "or leave them out (counted)",
+                            "enum": list(OUTSIDE_POLICIES),
+                            "default": "keep",
+                            "description": "Incidents outside the area: keep them, flagged and "
+                            "counted (a whole-force file); exclude those more than HOTSPOTS_MAX_OUTSIDE_KM "
+                            "away; or reject the file if any are",
                         },
                         "owner": {"type": "string", "description": "Organisation that owns the data"},
                         "source_type": {
@@ -116,7 +120,7 @@ async def upload_dataset(request: Request, service: Service, who: Admin) -> dict
 def _store_upload(service: HotspotService, who: Principal, form: UploadForm) -> dict[str, Any]:
     name = form.required("name")
     fmt = cast(Format, form.choice("format", FORMATS, "auto"))
-    outside = cast(OutsidePolicy, form.choice("outside", OUTSIDE, "reject"))
+    outside = cast(OutsidePolicy, form.choice("outside", OUTSIDE_POLICIES, "keep"))
     mapping = _mapping(form.text("mapping"))
     sharing = Sharing.parse(
         form.text("owner"),
@@ -128,7 +132,7 @@ def _store_upload(service: HotspotService, who: Principal, form: UploadForm) -> 
     limit = service.settings.max_upload_bytes
     sources = [Source(safe_filename(f.filename), read_upload(f, limit)) for f in form.uploads("files")]
     version, report = service.ingest(
-        name, sources, fmt=fmt, mapping=mapping, outside=outside, sharing=sharing
+        name, sources, fmt=fmt, mapping=mapping, outside=outside, sharing=sharing, area=form.text("area")
     )
     service.security.audit(
         who.name,
