@@ -217,8 +217,15 @@ class HotspotService:
         """
         if has_other_choice:
             raise InvalidInput("make an area from exactly one of: districts, a police force, a boundary file")
-        self.add_boundary_file(data, filename, name, title=title, population_csv=population_csv)
-        return self.add_area(name, title=title, boundary_set=name)
+        if name == DEMO_AREA or name in self.area_register.names():
+            raise Conflict(f"an area named {name!r} exists already; delete it first or choose another name")
+        population = (population_csv, "population.csv") if population_csv is not None else None
+        self.add_boundary_file(data, filename, name, title=title, population=population)
+        try:
+            return self.add_area(name, title=title, boundary_set=name)
+        except Exception:
+            self.delete_boundary_set(name)
+            raise
 
     def area_name_of(self, version: DatasetVersion) -> str:
         """The area a dataset version was stored for (versions from before areas: the demo)."""
