@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException, MultiPartParser
+from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
 from hotspots.errors import InvalidInput, PayloadTooLarge
 
@@ -79,7 +79,8 @@ async def read_form(request: Request, max_bytes: int) -> UploadForm:
 
     :class:`PayloadTooLarge` (413) from the ``Content-Length`` header alone when it says
     more, else as soon as the streamed body passes the limit; :class:`InvalidInput` (422)
-    for a body that is not a well-formed ``multipart/form-data`` form.
+    for a body that is not a well-formed ``multipart/form-data`` form (a form without files
+    may also be sent ``application/x-www-form-urlencoded``).
     """
     limit = max_bytes + FORM_OVERHEAD
     declared = request.headers.get("content-length")
@@ -88,8 +89,9 @@ async def read_form(request: Request, max_bytes: int) -> UploadForm:
             raise InvalidInput("the Content-Length header is not a number")
         if int(declared) > limit:
             raise _too_large(max_bytes)
-    content_type = request.headers.get("content-type", "")
-    if not content_type.lower().startswith("multipart/form-data"):
+    content_type = request.headers.get("content-type", "").lower()
+    urlencoded = content_type.startswith("application/x-www-form-urlencoded")
+    if not (content_type.startswith("multipart/form-data") or urlencoded):
         raise InvalidInput("send the upload as multipart/form-data (a form with file fields)")
 
     async def limited() -> AsyncGenerator[bytes, None]:
@@ -100,12 +102,16 @@ async def read_form(request: Request, max_bytes: int) -> UploadForm:
                 raise _too_large(max_bytes)
             yield chunk
 
-    parser = MultiPartParser(
-        request.headers,
-        limited(),
-        max_files=MAX_FILES,
-        max_fields=MAX_FIELDS,
-        max_part_size=MAX_FIELD_BYTES,
+    parser: MultiPartParser | FormParser = (
+        FormParser(request.headers, limited())
+        if urlencoded
+        else MultiPartParser(
+            request.headers,
+            limited(),
+            max_files=MAX_FILES,
+            max_fields=MAX_FIELDS,
+            max_part_size=MAX_FIELD_BYTES,
+        )
     )
     try:
         form = await parser.parse()
@@ -116,6 +122,8 @@ async def read_form(request: Request, max_bytes: int) -> UploadForm:
     for key, value in form.multi_items():
         if isinstance(value, UploadFile):
             files.setdefault(key, []).append(value)
+        elif len(value) > MAX_FIELD_BYTES:
+            raise InvalidInput(f"the form field {key[:50]!r} is longer than {MAX_FIELD_BYTES // 1024} KiB")
         else:
             fields[key] = value
     parsed = UploadForm(fields, files)
