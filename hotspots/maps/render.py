@@ -491,6 +491,7 @@ def _build(
             stats.append(("gi", gi))
     if emerging is not None:
         stats.append(("emerging", add_emerging_layer(fmap, emerging, show=False)))
+    _add_context_layer(fmap, result)
     hotspot_layer = _add_hotspot_layer(fmap, result, options)
     _add_borough_labels(fmap, result)
     folium.LayerControl(position="topright", collapsed=False).add_to(fmap)
@@ -718,6 +719,35 @@ def _add_borough_layer(fmap: folium.Map, result: AnalysisResult, options: MapOpt
             fields=["borough", "incidents"], aliases=["Borough", "Incidents"], localize=False, sticky=True
         ),
         pane="hs-top-pane",
+    ).add_to(fmap)
+
+
+CONTEXT_CLASS = "hs-context"
+"""Path class of clusters wholly outside the area (drawn faintly, not ranked)."""
+
+
+def _add_context_layer(fmap: folium.Map, result: AnalysisResult) -> None:
+    """Clusters wholly outside the area, grey and dashed, as context: no counts, no ranks."""
+    context = result.context_hotspots
+    if context.empty:
+        return
+    frame = gpd.GeoDataFrame(
+        {"fid": np.arange(len(context)), "label": "Cluster outside the area (not ranked or counted)"},
+        geometry=context.geometry.simplify(2.0).to_numpy(),
+        crs=BNG,
+    )
+    folium.GeoJson(
+        feature_collection(frame, ["fid", "label"], id_column="fid"),
+        name="Clusters outside the area",
+        style_function=lambda f: {
+            "className": CONTEXT_CLASS,
+            "color": "#6b6b6b",
+            "weight": 1,
+            "dashArray": "3 3",
+            "fillColor": "#9e9e9e",
+            "fillOpacity": 0.15,
+        },
+        tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False, localize=False, sticky=True),
     ).add_to(fmap)
 
 
@@ -1082,6 +1112,12 @@ def _legend_html(
         f'<div class="hs-row"><span class="hs-sw" style="background:{HOTSPOT_FILL}59;'
         f'border:2px dashed {HOTSPOT_STROKE}"></span>dashed: crosses a borough border</div>'
     )
+    if len(result.context_hotspots):
+        parts.append(
+            '<div class="hs-row"><span class="hs-sw" style="background:#9e9e9e26;'
+            'border:1px dashed #6b6b6b"></span>grey: a cluster wholly outside the area '
+            "(context, not ranked)</div>"
+        )
     eps, min_samples = meta.get("eps_m"), meta.get("min_samples")
     buffer_m = meta.get("shape_buffer_m")
     note = (
