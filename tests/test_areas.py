@@ -19,6 +19,7 @@ from hotspots.boundaries.essex import ESSEX_DATA, INCIDENT_FILES
 from hotspots.errors import Conflict, InvalidInput, NotFound
 from hotspots.geo.analysis import AnalysisParams
 from hotspots.geo.ingest import Source
+from hotspots.maps import MapOptions, render_page
 from hotspots.service import HotspotService
 from hotspots.settings import Settings
 
@@ -217,6 +218,10 @@ def test_hotspots_wholly_outside_are_context_and_reaching_ones_name_the_district
     # the wholly outside cluster's incidents are not in any ranked hotspot
     near_deep = np.hypot(result.incidents["x"] - deep.x, result.incidents["y"] - deep.y) < 100
     assert (result.incidents.loc[near_deep, "hotspot_id"] == -1).all()
+    # the map draws it faintly, labelled as outside, with no count
+    page = render_page(result, MapOptions(tiles="none"))
+    assert page.count('"label": "Cluster outside the area (not ranked or counted)"') == 1
+    assert "a cluster wholly outside the area" in page
 
 
 def test_no_tri_borough_constant_outside_the_demo_definition() -> None:
