@@ -25,7 +25,15 @@ from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
 from hotspots.geo.assessment import compare, emerging_layer, evaluate_hotspots
 from hotspots.geo.disclosure import suppress, suppress_cells
 from hotspots.geo.harm import DEFAULT_HARM, parse_harm_weights
-from hotspots.geo.ingest import ColumnMapping, Format, IngestReport, OutsidePolicy, Source, read_incidents
+from hotspots.geo.ingest import (
+    ColumnMapping,
+    Format,
+    IngestReport,
+    IngestResult,
+    OutsidePolicy,
+    Source,
+    read_incidents,
+)
 from hotspots.settings import Settings
 from hotspots.store import DatasetVersion, Store
 from hotspots.store.security import Security
@@ -167,7 +175,24 @@ class HotspotService:
         from hotspots.store.store import check_name
 
         check_name(name)
-        result = read_incidents(
+        result = self.read(sources, fmt=fmt, mapping=mapping, outside=outside, size_limited=size_limited)
+        version = self.store.add_dataset(name, result.incidents, result.report)
+        if sharing is not None:
+            self.sharing.set(name, sharing)
+        self._forget_selections()
+        return version, result.report
+
+    def read(
+        self,
+        sources: Sequence[Source],
+        *,
+        fmt: Format = "auto",
+        mapping: ColumnMapping | None = None,
+        outside: OutsidePolicy = "reject",
+        size_limited: bool = True,
+    ) -> IngestResult:
+        """Validate incident files as an upload is validated, without storing them (the CLI's files)."""
+        return read_incidents(
             sources,
             fmt=fmt,
             mapping=mapping,
@@ -177,11 +202,6 @@ class HotspotService:
             max_bytes=self.settings.max_upload_bytes if size_limited else None,
             max_errors=self.settings.max_reported_errors,
         )
-        version = self.store.add_dataset(name, result.incidents, result.report)
-        if sharing is not None:
-            self.sharing.set(name, sharing)
-        self._forget_selections()
-        return version, result.report
 
     def seed_samples(self) -> list[DatasetVersion]:
         """Load the shipped sample datasets if the store has none of them."""
@@ -290,8 +310,7 @@ class HotspotService:
         params.validate()
 
         def compute() -> AnalysisResult:
-            result = analyse(self.load(version), self.boundary_sets, params)
-            result.meta["dataset"] = version.ref
+            result = self.analyse_incidents(self.load(version), params, dataset=version.ref)
             result.meta["sources"] = version.sources_used(result.incidents)
             return result
 
@@ -301,6 +320,26 @@ class HotspotService:
             return version, result
         k = self.settings.disclosure_k
         return version, self._cached(("suppressed", k, *key), lambda: suppress(result, k))
+
+    def analyse_incidents(
+        self, incidents: pd.DataFrame, params: AnalysisParams, *, dataset: str, statistics: bool = True
+    ) -> AnalysisResult:
+        """The analysis of incidents in hand (not cached): the CLI's files, or a stored version's."""
+        params = self.with_harm(params)
+        params.validate()
+        result = analyse(incidents, self.boundary_sets, params, statistics=statistics)
+        result.meta["dataset"] = dataset
+        return result
+
+    def evaluate_incidents(
+        self, incidents: pd.DataFrame, params: AnalysisParams, test_month: str | None, n_tests: int
+    ) -> dict[str, Any]:
+        """Fit-then-test evaluation of incidents in hand (not cached); see ``evaluate_hotspots``."""
+        params = self.with_harm(params)
+        params.validate()
+        return evaluate_hotspots(
+            incidents, self.boundary_sets, params, test_month=test_month, n_tests=n_tests
+        )
 
     def emerging(
         self, ref: str | None, params: AnalysisParams, *, exact: bool = True
@@ -324,13 +363,7 @@ class HotspotService:
         params.validate()
         return version, self._cached(
             ("evaluate", version.id, *params.cache_key(), test_month, n_tests),
-            lambda: evaluate_hotspots(
-                self.load(version),
-                self.boundary_sets,
-                params,
-                test_month=test_month,
-                n_tests=n_tests,
-            ),
+            lambda: self.evaluate_incidents(self.load(version), params, test_month, n_tests),
         )
 
     def compare(

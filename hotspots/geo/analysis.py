@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -19,13 +19,14 @@ import shapely
 from hotspots.boundaries.model import WARD_COLUMNS, BoundarySet
 from hotspots.errors import InvalidInput, NotFound
 from hotspots.geo.crs import BNG
-from hotspots.geo.dbscan import DEFAULT_EPS_M, check_parameters, default_min_samples, weighted_dbscan
-from hotspots.geo.grid import check_cell_size
+from hotspots.geo.dbscan import DEFAULT_EPS_M, default_min_samples, weighted_dbscan
+from hotspots.geo.grid import default_cell_size
 from hotspots.geo.harm import DEFAULT_HARM, HarmWeights, assign_harm, default_min_harm
-from hotspots.geo.hdbscan import DEFAULT_MIN_DISTANCE_M, check_hdbscan_parameters, hdbscan_labels
+from hotspots.geo.hdbscan import hdbscan_labels
 from hotspots.geo.hotspots import DEFAULT_SHAPE_BUFFER_M, build_hotspots
 from hotspots.geo.ingest import MONTH_RE
 from hotspots.geo.join import join_wards
+from hotspots.geo.params import MAX_HOTSPOTS, SPECS, Method, Weight, check_grid, smallest_cell_size
 from hotspots.geo.significance import gi_star_grid, gi_star_polygons, hot_share
 from hotspots.geo.trend import time_profile
 
@@ -52,8 +53,8 @@ class AnalysisParams:
     boundaries: str = AUTO
     shape_buffer_m: float = DEFAULT_SHAPE_BUFFER_M
     cell_size_m: float | None = None
-    weight: Literal["count", "harm"] = "count"
-    method: Literal["dbscan", "hdbscan"] = "dbscan"
+    weight: Weight = "count"
+    method: Method = "dbscan"
     min_cluster_size: int | None = None
     harm_table: tuple[tuple[str, float], ...] | None = None
     sources: tuple[str, ...] = ()
@@ -63,26 +64,15 @@ class AnalysisParams:
         return DEFAULT_HARM if self.harm_table is None else HarmWeights.from_items(self.harm_table)
 
     def validate(self) -> None:
+        """Refuse values outside the parameter contract (:mod:`hotspots.geo.params`), one message each."""
         for label, value in (("from", self.month_from), ("to", self.month_to)):
             if value is not None and not MONTH_RE.match(value):
                 raise InvalidInput(f"'{label}' must be a month in the form YYYY-MM, got {value!r}")
         if self.month_from and self.month_to and self.month_from > self.month_to:
             raise InvalidInput(f"'from' ({self.month_from}) is after 'to' ({self.month_to})")
-        if self.eps_m is not None or self.min_samples is not None:
-            check_parameters(
-                self.eps_m if self.eps_m is not None else DEFAULT_EPS_M,
-                self.min_samples if self.min_samples is not None else 1,
-            )
-        if not (1 <= self.shape_buffer_m <= 1000):
-            raise InvalidInput("shape_buffer_m must be between 1 and 1000 metres")
-        if self.cell_size_m is not None:
-            check_cell_size(self.cell_size_m)
-        if self.weight not in ("count", "harm"):
-            raise InvalidInput(f"weight must be 'count' or 'harm', got {self.weight!r}")
-        if self.method not in ("dbscan", "hdbscan"):
-            raise InvalidInput(f"method must be 'dbscan' or 'hdbscan', got {self.method!r}")
-        if self.min_cluster_size is not None:
-            check_hdbscan_parameters(self.min_cluster_size, None, DEFAULT_MIN_DISTANCE_M)
+        for name in ("eps_m", "min_samples", "shape_buffer_m", "cell_size_m", "weight", "method"):
+            SPECS[name].check(getattr(self, name))
+        SPECS["min_cluster_size"].check(self.min_cluster_size)
 
     def cache_key(self) -> tuple[Any, ...]:
         return tuple(asdict(self).values())
@@ -178,6 +168,9 @@ def analyse(
             labels[located] = hdbscan_labels(xs, ys, min_cluster_size, min_samples, weights)
         else:
             labels[located] = weighted_dbscan(xs, ys, eps, min_samples, weights=weights)
+    # Labels are canonical (0 = most incidents or harm): draw the MAX_HOTSPOTS largest only.
+    n_clusters = int(labels.max()) + 1 if len(labels) else 0
+    labels[labels >= MAX_HOTSPOTS] = -1
     hotspots = build_hotspots(
         joined.loc[located].reset_index(drop=True),
         labels[located],
@@ -189,7 +182,7 @@ def analyse(
     inside_area = inside
     if statistics:
         xs, ys = joined["x"].to_numpy()[inside_area], joined["y"].to_numpy()[inside_area]
-        gi_grid = gi_star_grid(xs, ys, coverage, params.cell_size_m)
+        gi_grid = gi_star_grid(xs, ys, coverage, grid_cell_size(params.cell_size_m, len(xs), study_area))
         shares = hot_share(hotspots.geometry, gi_grid) if len(hotspots) else np.empty(0)
     else:
         gi_grid = gpd.GeoDataFrame({"gi_bin": []}, geometry=[], crs=BNG)
@@ -227,6 +220,13 @@ def analyse(
         "incidents_outside_area": int((located & joined["outside_area"].to_numpy(dtype=bool)).sum()),
         "incidents_in_hotspots": n_in_hotspots,
         "hotspots": int(len(hotspots)),
+        "clusters_found": n_clusters,
+        "hotspots_note": (
+            f"{n_clusters:,} clusters found; the {MAX_HOTSPOTS:,} largest are drawn and counted as "
+            "hotspots: raise min_samples or eps_m for fewer, larger ones"
+            if n_clusters > MAX_HOTSPOTS
+            else None
+        ),
         "hit_rate": hit_rate,
         "hotspot_area_share": union_share,
         "pai": hit_rate / union_share if hit_rate is not None and union_share > 0 else None,
@@ -240,6 +240,18 @@ def analyse(
         "crs_note": "distances and areas computed in British National Grid (EPSG:27700)",
     }
     return AnalysisResult(resolved, joined, hotspots, wards, boroughs, sets, months, coverage, gi_grid, meta)
+
+
+def grid_cell_size(cell_size_m: float | None, n_incidents: int, area_m2: float) -> float | None:
+    """Hex cell size in metres: as given (refused if the grid over ``area_m2`` would be too large,
+    see :func:`hotspots.geo.params.check_grid`); ``None`` (the data's default, chosen by
+    :func:`~hotspots.geo.significance.gi_star_grid`) unless that default would give more than
+    :data:`hotspots.geo.params.MAX_GRID_CELLS` cells, then the smallest size that does not."""
+    if cell_size_m is not None:
+        check_grid(cell_size_m, area_m2)
+        return cell_size_m
+    floor = smallest_cell_size(area_m2)
+    return floor if default_cell_size(n_incidents, area_m2) < floor else None
 
 
 def _filter(incidents: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:
