@@ -9,8 +9,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from importlib import resources
 from typing import Any, TypeVar, cast
@@ -23,6 +24,7 @@ from hotspots.boundaries import BoundarySet, read_boundary_file, shipped_boundar
 from hotspots.errors import InvalidInput, NotFound
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
 from hotspots.geo.assessment import compare, emerging_layer, evaluate_hotspots
+from hotspots.geo.cancel import Cancelled, caller_gone, cancellable
 from hotspots.geo.disclosure import suppress, suppress_cells
 from hotspots.geo.harm import DEFAULT_HARM, parse_harm_weights
 from hotspots.geo.ingest import (
@@ -66,6 +68,8 @@ MAX_COMBINED = 10
 SELECTION_TTL_S = 1.0
 """How long a dataset look-up (name to stored version) is reused, seconds."""
 MAX_REMEMBERED_REFS = 256
+SLOT_POLL_S = 0.2
+"""How often a computation waiting for a slot checks whether its callers left, seconds."""
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,9 @@ class HotspotService:
         remove_orphans(self.store)
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[object, ...], object] = OrderedDict()
-        self._pending: dict[tuple[object, ...], threading.Lock] = {}
+        self._pending: dict[tuple[object, ...], _Work] = {}
+        self._slots = threading.BoundedSemaphore(settings.max_concurrent_analyses)
+        self._held = threading.local()
         self._boundaries: dict[str, BoundarySet] | None = None
         self._selections: dict[str | None, tuple[float, Selection]] = {}
         self.harm = (
@@ -315,7 +321,7 @@ class HotspotService:
             return result
 
         key = ("analysis", version.id, *params.cache_key())
-        result = self._cached(key, compute)
+        result = self._cached(key, compute, heavy=True)
         if exact:
             return version, result
         k = self.settings.disclosure_k
@@ -347,7 +353,7 @@ class HotspotService:
         """Emerging hot spot cells for the analysis's months and study area."""
         version, result = self.analyse(ref, params)
         key = ("emerging", version.id, *params.cache_key())
-        cells = self._cached(key, lambda: emerging_layer(result, params.cell_size_m))
+        cells = self._cached(key, lambda: emerging_layer(result, params.cell_size_m), heavy=True)
         if exact:
             return version, result, cells
         k = self.settings.disclosure_k
@@ -364,6 +370,7 @@ class HotspotService:
         return version, self._cached(
             ("evaluate", version.id, *params.cache_key(), test_month, n_tests),
             lambda: self.evaluate_incidents(self.load(version), params, test_month, n_tests),
+            heavy=True,
         )
 
     def compare(
@@ -377,6 +384,7 @@ class HotspotService:
         return version, self._cached(
             ("compare", version.id, *params_a.cache_key(), *params_b.cache_key()),
             lambda: compare(self.load(version), self.boundary_sets, params_a, params_b),
+            heavy=True,
         )
 
     def rendered(
@@ -396,21 +404,72 @@ class HotspotService:
         key = ("rendered", kind, selection.id, *self.with_harm(params).cache_key(), *variant)
         return self._cached(key, render)
 
-    def _cached(self, key: tuple[object, ...], compute: Callable[[], T]) -> T:
-        """One computation per key; concurrent callers of the same key wait for the first."""
+    def _cached(self, key: tuple[object, ...], compute: Callable[[], T], *, heavy: bool = False) -> T:
+        """One computation per key; concurrent callers of the same key wait for the first.
+
+        ``heavy`` computations (analyses, evaluations, comparisons) take one of
+        ``settings.max_concurrent_analyses`` slots while they run; a cached value is returned
+        at once, without waiting for a slot. A computation is given up (:class:`Cancelled`)
+        when every caller waiting for it has gone (their :data:`caller_gone` events set):
+        while one of them still waits, it runs to the end.
+        """
+        gone = caller_gone.get() or _NEVER_GONE
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return cast(T, self._cache[key])
-            pending = self._pending.setdefault(key, threading.Lock())
-        with pending:
+            work = self._pending.get(key)
+            if work is None:
+                work = self._pending[key] = _Work()
+            work.waiters.append(gone)
+        try:
+            with work.lock:
+                with self._lock:
+                    if key in self._cache:
+                        return cast(T, self._cache[key])
+                if gone.is_set():
+                    raise Cancelled("the request was cancelled: its client left")
+                with self._slot(work) if heavy else nullcontext(), cancellable(work.abandoned):
+                    value = compute()
+                with self._lock:
+                    self._cache[key] = value
+                    while len(self._cache) > self.settings.cache_size:
+                        self._cache.popitem(last=False)
+                return value
+        finally:
             with self._lock:
-                if key in self._cache:
-                    return cast(T, self._cache[key])
-            value = compute()
-            with self._lock:
-                self._cache[key] = value
-                self._pending.pop(key, None)
-                while len(self._cache) > self.settings.cache_size:
-                    self._cache.popitem(last=False)
-            return value
+                work.waiters.remove(gone)
+                if not work.waiters and self._pending.get(key) is work:
+                    del self._pending[key]
+
+    @contextmanager
+    def _slot(self, work: _Work) -> Iterator[None]:
+        """Hold one of the slots for uncached heavy work (re-entrant within a thread)."""
+        if getattr(self._held, "slot", False):
+            yield
+            return
+        while not self._slots.acquire(timeout=SLOT_POLL_S):
+            if work.abandoned():
+                raise Cancelled("the request was cancelled while waiting: its client left")
+        self._held.slot = True
+        try:
+            yield
+        finally:
+            self._held.slot = False
+            self._slots.release()
+
+
+@dataclass
+class _Work:
+    """A computation in progress: its lock and the callers waiting for it (their "gone" events)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    waiters: list[threading.Event] = field(default_factory=list)
+
+    def abandoned(self) -> bool:
+        waiting = tuple(self.waiters)
+        return bool(waiting) and all(e.is_set() for e in waiting)
+
+
+_NEVER_GONE = threading.Event()
+"""The "gone" event of callers outside a request (CLI, tests, internal): never set."""

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from hotspots import __version__
+from hotspots.api.cancel import watch_disconnects
 from hotspots.api.errors import register_error_handlers
 from hotspots.api.routes import (
     admin,
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.static_prefix = STATIC_PREFIX
     register_error_handlers(app)
+    watch_disconnects(app)  # the service gives up work whose clients all left
     for module in (health, app_page, datasets, boundaries, hotspots, statistics, exports, maps, admin, ogc):
         app.include_router(module.router)
     for name, directory in ASSET_DIRS.items():

@@ -20,9 +20,11 @@ from hotspots.errors import (
     Unauthorized,
     Unavailable,
 )
+from hotspots.geo.cancel import Cancelled
 from hotspots.geo.params import by_query_name
 
 STATUS: dict[type[HotspotError], int] = {
+    Cancelled: 499,  # the client left (nginx's "client closed request"); nobody reads it
     PayloadTooLarge: 413,
     InvalidInput: 422,
     NotFound: 404,

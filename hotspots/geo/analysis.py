@@ -18,6 +18,7 @@ import shapely
 
 from hotspots.boundaries.model import WARD_COLUMNS, BoundarySet
 from hotspots.errors import InvalidInput, NotFound
+from hotspots.geo.cancel import checkpoint
 from hotspots.geo.crs import BNG
 from hotspots.geo.dbscan import DEFAULT_EPS_M, default_min_samples, weighted_dbscan
 from hotspots.geo.grid import default_cell_size
@@ -161,6 +162,7 @@ def analyse(
         min_samples=min_samples,
         min_cluster_size=min_cluster_size if params.method == "hdbscan" else None,
     )
+    checkpoint()
     labels = np.full(len(joined), -1, dtype=np.int64)
     if located.any():
         xs, ys = joined["x"].to_numpy()[located], joined["y"].to_numpy()[located]
@@ -171,6 +173,7 @@ def analyse(
     # Labels are canonical (0 = most incidents or harm): draw the MAX_HOTSPOTS largest only.
     n_clusters = int(labels.max()) + 1 if len(labels) else 0
     labels[labels >= MAX_HOTSPOTS] = -1
+    checkpoint()
     hotspots = build_hotspots(
         joined.loc[located].reset_index(drop=True),
         labels[located],
@@ -180,6 +183,7 @@ def analyse(
     )
     joined["hotspot_id"] = np.where(labels >= 0, labels + 1, -1)
     inside_area = inside
+    checkpoint()
     if statistics:
         xs, ys = joined["x"].to_numpy()[inside_area], joined["y"].to_numpy()[inside_area]
         gi_grid = gi_star_grid(xs, ys, coverage, grid_cell_size(params.cell_size_m, len(xs), study_area))

@@ -20,6 +20,7 @@ import shapely
 from hotspots.boundaries.model import BoundarySet
 from hotspots.errors import InvalidInput
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
+from hotspots.geo.cancel import checkpoint
 from hotspots.geo.dbscan import MIN_MIN_SAMPLES
 from hotspots.geo.emerging import NO_PATTERN, emerging_hot_spots
 from hotspots.geo.evaluation import rolling_evaluation
@@ -115,6 +116,7 @@ def evaluate_hotspots(
     used: dict[str, Any] = {}
 
     def hotspot_fn(fit: pd.DataFrame) -> shapely.Geometry:
+        checkpoint()
         fitted = analyse(fit, boundary_sets, fit_params, statistics=False)
         used[str(fitted.months[-1])] = {
             "eps_m": fitted.meta["eps_m"],
@@ -198,6 +200,7 @@ def compare(
             scaled = math.ceil(a.params.min_samples * months_b / len(a.months))
             min_samples_b = max(MIN_MIN_SAMPLES, scaled)
     fixed = replace(params_b, eps_m=a.params.eps_m, min_samples=min_samples_b)
+    checkpoint()
     b = analyse(incidents, boundary_sets, fixed, statistics=False)
     matched = compare_periods(a.hotspots, b.hotspots)
     set_a = a.boundary_sets[-1].name

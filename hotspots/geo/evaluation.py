@@ -35,6 +35,7 @@ import shapely
 from scipy.ndimage import gaussian_filter
 
 from hotspots.errors import InvalidInput
+from hotspots.geo.cancel import checkpoint
 from hotspots.geo.geos import prepared_copy, private_copy
 from hotspots.geo.ingest import MONTH_RE
 from hotspots.geo.locations import Locations
@@ -708,6 +709,7 @@ def rolling_evaluation(
         tests = [str(m) for m in test_months]
     results = []
     for test in tests:
+        checkpoint()  # one refit per test month: stop here if every waiting client left
         if not MONTH_RE.match(test):
             raise InvalidInput(f"months must be in the form YYYY-MM, got {test!r}")
         before = [m for m in calendar if m < test]
