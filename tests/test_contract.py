@@ -146,7 +146,9 @@ def test_hotspots_drawn_are_capped_with_a_note(
     params = AnalysisParams(eps_m=60, min_samples=10)
     full = analyse(frame, boundary_sets, params, statistics=False)
     assert full.meta["hotspots"] == 6 and full.meta["hotspots_note"] is None
-    monkeypatch.setattr(analysis, "MAX_HOTSPOTS", 4)
+    from hotspots.geo import params as params_module
+
+    monkeypatch.setattr(params_module, "MAX_HOTSPOTS", 4)
     capped = analyse(frame, boundary_sets, params, statistics=False)
     assert capped.meta["hotspots"] == 4 and capped.meta["clusters_found"] == 6
     assert "6 clusters found; the 4 largest are drawn" in capped.meta["hotspots_note"]

@@ -18,6 +18,7 @@ import shapely
 
 from hotspots.boundaries.model import WARD_COLUMNS, BoundarySet
 from hotspots.errors import InvalidInput, NotFound
+from hotspots.geo import params as params_module
 from hotspots.geo.cancel import checkpoint
 from hotspots.geo.crs import BNG
 from hotspots.geo.dbscan import DEFAULT_EPS_M, default_min_samples, weighted_dbscan
@@ -27,7 +28,7 @@ from hotspots.geo.hdbscan import hdbscan_labels
 from hotspots.geo.hotspots import DEFAULT_SHAPE_BUFFER_M, build_hotspots
 from hotspots.geo.ingest import MONTH_RE
 from hotspots.geo.join import join_wards
-from hotspots.geo.params import MAX_HOTSPOTS, SPECS, Method, Weight, check_grid, smallest_cell_size
+from hotspots.geo.params import SPECS, Method, Weight, check_grid, hotspots_note, smallest_cell_size
 from hotspots.geo.significance import gi_star_grid, gi_star_polygons, hot_share
 from hotspots.geo.trend import time_profile
 
@@ -172,7 +173,7 @@ def analyse(
             labels[located] = weighted_dbscan(xs, ys, eps, min_samples, weights=weights)
     # Labels are canonical (0 = most incidents or harm): draw the MAX_HOTSPOTS largest only.
     n_clusters = int(labels.max()) + 1 if len(labels) else 0
-    labels[labels >= MAX_HOTSPOTS] = -1
+    labels[labels >= params_module.MAX_HOTSPOTS] = -1
     checkpoint()
     hotspots = build_hotspots(
         joined.loc[located].reset_index(drop=True),
@@ -225,12 +226,7 @@ def analyse(
         "incidents_in_hotspots": n_in_hotspots,
         "hotspots": int(len(hotspots)),
         "clusters_found": n_clusters,
-        "hotspots_note": (
-            f"{n_clusters:,} clusters found; the {MAX_HOTSPOTS:,} largest are drawn and counted as "
-            "hotspots: raise min_samples or eps_m for fewer, larger ones"
-            if n_clusters > MAX_HOTSPOTS
-            else None
-        ),
+        "hotspots_note": hotspots_note(n_clusters),
         "hit_rate": hit_rate,
         "hotspot_area_share": union_share,
         "pai": hit_rate / union_share if hit_rate is not None and union_share > 0 else None,

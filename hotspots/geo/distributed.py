@@ -44,6 +44,7 @@ from sklearn.cluster import DBSCAN
 
 from hotspots.boundaries.model import BoundarySet
 from hotspots.errors import InvalidInput
+from hotspots.geo import params as params_module
 from hotspots.geo.analysis import (
     AnalysisParams,
     AnalysisResult,
@@ -66,6 +67,7 @@ from hotspots.geo.harm import assign_harm
 from hotspots.geo.hotspots import SUMMARY_INPUTS, build_hotspots
 from hotspots.geo.ingest import Source, read_incidents
 from hotspots.geo.join import join_wards
+from hotspots.geo.params import hotspots_note
 
 ROW = "row"
 """Column holding each incident's place in the input order (kept so results never depend on
@@ -644,6 +646,8 @@ def analyse_distributed(
         min_samples,
         tile_m=tile_m,
     )
+    n_clusters = int(loc_labels.max()) + 1 if len(loc_labels) else 0
+    loc_labels = np.where(loc_labels >= params_module.MAX_HOTSPOTS, -1, loc_labels)  # as analyse() does
     members = _members(joined, locs.assign(label=loc_labels)[loc_labels >= 0])
     labels = members.pop("label").to_numpy(dtype=np.int64)
     members["harm"] = assign_harm(members["crime_type"], params.harm()).weights
@@ -657,6 +661,7 @@ def analyse_distributed(
     boroughs = borough_layer(agg.borough_counts, sets)
     resolved = replace(params, eps_m=eps, min_samples=min_samples, min_cluster_size=None)
     meta = _meta(params, agg, months, sets, eps, min_samples, hotspots, members, coverage)
+    meta.update(clusters_found=n_clusters, hotspots_note=hotspots_note(n_clusters))
     client.cancel(joined)
     return DistributedResult(
         resolved, hotspots, wards, boroughs, agg.ward_month_counts, members, sets, months, coverage, meta

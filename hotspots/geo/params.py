@@ -230,6 +230,16 @@ def check_grid(cell_size_m: float, area_m2: float) -> None:
         )
 
 
+def hotspots_note(n_clusters: int) -> str | None:
+    """The note an analysis carries when it found more clusters than :data:`MAX_HOTSPOTS`."""
+    if n_clusters <= MAX_HOTSPOTS:
+        return None
+    return (
+        f"{n_clusters:,} clusters found; the {MAX_HOTSPOTS:,} largest are drawn and counted as "
+        "hotspots: raise min_samples or eps_m for fewer, larger ones"
+    )
+
+
 def check_evaluation(rolling: int, incidents: int) -> None:
     """Refuse a rolling evaluation whose refits would fit more than :data:`MAX_EVALUATION_WORK` incidents."""
     SPECS["rolling"].check(rolling)
