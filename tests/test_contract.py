@@ -58,7 +58,7 @@ def test_openapi_bounds_and_help_come_from_the_contract(client: TestClient) -> N
 @pytest.mark.parametrize(
     ("path", "query", "words"),
     [
-        ("/hotspots", {"eps_m": 1}, "between 25 and 2,000 metres"),
+        ("/hotspots", {"eps_m": 1}, "between 25 and 1,000 metres"),
         ("/hotspots", {"min_samples": 1}, "between 3 and 10,000,000"),
         ("/hotspots", {"method": "hdbscan", "min_cluster_size": 2}, "between 5 and 1,000,000"),
         ("/hotspots", {"buffer_m": 1000}, "between 5 and 500 metres"),
@@ -79,7 +79,7 @@ def test_app_page_answers_a_bad_parameter_with_a_page(client: TestClient) -> Non
     r = client.get("/app", params={"eps_m": "abc"})
     assert r.status_code == 422
     assert r.headers["content-type"].startswith("text/html")
-    assert "eps_m must be between 25 and 2,000 metres" in r.text
+    assert "eps_m must be between 25 and 1,000 metres" in r.text
     api = client.get("/hotspots", params={"eps_m": "abc"})
     assert api.status_code == 422 and api.headers["content-type"].startswith("application/json")
     assert api.json()["detail"], "FastAPI's error list is kept for API clients"
@@ -107,7 +107,7 @@ def test_grid_rules() -> None:
 
 
 def test_validate_uses_the_same_messages() -> None:
-    with pytest.raises(InvalidInput, match=r"eps_m must be between 25 and 2,000 metres, got 1\b"):
+    with pytest.raises(InvalidInput, match=r"eps_m must be between 25 and 1,000 metres, got 1\b"):
         AnalysisParams(eps_m=1).validate()
     with pytest.raises(InvalidInput, match="weight must be one of count, harm"):
         AnalysisParams(weight="size").validate()  # type: ignore[arg-type]
@@ -159,13 +159,13 @@ def test_hotspots_drawn_are_capped_with_a_note(
 
 def test_cli_options_read_the_contract(tmp_path: Path, bd_source: Source) -> None:
     help_text = runner.invoke(cli, ["analyse", "--help"], env={"COLUMNS": "400"}).output
-    assert "--eps-m" in help_text and "between 25 and 2,000 metres" in help_text
+    assert "--eps-m" in help_text and "between 25 and 1,000 metres" in help_text
     src = tmp_path / "bd.csv"
     src.write_bytes(bd_source.data)
     out = tmp_path / "out"
     bad = runner.invoke(cli, ["analyse", str(src), "--eps-m", "1", "--out", str(out)])
     assert bad.exit_code == 2
-    assert "eps_m must be between 25 and 2,000 metres" in bad.output
+    assert "eps_m must be between 25 and 1,000 metres" in bad.output
     bad_k = runner.invoke(cli, ["kdistance", str(src), "--k", "5000", "--out", str(tmp_path / "k.png")])
     assert bad_k.exit_code == 2 and "k must be between 2 and 1,000" in bad_k.output
 

@@ -8,10 +8,10 @@ same message (which gives the usable range and why).
 The ranges are those that mean something for the method, and they bound the work one
 request may ask for:
 
-- ``eps_m`` 25 to 2,000 m: police.uk snaps each incident to one of about 750,000 map
+- ``eps_m`` 25 to 1,000 m: police.uk snaps each incident to one of about 750,000 map
   points (street centres, public places) that lie tens of metres apart, so below about
-  25 m a "cluster" is a single snapped location; beyond 2 km it is a district, not a
-  hotspot.
+  25 m a "cluster" is a single snapped location; beyond 1 km it is a neighbourhood, not a
+  hotspot (and DBSCAN's work grows with eps squared).
 - ``min_samples`` at least 3: with 1 or 2 every busy location is a hotspot (thousands of
   them, each drawn and summarised). The number drawn is also capped
   (:data:`MAX_HOTSPOTS`, the largest first, with a note).
@@ -72,7 +72,7 @@ class ParamSpec:
         return self.option or "--" + self.name.replace("_", "-")
 
     def range_text(self) -> str:
-        """``between 25 and 2,000 metres`` / ``one of count, harm``."""
+        """``between 25 and 1,000 metres`` / ``one of count, harm``."""
         if self.choices:
             return "one of " + ", ".join(self.choices)
         unit = f" {self.unit}" if self.unit else ""
@@ -123,10 +123,10 @@ _SPECS = (
         float,
         "DBSCAN radius: how close incidents must be to form a hotspot (default 100)",
         25.0,
-        2000.0,
+        1000.0,
         unit="metres",
         why="police.uk snaps incidents to map points tens of metres apart: below 25 m a cluster is one "
-        "location; beyond 2 km it is a district, not a hotspot",
+        "location; beyond 1 km it is a neighbourhood, not a hotspot",
     ),
     ParamSpec(
         "min_samples",
