@@ -24,8 +24,10 @@ def _prepared(bset: BoundarySet) -> int:
 
 @pytest.fixture
 def fresh_sets() -> dict[str, BoundarySet]:
-    """The shipped boundary sets, with no cached ward grid (so threads race to build it)."""
+    """The shipped boundary sets, unprepared (whatever ran before), with no cached ward grid."""
     sets = shipped_boundary_sets()
+    for b in sets.values():
+        shapely.destroy_prepared([*b.wards.geometry.to_numpy(), *b.boroughs.geometry.to_numpy(), b.outline])
     with join._GRIDS_LOCK:
         join._GRIDS.clear()
     return sets
