@@ -12,8 +12,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar, cast
 
@@ -27,9 +28,18 @@ from hotspots.demo import DEFAULT_DATASET, DEMO_AREA, SAMPLE_SHARING, SAMPLES, d
 from hotspots.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
 from hotspots.geo.assessment import compare, emerging_layer, evaluate_hotspots
+from hotspots.geo.cancel import Cancelled, caller_gone, cancellable
 from hotspots.geo.disclosure import suppress, suppress_cells
 from hotspots.geo.harm import DEFAULT_HARM, parse_harm_weights
-from hotspots.geo.ingest import ColumnMapping, Format, IngestReport, OutsidePolicy, Source, read_incidents
+from hotspots.geo.ingest import (
+    ColumnMapping,
+    Format,
+    IngestReport,
+    IngestResult,
+    OutsidePolicy,
+    Source,
+    read_incidents,
+)
 from hotspots.settings import Settings
 from hotspots.store import DatasetVersion, Store
 from hotspots.store.areas import AreaRecord, AreaRegister
@@ -40,6 +50,8 @@ MAX_COMBINED = 10
 SELECTION_TTL_S = 1.0
 """How long a dataset look-up (name to stored version) is reused, seconds."""
 MAX_REMEMBERED_REFS = 256
+SLOT_POLL_S = 0.2
+"""How often a computation waiting for a slot checks whether its callers left, seconds."""
 
 
 @dataclass(frozen=True)
@@ -83,9 +95,11 @@ class HotspotService:
         remove_orphans(self.store)
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[object, ...], object] = OrderedDict()
-        self._pending: dict[tuple[object, ...], threading.Lock] = {}
         self._generation = 0
         """Bumped by every deletion; results computed across one are not cached."""
+        self._pending: dict[tuple[object, ...], _Work] = {}
+        self._slots = threading.BoundedSemaphore(settings.max_concurrent_analyses)
+        self._held = threading.local()
         self._boundaries: dict[str, BoundarySet] | None = None
         self._areas: dict[str, Area] = {}
         self._boundaries_lock = threading.Lock()
@@ -342,7 +356,33 @@ class HotspotService:
         from hotspots.store.store import check_name
 
         check_name(name)
-        where = self.area(area)
+        result = self.read(
+            sources,
+            fmt=fmt,
+            mapping=mapping,
+            outside=outside,
+            size_limited=size_limited,
+            area=self.area(area),
+        )
+        version = self.store.add_dataset(name, result.incidents, result.report)
+        if sharing is not None:
+            self.sharing.set(name, sharing)
+        self._forget_selections()
+        return version, result.report
+
+    def read(
+        self,
+        sources: Sequence[Source],
+        *,
+        fmt: Format = "auto",
+        mapping: ColumnMapping | None = None,
+        outside: OutsidePolicy = "keep",
+        size_limited: bool = True,
+        area: Area | None = None,
+    ) -> IngestResult:
+        """Validate incident files against ``area`` (default: the demo) as an upload is validated,
+        without storing them (the CLI's files). The report names the area."""
+        where = area or self.area(None)
         result = read_incidents(
             sources,
             fmt=fmt,
@@ -355,11 +395,7 @@ class HotspotService:
             max_errors=self.settings.max_reported_errors,
         )
         result.report.area = where.name
-        version = self.store.add_dataset(name, result.incidents, result.report)
-        if sharing is not None:
-            self.sharing.set(name, sharing)
-        self._forget_selections()
-        return version, result.report
+        return result
 
     def seed_samples(self) -> list[DatasetVersion]:
         """Load the shipped sample datasets if the store has none of them."""
@@ -477,23 +513,57 @@ class HotspotService:
         area = self.area_of(version, params.area)
 
         def compute() -> AnalysisResult:
-            result = analyse(
-                self.load(version),
-                self.analysis_sets(area, params),
-                params,
-                neighbours=district_names_at,
-            )
-            result.meta["dataset"] = version.ref
+            result = self.analyse_incidents(self.load(version), params, dataset=version.ref, area=area)
             result.meta["sources"] = version.sources_used(result.incidents)
-            result.meta["area"] = {"name": area.name, "title": area.title, "kind": area.kind}
             return result
 
         key = ("analysis", version.id, area.key, *params.cache_key())
-        result = self._cached(key, compute)
+        result = self._cached(key, compute, heavy=True)
         if exact:
             return version, result
         k = self.settings.disclosure_k
         return version, self._cached(("suppressed", k, *key), lambda: suppress(result, k))
+
+    def analyse_incidents(
+        self,
+        incidents: pd.DataFrame,
+        params: AnalysisParams,
+        *,
+        dataset: str,
+        area: Area,
+        statistics: bool = True,
+    ) -> AnalysisResult:
+        """The analysis of incidents in hand in ``area`` (not cached): the CLI's files, or a stored
+        version's."""
+        params = self.with_harm(params)
+        params.validate()
+        result = analyse(
+            incidents,
+            self.analysis_sets(area, params),
+            params,
+            statistics=statistics,
+            neighbours=district_names_at,
+        )
+        result.meta["dataset"] = dataset
+        result.meta["area"] = {"name": area.name, "title": area.title, "kind": area.kind}
+        return result
+
+    def evaluate_incidents(
+        self,
+        incidents: pd.DataFrame,
+        params: AnalysisParams,
+        test_month: str | None,
+        n_tests: int,
+        *,
+        area: Area,
+    ) -> dict[str, Any]:
+        """Fit-then-test evaluation of incidents in hand in ``area`` (not cached); see
+        ``evaluate_hotspots``."""
+        params = self.with_harm(params)
+        params.validate()
+        return evaluate_hotspots(
+            incidents, self.analysis_sets(area, params), params, test_month=test_month, n_tests=n_tests
+        )
 
     def emerging(
         self, ref: str | None, params: AnalysisParams, *, exact: bool = True
@@ -501,7 +571,7 @@ class HotspotService:
         """Emerging hot spot cells for the analysis's months and study area."""
         version, result = self.analyse(ref, params)
         key = ("emerging", version.id, self.area_of(version, params.area).key, *params.cache_key())
-        cells = self._cached(key, lambda: emerging_layer(result, params.cell_size_m))
+        cells = self._cached(key, lambda: emerging_layer(result, params.cell_size_m), heavy=True)
         if exact:
             return version, result, cells
         k = self.settings.disclosure_k
@@ -518,13 +588,8 @@ class HotspotService:
         area = self.area_of(version, params.area)
         return version, self._cached(
             ("evaluate", version.id, area.key, *params.cache_key(), test_month, n_tests),
-            lambda: evaluate_hotspots(
-                self.load(version),
-                self.analysis_sets(area, params),
-                params,
-                test_month=test_month,
-                n_tests=n_tests,
-            ),
+            lambda: self.evaluate_incidents(self.load(version), params, test_month, n_tests, area=area),
+            heavy=True,
         )
 
     def compare(
@@ -539,6 +604,7 @@ class HotspotService:
         return version, self._cached(
             ("compare", version.id, area.key, *params_a.cache_key(), *params_b.cache_key()),
             lambda: compare(self.load(version), self.analysis_sets(area, params_a), params_a, params_b),
+            heavy=True,
         )
 
     def rendered(
@@ -559,36 +625,77 @@ class HotspotService:
         key = ("rendered", kind, selection.id, area, *self.with_harm(params).cache_key(), *variant)
         return self._cached(key, render)
 
-    def _cached(self, key: tuple[object, ...], compute: Callable[[], T]) -> T:
+    def _cached(self, key: tuple[object, ...], compute: Callable[[], T], *, heavy: bool = False) -> T:
         """One computation per key; concurrent callers of the same key wait for the first.
 
-        A result is stored only if no deletion happened while it was computed (the
-        generation number is unchanged): a deleted version's data is never cached.
+        ``heavy`` computations (analyses, evaluations, comparisons) take one of
+        ``settings.max_concurrent_analyses`` slots while they run; a cached value is returned
+        at once, without waiting for a slot. A computation is given up (:class:`Cancelled`)
+        when every caller waiting for it has gone (their :data:`caller_gone` events set):
+        while one of them still waits, it runs to the end. A result is stored only if no
+        deletion happened while it was computed (the generation number is unchanged): a
+        deleted version's data is never cached.
         """
+        gone = caller_gone.get() or _NEVER_GONE
         with self._lock:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return cast(T, self._cache[key])
-            pending = self._pending.setdefault(key, threading.Lock())
-        with pending:
-            with self._lock:
-                if key in self._cache:
-                    return cast(T, self._cache[key])
-                generation = self._generation
-            try:
-                value = compute()
-            except BaseException:
+            work = self._pending.get(key)
+            if work is None:
+                work = self._pending[key] = _Work()
+            work.waiters.append(gone)
+        try:
+            with work.lock:
                 with self._lock:
-                    self._drop_pending(key, pending)
-                raise
+                    if key in self._cache:
+                        return cast(T, self._cache[key])
+                if gone.is_set():
+                    raise Cancelled("the request was cancelled: its client left")
+                with self._lock:
+                    generation = self._generation
+                with self._slot(work) if heavy else nullcontext(), cancellable(work.abandoned):
+                    value = compute()
+                with self._lock:
+                    if generation == self._generation:
+                        self._cache[key] = value
+                        while len(self._cache) > self.settings.cache_size:
+                            self._cache.popitem(last=False)
+                return value
+        finally:
             with self._lock:
-                if generation == self._generation:
-                    self._cache[key] = value
-                    while len(self._cache) > self.settings.cache_size:
-                        self._cache.popitem(last=False)
-                self._drop_pending(key, pending)
-            return value
+                work.waiters.remove(gone)
+                if not work.waiters and self._pending.get(key) is work:
+                    del self._pending[key]
 
-    def _drop_pending(self, key: tuple[object, ...], pending: threading.Lock) -> None:
-        if self._pending.get(key) is pending:
-            del self._pending[key]
+    @contextmanager
+    def _slot(self, work: _Work) -> Iterator[None]:
+        """Hold one of the slots for uncached heavy work (re-entrant within a thread)."""
+        if getattr(self._held, "slot", False):
+            yield
+            return
+        while not self._slots.acquire(timeout=SLOT_POLL_S):
+            if work.abandoned():
+                raise Cancelled("the request was cancelled while waiting: its client left")
+        self._held.slot = True
+        try:
+            yield
+        finally:
+            self._held.slot = False
+            self._slots.release()
+
+
+@dataclass
+class _Work:
+    """A computation in progress: its lock and the callers waiting for it (their "gone" events)."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    waiters: list[threading.Event] = field(default_factory=list)
+
+    def abandoned(self) -> bool:
+        waiting = tuple(self.waiters)
+        return bool(waiting) and all(e.is_set() for e in waiting)
+
+
+_NEVER_GONE = threading.Event()
+"""The "gone" event of callers outside a request (CLI, tests, internal): never set."""

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
         description="Counts from 1 to k-1 in aggregates shown to viewers and councils are suppressed.",
     )
     cache_size: int = Field(default=64, ge=1, description="Analysis results kept in memory.")
+    max_concurrent_analyses: int = Field(
+        default=2,
+        ge=1,
+        description="Uncached analyses (analysis, emerging, evaluation, comparison) computed at once; "
+        "others wait, cached results never do. About one per core.",
+    )
     dask_scheduler: str | None = Field(
         default=None,
         description="Dask scheduler address for the distributed path, e.g. tcp://host:8786; "

@@ -8,6 +8,7 @@ import shapely
 
 from hotspots.boundaries import BoundarySet
 from hotspots.geo.crs import BNG, WGS84, transform
+from hotspots.geo.geos import prepared_copy
 from hotspots.geo.ingest import Source
 
 
@@ -47,7 +48,7 @@ def planted_incidents(
     minx, miny, maxx, maxy = area.bounds
     bx = rng.uniform(minx, maxx, background * 3)
     by = rng.uniform(miny, maxy, background * 3)
-    inside = shapely.contains_xy(area, bx, by)
+    inside = shapely.contains_xy(prepared_copy(area), bx, by)  # never prepare a shared outline
     xs.append(bx[inside][:background])
     ys.append(by[inside][:background])
     truth.append(np.full(int(min(background, inside.sum())), -1))

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from hotspots.api.app import create_app
-from hotspots.api.cli import app as cli
+from hotspots.cli import app as cli
 from hotspots.geo.ingest import Source
 from hotspots.settings import Settings
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from hotspots.api.cli import app
+from hotspots.cli import app
 from hotspots.geo.ingest import Source
 from tests.geojson_checks import assert_rfc7946
 from tests.planting import border_point, planted_incidents

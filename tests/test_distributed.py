@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from hotspots.api.cli import app
 from hotspots.boundaries import BoundarySet
+from hotspots.cli import app
 from hotspots.errors import InvalidInput
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
 from hotspots.geo.dbscan import weighted_dbscan

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from hotspots.api.app import create_app
-from hotspots.api.cli import app as cli
+from hotspots.cli import app as cli
 from hotspots.geo.ingest import Source
 from hotspots.service import HotspotService
 from hotspots.settings import Settings
@@ -131,7 +131,7 @@ def test_killed_upload_leaves_the_previous_version_intact(tmp_path: Path, points
     src = tmp_path / "points.csv"
     src.write_bytes(points_source.data)
     env = {**os.environ, "HOTSPOTS_DATA_DIR": str(data_dir)}
-    cmd = [sys.executable, "-m", "hotspots.api.cli", "ingest", str(src), "--name", "pts"]
+    cmd = [sys.executable, "-m", "hotspots.cli", "ingest", str(src), "--name", "pts"]
     first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert first.returncode == 0, first.stderr
     for delay in (0.3, 0.8, 1.3, 1.8, 2.4):

@@ -33,7 +33,7 @@ class CountingAnalysis:
         self.most_running = 0
         self._lock = threading.Lock()
 
-    def __call__(self, incidents: Any, boundary_sets: Any, params: AnalysisParams, **options: Any) -> Any:
+    def __call__(self, incidents: Any, boundary_sets: Any, params: AnalysisParams, **_: Any) -> Any:
         with self._lock:
             self.calls += 1
             self.running += 1

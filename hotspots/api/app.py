@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from hotspots import __version__
+from hotspots.api.cancel import watch_disconnects
 from hotspots.api.csrf import CsrfTokens
 from hotspots.api.errors import register_error_handlers
 from hotspots.api.headers import SecurityHeaders
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.static_prefix = STATIC_PREFIX
     app.tiles = settings.tiles
     register_error_handlers(app)
+    watch_disconnects(app)  # the service gives up work whose clients all left
     for module in (
         health,
         app_page,

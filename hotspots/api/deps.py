@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any
 
 from fastapi import Depends, Query, Request
 
 from hotspots.geo.analysis import AnalysisParams
 from hotspots.geo.hotspots import DEFAULT_SHAPE_BUFFER_M
+from hotspots.geo.params import SPECS, Method, Weight
 from hotspots.service import HotspotService
+
+
+def contract(name: str, **extra: Any) -> Any:
+    """The FastAPI ``Query`` of a parameter, read off its :class:`~hotspots.geo.params.ParamSpec`:
+    the bounds (shown in OpenAPI and enforced), the query-string name and the help with the range.
+    Choices come from the ``Literal`` type (the same tuple the spec holds)."""
+    spec = SPECS[name]
+    alias = spec.alias if spec.alias and spec.alias != name else None
+    return Query(alias=alias, ge=spec.minimum, le=spec.maximum, description=spec.describe(), **extra)
 
 
 async def get_service(request: Request) -> HotspotService:
@@ -32,28 +42,15 @@ async def analysis_query(
     category: Annotated[
         list[str] | None, Query(description="Crime type(s) to include, e.g. Robbery; repeat for several")
     ] = None,
-    eps_m: Annotated[
-        float | None, Query(ge=1, le=5000, description="DBSCAN radius in metres (default 100)")
-    ] = None,
-    min_samples: Annotated[
-        int | None,
-        Query(ge=1, le=10_000_000, description="Incidents needed within eps_m (default: from the data)"),
-    ] = None,
+    eps_m: Annotated[float | None, contract("eps_m")] = None,
+    min_samples: Annotated[int | None, contract("min_samples")] = None,
     boundaries: Annotated[
         str, Query(description="Boundary set name, or 'auto' for the set in force each month")
     ] = "auto",
-    buffer_m: Annotated[
-        float, Query(ge=1, le=1000, description="Radius in metres drawn around hotspot locations")
-    ] = DEFAULT_SHAPE_BUFFER_M,
-    weight: Annotated[
-        Literal["count", "harm"], Query(description="Cluster and rank by incident count or by harm")
-    ] = "count",
-    method: Annotated[
-        Literal["dbscan", "hdbscan"], Query(description="DBSCAN, or HDBSCAN for areas of varying density")
-    ] = "dbscan",
-    min_cluster_size: Annotated[
-        int | None, Query(ge=2, le=1_000_000, description="HDBSCAN: smallest hotspot, incidents")
-    ] = None,
+    buffer_m: Annotated[float, contract("shape_buffer_m")] = DEFAULT_SHAPE_BUFFER_M,
+    weight: Annotated[Weight, contract("weight")] = "count",
+    method: Annotated[Method, contract("method")] = "dbscan",
+    min_cluster_size: Annotated[int | None, contract("min_cluster_size")] = None,
     source: Annotated[
         list[str] | None,
         Query(description="Only datasets of these source types (police, council, health, ...); repeat"),
@@ -64,14 +61,7 @@ async def analysis_query(
             description="Area to analyse in (see GET /areas); default: the area the dataset was stored for"
         ),
     ] = None,
-    cell_size_m: Annotated[
-        float | None,
-        Query(
-            ge=50,
-            le=500,
-            description="Hex cell size for Gi* and emerging hot spots, metres (default: from the data)",
-        ),
-    ] = None,
+    cell_size_m: Annotated[float | None, contract("cell_size_m")] = None,
 ) -> tuple[str | None, AnalysisParams]:
     params = AnalysisParams(
         month_from=month_from,

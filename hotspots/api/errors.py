@@ -5,6 +5,8 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from hotspots.api.templating import APP_PREFIX, templates
@@ -18,8 +20,11 @@ from hotspots.errors import (
     Unauthorized,
     Unavailable,
 )
+from hotspots.geo.cancel import Cancelled
+from hotspots.geo.params import by_query_name
 
 STATUS: dict[type[HotspotError], int] = {
+    Cancelled: 499,  # the client left (nginx's "client closed request"); nobody reads it
     PayloadTooLarge: 413,
     InvalidInput: 422,
     NotFound: 404,
@@ -55,7 +60,27 @@ def register_error_handlers(app: FastAPI) -> None:
         headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'} if isinstance(exc, Unauthorized) else None
         return JSONResponse(error_body(exc), status_code=status_for(exc), headers=headers)
 
+    async def handle_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        message = validation_message(exc)
+        if _is_page(request):
+            return _page_error(request, InvalidInput(message))
+        body = {"detail": jsonable_encoder(exc.errors()), "error": "InvalidInput", "message": message}
+        return JSONResponse(body, status_code=422)
+
     app.add_exception_handler(HotspotError, handle)
+    app.add_exception_handler(RequestValidationError, handle_validation)
+
+
+def validation_message(exc: RequestValidationError) -> str:
+    """FastAPI's parameter errors in words; a contract parameter's gives its usable range."""
+    parts = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "body", "path")]
+        name = loc[-1] if loc else "request"
+        spec = by_query_name(name)
+        parts.append(spec.message(err.get("input")) if spec else f"{name}: {err.get('msg', 'invalid')}")
+    return "; ".join(dict.fromkeys(parts)) or "invalid request"
 
 
 def _is_page(request: Request) -> bool:

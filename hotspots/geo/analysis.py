@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Literal
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -19,21 +19,23 @@ import shapely
 from hotspots.boundaries.area import sets_in_force
 from hotspots.boundaries.model import WARD_COLUMNS, BoundarySet
 from hotspots.errors import InvalidInput, NotFound
+from hotspots.geo import params as params_module
+from hotspots.geo.cancel import checkpoint
 from hotspots.geo.crs import BNG
 from hotspots.geo.dbscan import (
     DEFAULT_EPS_M,
     MIN_SAMPLES_RULE,
-    check_parameters,
     default_min_samples,
     occupied_area_m2,
     weighted_dbscan,
 )
-from hotspots.geo.grid import check_cell_size
+from hotspots.geo.grid import default_cell_size
 from hotspots.geo.harm import DEFAULT_HARM, HarmWeights, assign_harm, default_min_harm
-from hotspots.geo.hdbscan import DEFAULT_MIN_DISTANCE_M, check_hdbscan_parameters, hdbscan_labels
+from hotspots.geo.hdbscan import hdbscan_labels
 from hotspots.geo.hotspots import DEFAULT_SHAPE_BUFFER_M, build_hotspots
 from hotspots.geo.ingest import MONTH_RE
 from hotspots.geo.join import join_wards
+from hotspots.geo.params import SPECS, Method, Weight, check_grid, hotspots_note, smallest_cell_size
 from hotspots.geo.significance import gi_star_grid, gi_star_polygons, hot_share
 from hotspots.geo.trend import time_profile
 
@@ -61,8 +63,8 @@ class AnalysisParams:
     boundaries: str = AUTO
     shape_buffer_m: float = DEFAULT_SHAPE_BUFFER_M
     cell_size_m: float | None = None
-    weight: Literal["count", "harm"] = "count"
-    method: Literal["dbscan", "hdbscan"] = "dbscan"
+    weight: Weight = "count"
+    method: Method = "dbscan"
     min_cluster_size: int | None = None
     harm_table: tuple[tuple[str, float], ...] | None = None
     sources: tuple[str, ...] = ()
@@ -73,26 +75,15 @@ class AnalysisParams:
         return DEFAULT_HARM if self.harm_table is None else HarmWeights.from_items(self.harm_table)
 
     def validate(self) -> None:
+        """Refuse values outside the parameter contract (:mod:`hotspots.geo.params`), one message each."""
         for label, value in (("from", self.month_from), ("to", self.month_to)):
             if value is not None and not MONTH_RE.match(value):
                 raise InvalidInput(f"'{label}' must be a month in the form YYYY-MM, got {value!r}")
         if self.month_from and self.month_to and self.month_from > self.month_to:
             raise InvalidInput(f"'from' ({self.month_from}) is after 'to' ({self.month_to})")
-        if self.eps_m is not None or self.min_samples is not None:
-            check_parameters(
-                self.eps_m if self.eps_m is not None else DEFAULT_EPS_M,
-                self.min_samples if self.min_samples is not None else 1,
-            )
-        if not (1 <= self.shape_buffer_m <= 1000):
-            raise InvalidInput("shape_buffer_m must be between 1 and 1000 metres")
-        if self.cell_size_m is not None:
-            check_cell_size(self.cell_size_m)
-        if self.weight not in ("count", "harm"):
-            raise InvalidInput(f"weight must be 'count' or 'harm', got {self.weight!r}")
-        if self.method not in ("dbscan", "hdbscan"):
-            raise InvalidInput(f"method must be 'dbscan' or 'hdbscan', got {self.method!r}")
-        if self.min_cluster_size is not None:
-            check_hdbscan_parameters(self.min_cluster_size, None, DEFAULT_MIN_DISTANCE_M)
+        for name in ("eps_m", "min_samples", "shape_buffer_m", "cell_size_m", "weight", "method"):
+            SPECS[name].check(getattr(self, name))
+        SPECS["min_cluster_size"].check(self.min_cluster_size)
 
     def cache_key(self) -> tuple[Any, ...]:
         return tuple(asdict(self).values())
@@ -195,6 +186,7 @@ def analyse(
         min_samples=min_samples,
         min_cluster_size=min_cluster_size if params.method == "hdbscan" else None,
     )
+    checkpoint()
     labels = np.full(len(joined), -1, dtype=np.int64)
     if located.any():
         xs, ys = joined["x"].to_numpy()[located], joined["y"].to_numpy()[located]
@@ -203,6 +195,10 @@ def analyse(
         else:
             labels[located] = weighted_dbscan(xs, ys, eps, min_samples, weights=weights)
     labels, outside_only = _owned_clusters(labels, inside)
+    # Labels are canonical (0 = most incidents or harm): draw the MAX_HOTSPOTS largest only.
+    n_clusters = int(labels.max()) + 1 if len(labels) else 0
+    labels[labels >= params_module.MAX_HOTSPOTS] = -1
+    checkpoint()
     hotspots = build_hotspots(
         joined.loc[located].reset_index(drop=True),
         labels[located],
@@ -215,9 +211,10 @@ def analyse(
     context = _context_shapes(joined, outside_only, params.shape_buffer_m)
     joined["hotspot_id"] = np.where(labels >= 0, labels + 1, -1)
     inside_area = inside
+    checkpoint()
     if statistics:
         xs, ys = joined["x"].to_numpy()[inside_area], joined["y"].to_numpy()[inside_area]
-        gi_grid = gi_star_grid(xs, ys, coverage, params.cell_size_m)
+        gi_grid = gi_star_grid(xs, ys, coverage, grid_cell_size(params.cell_size_m, len(xs), study_area))
         shares = hot_share(hotspots.geometry, gi_grid) if len(hotspots) else np.empty(0)
     else:
         gi_grid = gpd.GeoDataFrame({"gi_bin": []}, geometry=[], crs=BNG)
@@ -258,6 +255,8 @@ def analyse(
         "hotspots_outside_area": int(len(context)),
         "hotspot_rule": "a hotspot is listed if any of its incidents lie inside the area; clusters "
         "wholly outside it are drawn only as context",
+        "clusters_found": n_clusters,
+        "hotspots_note": hotspots_note(n_clusters),
         "hit_rate": hit_rate,
         "hotspot_area_share": union_share,
         "pai": hit_rate / union_share if hit_rate is not None and union_share > 0 else None,
@@ -335,6 +334,18 @@ def _context_shapes(joined: pd.DataFrame, outside_only: np.ndarray, buffer_m: fl
         )
         shapes.append(circle_union(points[:, 0], points[:, 1], buffer_m))
     return gpd.GeoDataFrame({"label": ["outside the area"] * len(shapes)}, geometry=shapes, crs=BNG)
+
+
+def grid_cell_size(cell_size_m: float | None, n_incidents: int, area_m2: float) -> float | None:
+    """Hex cell size in metres: as given (refused if the grid over ``area_m2`` would be too large,
+    see :func:`hotspots.geo.params.check_grid`); ``None`` (the data's default, chosen by
+    :func:`~hotspots.geo.significance.gi_star_grid`) unless that default would give more than
+    :data:`hotspots.geo.params.MAX_GRID_CELLS` cells, then the smallest size that does not."""
+    if cell_size_m is not None:
+        check_grid(cell_size_m, area_m2)
+        return cell_size_m
+    floor = smallest_cell_size(area_m2)
+    return floor if default_cell_size(n_incidents, area_m2) < floor else None
 
 
 def _filter(incidents: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:

@@ -20,12 +20,12 @@ import shapely
 from hotspots.boundaries.model import BoundarySet
 from hotspots.errors import InvalidInput
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
+from hotspots.geo.cancel import checkpoint
 from hotspots.geo.dbscan import MIN_MIN_SAMPLES
 from hotspots.geo.emerging import NO_PATTERN, emerging_hot_spots
 from hotspots.geo.evaluation import rolling_evaluation
+from hotspots.geo.params import SPECS, check_evaluation
 from hotspots.geo.trend import compare_periods, ward_change
-
-MAX_TESTS = 12
 
 
 def emerging_layer(result: AnalysisResult, cell_size_m: float | None = None) -> gpd.GeoDataFrame:
@@ -53,6 +53,7 @@ def k_distance_inputs(
     result: AnalysisResult, k: float | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, float]:
     """Located incidents (EPSG:27700), their harm weights in harm mode, and k (default: min_samples)."""
+    SPECS["k"].check(k)
     inc = result.incidents
     keep = inc["has_location"].to_numpy(dtype=bool)
     weights = inc["harm"].to_numpy()[keep] if result.params.weight == "harm" else None
@@ -92,13 +93,13 @@ def evaluate_hotspots(
     same area share. Returns a JSON-ready dict.
     """
     params.validate()
-    if not 1 <= n_tests <= MAX_TESTS:
-        raise InvalidInput(f"rolling must be between 1 and {MAX_TESTS} test months")
+    SPECS["rolling"].check(n_tests)
     selected = incidents
     if params.crime_types:
         selected = analyse_filter(incidents, params)
     if params.month_from:
         selected = selected[selected["month"] >= params.month_from]
+    check_evaluation(n_tests, int(len(selected)))
     months = sorted(selected["month"].dropna().unique())
     last = params.month_to or (months[-1] if months else None)
     if test_month is not None:
@@ -115,6 +116,7 @@ def evaluate_hotspots(
     used: dict[str, Any] = {}
 
     def hotspot_fn(fit: pd.DataFrame) -> shapely.Geometry:
+        checkpoint()
         fitted = analyse(fit, boundary_sets, fit_params, statistics=False)
         used[str(fitted.months[-1])] = {
             "eps_m": fitted.meta["eps_m"],
@@ -198,6 +200,7 @@ def compare(
             scaled = math.ceil(a.params.min_samples * months_b / len(a.months))
             min_samples_b = max(MIN_MIN_SAMPLES, scaled)
     fixed = replace(params_b, eps_m=a.params.eps_m, min_samples=min_samples_b)
+    checkpoint()
     b = analyse(incidents, boundary_sets, fixed, statistics=False)
     matched = compare_periods(a.hotspots, b.hotspots)
     set_a = a.boundary_sets[-1].name

@@ -44,6 +44,7 @@ from sklearn.cluster import DBSCAN
 
 from hotspots.boundaries.model import BoundarySet
 from hotspots.errors import InvalidInput
+from hotspots.geo import params as params_module
 from hotspots.geo.analysis import (
     AnalysisParams,
     AnalysisResult,
@@ -70,6 +71,7 @@ from hotspots.geo.harm import assign_harm
 from hotspots.geo.hotspots import SUMMARY_INPUTS, build_hotspots
 from hotspots.geo.ingest import Source, read_incidents
 from hotspots.geo.join import join_wards
+from hotspots.geo.params import hotspots_note
 
 ROW = "row"
 """Column holding each incident's place in the input order (kept so results never depend on
@@ -652,6 +654,8 @@ def analyse_distributed(
         min_samples,
         tile_m=tile_m,
     )
+    n_clusters = int(loc_labels.max()) + 1 if len(loc_labels) else 0
+    loc_labels = np.where(loc_labels >= params_module.MAX_HOTSPOTS, -1, loc_labels)  # as analyse() does
     members = _members(joined, locs.assign(label=loc_labels)[loc_labels >= 0])
     labels = members.pop("label").to_numpy(dtype=np.int64)
     labels, _ = _owned_clusters(labels, ~members["outside_area"].to_numpy(dtype=bool))
@@ -667,6 +671,7 @@ def analyse_distributed(
     boroughs = borough_layer(agg.borough_counts, sets)
     resolved = replace(params, eps_m=eps, min_samples=min_samples, min_cluster_size=None)
     meta = _meta(params, agg, months, sets, eps, min_samples, hotspots, members, coverage)
+    meta.update(clusters_found=n_clusters, hotspots_note=hotspots_note(n_clusters))
     client.cancel(joined)
     return DistributedResult(
         resolved, hotspots, wards, boroughs, agg.ward_month_counts, members, sets, months, coverage, meta

@@ -35,6 +35,8 @@ import shapely
 from scipy.ndimage import gaussian_filter
 
 from hotspots.errors import InvalidInput
+from hotspots.geo.cancel import checkpoint
+from hotspots.geo.geos import prepared_copy, private_copy
 from hotspots.geo.ingest import MONTH_RE
 from hotspots.geo.locations import Locations
 
@@ -81,7 +83,7 @@ def as_union(shapes: Shapes) -> shapely.Geometry:
     if shapes is None:
         geom: shapely.Geometry = shapely.GeometryCollection()
     elif isinstance(shapes, shapely.Geometry):
-        geom = shapes
+        geom = private_copy(shapes)  # may be shared (a study area, a cached union): never prepare it
     elif isinstance(shapes, gpd.GeoDataFrame | gpd.GeoSeries):
         geom = shapes.geometry.union_all() if len(shapes) else shapely.GeometryCollection()
     else:
@@ -607,7 +609,7 @@ def _ward_pick(
     for i, g in enumerate(geoms):
         if g is None or g.is_empty:
             continue
-        shapely.prepare(g)
+        g = prepared_copy(g)  # the wards are the boundary set's own, shared by every thread
         free = ward_of < 0
         hit = np.zeros(len(locs), dtype=bool)
         hit[free] = shapely.intersects_xy(g, locs.x[free], locs.y[free])
@@ -707,6 +709,7 @@ def rolling_evaluation(
         tests = [str(m) for m in test_months]
     results = []
     for test in tests:
+        checkpoint()  # one refit per test month: stop here if every waiting client left
         if not MONTH_RE.match(test):
             raise InvalidInput(f"months must be in the form YYYY-MM, got {test!r}")
         before = [m for m in calendar if m < test]

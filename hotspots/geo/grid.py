@@ -34,6 +34,7 @@ from shapely.geometry.base import BaseGeometry
 
 from hotspots.errors import InvalidInput
 from hotspots.geo.crs import BNG
+from hotspots.geo.geos import prepared_copy
 
 SQRT3 = math.sqrt(3.0)
 
@@ -245,8 +246,7 @@ class HexGrid:
         q_lo = np.floor(minx / d - rows / 2.0).astype(np.int64) - 2
         q = (q_lo[:, None] + np.arange(n_cols, dtype=np.int64)[None, :]).ravel()
         r = np.repeat(rows, n_cols)
-        prepared = area
-        shapely.prepare(prepared)
+        prepared = prepared_copy(area)  # ``area`` may be a shared outline: prepare a copy (geo.geos)
         if include == "centre":
             cx, cy = hex_centres(q, r, d)
             keep = shapely.contains_xy(prepared, cx, cy)

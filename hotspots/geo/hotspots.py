@@ -19,6 +19,7 @@ import pandas as pd
 import shapely
 
 from hotspots.geo.crs import BNG, WGS84, transform
+from hotspots.geo.geos import prepared_copy
 from hotspots.geo.locations import Locations
 from hotspots.geo.shapes import circle_union
 from hotspots.geo.trend import mann_kendall_many, time_profile
@@ -103,7 +104,7 @@ def build_hotspots(
     df = incidents[SUMMARY_INPUTS + (["harm"] if has_harm else [])]
     total_inside = int((~incidents["outside_area"].to_numpy(dtype=bool)).sum())
     study_area_m2 = float(study_area.area)
-    shapely.prepare(study_area)
+    study_area = prepared_copy(study_area)  # the boundary set's outline is shared: prepare a copy
     # Member rows label by label (input order within a label); columns are read through
     # ``g.rows`` without copying the text columns.
     g = _Groups(np.asarray(labels), member)

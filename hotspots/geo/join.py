@@ -24,6 +24,7 @@ import shapely
 
 from hotspots.boundaries.model import WARD_COLUMNS, BoundarySet
 from hotspots.errors import InvalidInput
+from hotspots.geo.geos import PerThread, prepared_copy
 from hotspots.geo.locations import Locations
 
 JOIN_COLUMNS = [*WARD_COLUMNS, "outside_area", "boundary_set"]
@@ -45,7 +46,7 @@ class _WardGrid:
     pure: np.ndarray  # per cell: ward row position if the cell is inside exactly that ward, else -1
     ptr: np.ndarray  # per cell: start of its candidate wards in ``cand`` (CSR)
     cand: np.ndarray  # candidate ward row positions, each cell's sorted by ward code
-    geoms: np.ndarray  # ward polygons (prepared)
+    geoms: PerThread  # ward polygons: each thread queries its own prepared copy (see geo.geos)
     rank: np.ndarray  # per ward row position: rank of its code (0 = smallest)
 
     def cells(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -73,11 +74,11 @@ def _ward_grid(boundary: BoundarySet) -> _WardGrid:
 
 
 def _build_grid(boundary: BoundarySet) -> _WardGrid:
-    geoms = np.asarray(boundary.wards.geometry.to_numpy(), dtype=object)
+    # The boundary set's own polygons are shared by every thread: prepare copies only.
+    geoms = prepared_copy(np.asarray(boundary.wards.geometry.to_numpy(), dtype=object))
     codes = boundary.wards["ward_code"].astype(str).to_numpy()
     rank = np.empty(len(codes), dtype=np.int64)
     rank[np.argsort(codes, kind="stable")] = np.arange(len(codes))
-    shapely.prepare(geoms)
     valid = ~shapely.is_missing(geoms) & ~shapely.is_empty(geoms)
     if not valid.any():
         x0 = y0 = 0.0
@@ -108,7 +109,7 @@ def _build_grid(boundary: BoundarySet) -> _WardGrid:
         covered = shapely.covers(geoms[w_single], boxes[single])
         pure[single[covered]] = w_single[covered]
     return _WardGrid(
-        boundary.wards, float(x0), float(y0), float(size), nx, ny, pure, ptr, ward_idx, geoms, rank
+        boundary.wards, float(x0), float(y0), float(size), nx, ny, pure, ptr, ward_idx, PerThread(geoms), rank
     )
 
 
@@ -141,9 +142,10 @@ def ward_index_for_points(x: np.ndarray, y: np.ndarray, boundary: BoundarySet) -
     starts = np.repeat(grid.ptr[c] - np.concatenate([[0], np.cumsum(n_cand)[:-1]]), n_cand)
     ward = grid.cand[starts + np.arange(len(pt))]
     hit = np.zeros(len(pt), dtype=bool)
+    geoms = grid.geoms.get()
     for w in np.unique(ward):
         sel = np.flatnonzero(ward == w)
-        hit[sel] = shapely.intersects_xy(grid.geoms[w], x[pt[sel]], y[pt[sel]])
+        hit[sel] = shapely.intersects_xy(geoms[w], x[pt[sel]], y[pt[sel]])
     pt, ward = pt[hit], ward[hit]
     # Pairs are in point order and, within a point, in code order: keep each point's first.
     first = np.ones(len(pt), dtype=bool)

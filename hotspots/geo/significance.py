@@ -50,6 +50,7 @@ from shapely.geometry.base import BaseGeometry
 
 from hotspots.errors import InvalidInput
 from hotspots.geo.crs import BNG
+from hotspots.geo.geos import prepared_copy, private_copy
 from hotspots.geo.grid import HexGrid, Include, check_cell_size, default_cell_size
 
 DEFAULT_SEED = 20_180_201
@@ -272,7 +273,8 @@ def gi_star_grid(
     xa, ya, w = check_points(x, y, weights)
     area = check_area(area)
     if cell_size_m is None:
-        inside = int(shapely.contains_xy(area, xa, ya).sum()) if len(xa) else 0
+        # contains_xy prepares its geometry in place, and ``area`` is usually a shared outline
+        inside = int(shapely.contains_xy(prepared_copy(area), xa, ya).sum()) if len(xa) else 0
         cell_size_m = default_cell_size(inside, float(area.area))
     check_cell_size(cell_size_m)
     grid = HexGrid.covering(area, float(cell_size_m), include)
@@ -434,7 +436,8 @@ def hot_share(
         return share
     tree = shapely.STRtree(hot)
     valid_idx = np.flatnonzero(valid)
-    pairs = tree.query(geoms[valid_idx], predicate="intersects")
+    # a predicate query prepares its inputs in place: query with copies (see geo.geos)
+    pairs = tree.query(private_copy(geoms[valid_idx]), predicate="intersects")
     if pairs.shape[1] == 0:
         return share
     src = valid_idx[pairs[0]]

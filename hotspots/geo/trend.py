@@ -27,6 +27,7 @@ from scipy import stats
 
 from hotspots.errors import InvalidInput
 from hotspots.geo.crs import BNG
+from hotspots.geo.geos import private_copy
 
 MIN_TREND_POINTS = 4
 """Fewest points :func:`mann_kendall` will test.
@@ -392,7 +393,7 @@ def _overlaps(
         matched: list[int] = []
         overlap = 0.0
         if tree is not None and geom is not None and not geom.is_empty:
-            candidates = tree.query(geom, predicate="intersects")
+            candidates = tree.query(private_copy(geom), predicate="intersects")  # it prepares its input
             pieces = [(int(j), float(shapely.intersection(geom, other[j]).area)) for j in candidates]
             matched = sorted(j for j, a in pieces if a > 0)
             if matched:

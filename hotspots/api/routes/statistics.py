@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from hotspots.api.auth import Viewer
-from hotspots.api.deps import AnalysisQuery, Service
+from hotspots.api.deps import AnalysisQuery, Service, contract
 from hotspots.geo.assessment import emerging_summary, k_distance_inputs
 from hotspots.geo.disclosure import suppress, suppress_ward_change
 from hotspots.geo.emerging import NO_PATTERN
@@ -83,7 +83,7 @@ def evaluate(
     query: AnalysisQuery,
     who: Viewer,
     test_month: Annotated[Month, Query(description="Month to test on (default: the last month)")] = None,
-    rolling: Annotated[int, Query(ge=1, le=12, description="Number of consecutive test months")] = 1,
+    rolling: Annotated[int, contract("rolling")] = 1,
 ) -> dict[str, Any]:
     """Fit hotspots on the months before each test month; hit rate, PAI, PEI, RRI and baselines."""
     ref, params = query
@@ -141,9 +141,7 @@ def k_distance(
     service: Service,
     query: AnalysisQuery,
     who: Viewer,
-    k: Annotated[
-        float | None, Query(gt=0, le=10_000_000, description="k (default: the min_samples in use)")
-    ] = None,
+    k: Annotated[float | None, contract("k")] = None,
     format: Annotated[Literal["json", "png"], Query(description="Curve as JSON, or a PNG plot")] = "json",
 ) -> Any:
     """k-distance curve for choosing eps: distance (m) to the k-th nearest incident, with a suggested eps."""

@@ -1,4 +1,10 @@
-"""The ``hotspots`` command line: analyse files, manage datasets, run the service."""
+"""The ``hotspots`` command line: analyse files, manage datasets, run the service.
+
+The same front door as the API, over the same :class:`~hotspots.service.HotspotService`:
+files are read and validated, analysed, evaluated and k-distanced by the service (so its
+settings, e.g. ``HOTSPOTS_HARM_WEIGHTS_FILE``, apply), and the analysis options read their
+help and ranges from the one parameter contract, :mod:`hotspots.geo.params`.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import shapely
 import typer
@@ -17,8 +23,8 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 
 from hotspots.errors import HotspotError, InvalidInput
-from hotspots.geo.analysis import AnalysisParams, analyse
-from hotspots.geo.assessment import emerging_layer, evaluate_hotspots, k_distance_inputs
+from hotspots.geo.analysis import AnalysisParams
+from hotspots.geo.assessment import emerging_layer, k_distance_inputs
 from hotspots.geo.export import (
     boroughs_geojson,
     dumps,
@@ -33,10 +39,14 @@ from hotspots.geo.export import (
 )
 from hotspots.geo.harm import parse_harm_weights
 from hotspots.geo.hotspots import DEFAULT_SHAPE_BUFFER_M
-from hotspots.geo.ingest import ColumnMapping, IngestResult, Source, read_incidents
+from hotspots.geo.ingest import ColumnMapping, IngestResult, Source
 from hotspots.geo.parameters import k_distance_json, k_distance_png
+from hotspots.geo.params import SPECS
 from hotspots.settings import Settings
 from hotspots.store.sharing import Sharing
+
+if TYPE_CHECKING:
+    from hotspots.service import HotspotService
 
 app = typer.Typer(
     help="Crime and harm hotspots for community safety partnerships.",
@@ -108,10 +118,22 @@ MappingOpt = Annotated[
         help='Generic CSV mapping as JSON, e.g. \'{"longitude":"lon","latitude":"lat","month":"m"}\''
     ),
 ]
-EpsOpt = Annotated[float | None, typer.Option("--eps-m", help="DBSCAN radius in metres (default 100)")]
-MinSamplesOpt = Annotated[
-    int | None, typer.Option("--min-samples", help="Incidents needed within eps (default: from the data)")
-]
+
+
+def _contract(name: str) -> Any:
+    """The typer option of a parameter, read off its :class:`~hotspots.geo.params.ParamSpec`
+    (flag and help with the usable range; :meth:`AnalysisParams.validate` enforces it)."""
+    spec = SPECS[name]
+    return typer.Option(spec.flag, help=spec.describe())
+
+
+EpsOpt = Annotated[float | None, _contract("eps_m")]
+MinSamplesOpt = Annotated[int | None, _contract("min_samples")]
+BufferOpt = Annotated[float, _contract("shape_buffer_m")]
+CellSizeOpt = Annotated[float | None, _contract("cell_size_m")]
+WeightOpt = Annotated[str, _contract("weight")]
+MethodOpt = Annotated[str, _contract("method")]
+MinClusterOpt = Annotated[int | None, _contract("min_cluster_size")]
 CategoryOpt = Annotated[list[str] | None, typer.Option(help="Crime type to include (repeatable)")]
 OutsideOpt = Annotated[str, typer.Option(help="Incidents far outside the area: reject (default) or exclude")]
 
@@ -120,27 +142,17 @@ OutsideOpt = Annotated[str, typer.Option(help="Incidents far outside the area: r
 def analyse_cmd(
     files: FilesArg,
     out: Annotated[Path, typer.Option("--out", help="Directory for the outputs (created if missing)")],
-    eps_m: Annotated[
-        float | None, typer.Option("--eps-m", help="DBSCAN radius in metres (default 100)")
-    ] = None,
-    min_samples: Annotated[
-        int | None, typer.Option("--min-samples", help="Incidents needed within eps (default: from the data)")
-    ] = None,
+    eps_m: EpsOpt = None,
+    min_samples: MinSamplesOpt = None,
     month_from: Annotated[str | None, typer.Option("--from", help="First month, YYYY-MM")] = None,
     month_to: Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM")] = None,
     category: CategoryOpt = None,
     boundaries: Annotated[str, typer.Option(help="Boundary set, or 'auto' for the set in force")] = "auto",
-    buffer_m: Annotated[
-        float, typer.Option(help="Radius drawn around hotspot locations, m")
-    ] = DEFAULT_SHAPE_BUFFER_M,
-    cell_size_m: Annotated[
-        float | None, typer.Option("--cell-size-m", help="Gi* hex cell size, m (default: from the data)")
-    ] = None,
-    weight: Annotated[str, typer.Option(help="Cluster and rank by 'count' or 'harm'")] = "count",
-    method: Annotated[str, typer.Option(help="'dbscan', or 'hdbscan' for varying density")] = "dbscan",
-    min_cluster_size: Annotated[
-        int | None, typer.Option("--min-cluster-size", help="HDBSCAN: smallest hotspot, incidents")
-    ] = None,
+    buffer_m: BufferOpt = DEFAULT_SHAPE_BUFFER_M,
+    cell_size_m: CellSizeOpt = None,
+    weight: WeightOpt = "count",
+    method: MethodOpt = "dbscan",
+    min_cluster_size: MinClusterOpt = None,
     harm_table: Annotated[
         Path | None, typer.Option("--harm-table", help="CSV or JSON of harm weight per crime type")
     ] = None,
@@ -153,7 +165,6 @@ def analyse_cmd(
 ) -> None:
     """Find hotspots in FILES and write hotspots.geojson, hotspots.csv, wards.geojson, boroughs.geojson,
     significance.geojson, emerging.geojson, incidents.csv and a self-contained map.html to --out."""
-    from hotspots.boundaries import shipped_boundary_sets
     from hotspots.maps import MapOptions, render_standalone
 
     settings = Settings()
@@ -167,19 +178,19 @@ def analyse_cmd(
             boundaries=boundaries,
             shape_buffer_m=buffer_m,
             cell_size_m=cell_size_m,
-            weight=_choice(weight, ("count", "harm"), "--weight"),  # type: ignore[arg-type]
-            method=_choice(method, ("dbscan", "hdbscan"), "--method"),  # type: ignore[arg-type]
+            weight=weight,  # type: ignore[arg-type]
+            method=method,  # type: ignore[arg-type]
             min_cluster_size=min_cluster_size,
             harm_table=_harm_table(harm_table),
         )
         params.validate()
+        service = _service(settings)
         with _progress() as step:
-            sets = shipped_boundary_sets()
-            ingested = _read_files(step, settings, files, fmt, mapping, outside)
+            ingested = _read_files(step, service, files, fmt, mapping, outside)
             result = step(
-                "Joining wards and finding hotspots", lambda: analyse(ingested.incidents, sets, params)
+                "Joining wards and finding hotspots",
+                lambda: service.analyse_incidents(ingested.incidents, params, dataset=_label(files)),
             )
-            result.meta["dataset"] = "+".join(p.stem for p in files)[:80]
             emerging = step("Emerging hot spots over the months", lambda: emerging_layer(result, cell_size_m))
             out.mkdir(parents=True, exist_ok=True)
 
@@ -230,9 +241,7 @@ def analyse_distributed_cmd(
     month_to: Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM")] = None,
     category: CategoryOpt = None,
     boundaries: Annotated[str, typer.Option(help="Boundary set, or 'auto' for the set in force")] = "auto",
-    buffer_m: Annotated[
-        float, typer.Option(help="Radius drawn around hotspot locations, m")
-    ] = DEFAULT_SHAPE_BUFFER_M,
+    buffer_m: BufferOpt = DEFAULT_SHAPE_BUFFER_M,
     tile_m: Annotated[
         float | None, typer.Option("--tile-m", help="DBSCAN tile width, m (default 50 x eps)")
     ] = None,
@@ -313,34 +322,36 @@ def _distributed_input(paths: list[Path]) -> bool:
     raise InvalidInput("give CSV files, GeoParquet (.parquet) files, or one directory of GeoParquet files")
 
 
+def _service(settings: Settings) -> HotspotService:
+    from hotspots.service import HotspotService
+
+    return HotspotService(settings)
+
+
+def _label(files: list[Path]) -> str:
+    return "+".join(p.stem for p in files)[:80]
+
+
 def _read_files(
     step: Callable[[str, Callable[[], Any]], Any],
-    settings: Settings,
+    service: HotspotService,
     files: list[Path],
     fmt: str,
     mapping: str | None,
     outside: str,
 ) -> IngestResult:
-    """Read and validate incident files against the shipped boundaries, with progress steps."""
-    from hotspots.boundaries import shipped_boundary_sets
-
+    """Read and validate incident files as the service validates uploads, with progress steps."""
     fmt_checked = _choice(fmt, ("auto", "police-uk", "generic"), "--format")
     outside_checked = _choice(outside, ("reject", "exclude"), "--outside")
-    sources = step(
-        f"Reading {len(files)} file(s)",
-        lambda: [Source.from_path(f, settings.max_file_bytes) for f in files],
-    )
-    area = shapely.union_all([s.outline for s in shipped_boundary_sets().values()])
+    limit = service.settings.max_file_bytes
+    sources = step(f"Reading {len(files)} file(s)", lambda: [Source.from_path(f, limit) for f in files])
     result: IngestResult = step(
         "Validating incidents",
-        lambda: read_incidents(
+        lambda: service.read(
             sources,
             fmt=fmt_checked,  # type: ignore[arg-type]
             mapping=_mapping(mapping),
-            area=area,
-            max_outside_m=settings.max_outside_km * 1000,
             outside=outside_checked,  # type: ignore[arg-type]
-            max_errors=settings.max_reported_errors,
         ),
     )
     return result
@@ -396,18 +407,12 @@ def _print_summary(meta: dict[str, Any], hotspots: Any) -> None:
 @app.command("evaluate")
 def evaluate_cmd(
     files: FilesArg,
-    eps_m: Annotated[
-        float | None, typer.Option("--eps-m", help="DBSCAN radius in metres (default 100)")
-    ] = None,
-    min_samples: Annotated[
-        int | None, typer.Option("--min-samples", help="Incidents needed within eps (default: from the data)")
-    ] = None,
+    eps_m: EpsOpt = None,
+    min_samples: MinSamplesOpt = None,
     test_month: Annotated[
         str | None, typer.Option("--test-month", help="Month to test on, YYYY-MM (default: the last)")
     ] = None,
-    rolling: Annotated[
-        int, typer.Option(help="How many consecutive test months (each fitted on all before)")
-    ] = 1,
+    rolling: Annotated[int, _contract("rolling")] = 1,
     category: CategoryOpt = None,
     fmt: FormatOpt = "auto",
     mapping: MappingOpt = None,
@@ -417,23 +422,17 @@ def evaluate_cmd(
     ] = None,
 ) -> None:
     """Do hotspots predict? Fit on months 1..n, test on n+1: hit rate, PAI, PEI, RRI, baselines."""
-    from hotspots.boundaries import shipped_boundary_sets
-
     settings = Settings()
     try:
         params = AnalysisParams(crime_types=tuple(category or ()), eps_m=eps_m, min_samples=min_samples)
         params.validate()
+        SPECS["rolling"].check(rolling)
+        service = _service(settings)
         with _progress() as step:
-            ingested = _read_files(step, settings, files, fmt, mapping, outside)
+            ingested = _read_files(step, service, files, fmt, mapping, outside)
             report = step(
                 f"Fitting and testing over {rolling} month(s)",
-                lambda: evaluate_hotspots(
-                    ingested.incidents,
-                    shipped_boundary_sets(),
-                    params,
-                    test_month=test_month,
-                    n_tests=rolling,
-                ),
+                lambda: service.evaluate_incidents(ingested.incidents, params, test_month, rolling),
             )
     except HotspotError as exc:
         _fail(exc)
@@ -481,7 +480,7 @@ def _fmt_num(value: float | None, decimals: int = 1) -> str:
 def kdistance_cmd(
     files: FilesArg,
     out: Annotated[Path, typer.Option("--out", help="PNG file for the plot")],
-    k: Annotated[float | None, typer.Option(help="k, in incidents (default: the min_samples in use)")] = None,
+    k: Annotated[float | None, _contract("k")] = None,
     eps_m: EpsOpt = None,
     min_samples: MinSamplesOpt = None,
     category: CategoryOpt = None,
@@ -490,17 +489,19 @@ def kdistance_cmd(
     outside: OutsideOpt = "reject",
 ) -> None:
     """k-distance plot for choosing eps: each incident's distance to its k-th nearest neighbour."""
-    from hotspots.boundaries import shipped_boundary_sets
-
     settings = Settings()
     try:
         params = AnalysisParams(crime_types=tuple(category or ()), eps_m=eps_m, min_samples=min_samples)
         params.validate()
+        SPECS["k"].check(k)
+        service = _service(settings)
         with _progress() as step:
-            ingested = _read_files(step, settings, files, fmt, mapping, outside)
+            ingested = _read_files(step, service, files, fmt, mapping, outside)
             result = step(
                 "Finding hotspots",
-                lambda: analyse(ingested.incidents, shipped_boundary_sets(), params, statistics=False),
+                lambda: service.analyse_incidents(
+                    ingested.incidents, params, dataset=_label(files), statistics=False
+                ),
             )
             x, y, weights, k_used = k_distance_inputs(result, k)
             curve = step("Computing k-distances", lambda: k_distance_json(x, y, k_used, weights))
