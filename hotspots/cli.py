@@ -22,8 +22,9 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from hotspots.boundaries.formats import FORMATS as BOUNDARY_FORMATS
 from hotspots.errors import HotspotError, InvalidInput
-from hotspots.geo.analysis import AnalysisParams
+from hotspots.geo.analysis import AUTO, AnalysisParams
 from hotspots.geo.assessment import emerging_layer, k_distance_inputs
 from hotspots.geo.export import (
     boroughs_geojson,
@@ -39,13 +40,14 @@ from hotspots.geo.export import (
 )
 from hotspots.geo.harm import parse_harm_weights
 from hotspots.geo.hotspots import DEFAULT_SHAPE_BUFFER_M
-from hotspots.geo.ingest import ColumnMapping, IngestResult, Source
+from hotspots.geo.ingest import OUTSIDE_POLICIES, ColumnMapping, IngestResult, Source
 from hotspots.geo.parameters import k_distance_json, k_distance_png
 from hotspots.geo.params import SPECS
 from hotspots.settings import Settings
 from hotspots.store.sharing import Sharing
 
 if TYPE_CHECKING:
+    from hotspots.boundaries.area import Area
     from hotspots.service import HotspotService
 
 app = typer.Typer(
@@ -135,7 +137,66 @@ WeightOpt = Annotated[str, _contract("weight")]
 MethodOpt = Annotated[str, _contract("method")]
 MinClusterOpt = Annotated[int | None, _contract("min_cluster_size")]
 CategoryOpt = Annotated[list[str] | None, typer.Option(help="Crime type to include (repeatable)")]
-OutsideOpt = Annotated[str, typer.Option(help="Incidents far outside the area: reject (default) or exclude")]
+OutsideOpt = Annotated[
+    str,
+    typer.Option(
+        help="Incidents outside the area: keep (default: kept, flagged and counted, as in a whole-force "
+        "file), exclude (those more than HOTSPOTS_MAX_OUTSIDE_KM away) or reject"
+    ),
+]
+BoundariesOpt = Annotated[
+    str,
+    typer.Option(
+        help="A boundary file (GeoJSON, GeoPackage or zipped Shapefile of wards) used directly as the "
+        "area, or the name of a stored boundary set, or 'auto' (the area's set in force each month)"
+    ),
+]
+DistrictsOpt = Annotated[
+    str | None,
+    typer.Option(
+        help='Area from the national catalogue: district names or codes, e.g. "Basildon,Castle Point"'
+    ),
+]
+ForceOpt = Annotated[
+    str | None, typer.Option("--police-force", help="Area from the national catalogue: a police force area")
+]
+AreaOpt = Annotated[str | None, typer.Option(help="A stored area (see 'hotspots areas list')")]
+PopulationOpt = Annotated[
+    Path | None, typer.Option(help="With a boundary file: CSV of ward code and residents, for rates")
+]
+
+
+def _choose_area(
+    service: HotspotService,
+    area: str | None,
+    districts: str | None,
+    police_force: str | None,
+    boundaries: str,
+    population: Path | None = None,
+) -> tuple[Area, str]:
+    """The area named by the CLI's options, and the ``boundaries`` parameter left for the analysis.
+
+    At most one of ``--area``, ``--districts``, ``--police-force`` and ``--boundaries FILE``; none
+    gives the shipped demo area. ``--boundaries`` names a file when it has a boundary file's suffix
+    or exists; otherwise it is a stored boundary set's name (or ``auto``).
+    """
+    path = Path(boundaries)
+    is_file = boundaries != AUTO and (path.suffix.lower() in BOUNDARY_FORMATS or path.is_file())
+    picked = [area is not None, bool(districts), police_force is not None, is_file]
+    if sum(picked) > 1:
+        raise InvalidInput("give at most one of --area, --districts, --police-force and --boundaries FILE")
+    if population is not None and not is_file:
+        raise InvalidInput("--population goes with --boundaries FILE")
+    if is_file:
+        if not path.is_file():
+            raise InvalidInput(f"{boundaries}: no such boundary file")
+        pop = (population.read_bytes(), population.name) if population is not None else None
+        boundary_file = (path.read_bytes(), path.name)
+        return service.transient_area(boundary_file=boundary_file, population=pop), AUTO
+    if districts or police_force is not None:
+        names = [d.strip() for d in (districts or "").split(",") if d.strip()]
+        return service.transient_area(districts=names, police_force=police_force), boundaries
+    return service.area(area), boundaries
 
 
 @app.command("analyse")
@@ -147,7 +208,11 @@ def analyse_cmd(
     month_from: Annotated[str | None, typer.Option("--from", help="First month, YYYY-MM")] = None,
     month_to: Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM")] = None,
     category: CategoryOpt = None,
-    boundaries: Annotated[str, typer.Option(help="Boundary set, or 'auto' for the set in force")] = "auto",
+    boundaries: BoundariesOpt = AUTO,
+    districts: DistrictsOpt = None,
+    police_force: ForceOpt = None,
+    area: AreaOpt = None,
+    population: PopulationOpt = None,
     buffer_m: BufferOpt = DEFAULT_SHAPE_BUFFER_M,
     cell_size_m: CellSizeOpt = None,
     weight: WeightOpt = "count",
@@ -158,7 +223,7 @@ def analyse_cmd(
     ] = None,
     fmt: FormatOpt = "auto",
     mapping: MappingOpt = None,
-    outside: OutsideOpt = "reject",
+    outside: OutsideOpt = "keep",
     tiles: Annotated[
         str | None, typer.Option(help="Base map for map.html: openstreetmap, none or a URL")
     ] = None,
@@ -169,6 +234,8 @@ def analyse_cmd(
 
     settings = Settings()
     try:
+        service = _service(settings)
+        where, boundaries = _choose_area(service, area, districts, police_force, boundaries, population)
         params = AnalysisParams(
             month_from=month_from,
             month_to=month_to,
@@ -184,12 +251,13 @@ def analyse_cmd(
             harm_table=_harm_table(harm_table),
         )
         params.validate()
-        service = _service(settings)
         with _progress() as step:
-            ingested = _read_files(step, service, files, fmt, mapping, outside)
+            ingested = _read_files(step, service, files, fmt, mapping, outside, where)
             result = step(
                 "Joining wards and finding hotspots",
-                lambda: service.analyse_incidents(ingested.incidents, params, dataset=_label(files)),
+                lambda: service.analyse_incidents(
+                    ingested.incidents, params, dataset=_label(files), area=where
+                ),
             )
             emerging = step("Emerging hot spots over the months", lambda: emerging_layer(result, cell_size_m))
             out.mkdir(parents=True, exist_ok=True)
@@ -339,10 +407,11 @@ def _read_files(
     fmt: str,
     mapping: str | None,
     outside: str,
+    area: Area,
 ) -> IngestResult:
-    """Read and validate incident files as the service validates uploads, with progress steps."""
+    """Read and validate incident files against ``area`` as the service validates uploads."""
     fmt_checked = _choice(fmt, ("auto", "police-uk", "generic"), "--format")
-    outside_checked = _choice(outside, ("reject", "exclude"), "--outside")
+    outside_checked = _choice(outside, OUTSIDE_POLICIES, "--outside")
     limit = service.settings.max_file_bytes
     sources = step(f"Reading {len(files)} file(s)", lambda: [Source.from_path(f, limit) for f in files])
     result: IngestResult = step(
@@ -352,6 +421,7 @@ def _read_files(
             fmt=fmt_checked,  # type: ignore[arg-type]
             mapping=_mapping(mapping),
             outside=outside_checked,  # type: ignore[arg-type]
+            area=area,
         ),
     )
     return result
@@ -414,9 +484,13 @@ def evaluate_cmd(
     ] = None,
     rolling: Annotated[int, _contract("rolling")] = 1,
     category: CategoryOpt = None,
+    boundaries: BoundariesOpt = AUTO,
+    districts: DistrictsOpt = None,
+    police_force: ForceOpt = None,
+    area: AreaOpt = None,
     fmt: FormatOpt = "auto",
     mapping: MappingOpt = None,
-    outside: OutsideOpt = "reject",
+    outside: OutsideOpt = "keep",
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the full report as JSON")
     ] = None,
@@ -424,15 +498,20 @@ def evaluate_cmd(
     """Do hotspots predict? Fit on months 1..n, test on n+1: hit rate, PAI, PEI, RRI, baselines."""
     settings = Settings()
     try:
-        params = AnalysisParams(crime_types=tuple(category or ()), eps_m=eps_m, min_samples=min_samples)
+        service = _service(settings)
+        where, boundaries = _choose_area(service, area, districts, police_force, boundaries)
+        params = AnalysisParams(
+            crime_types=tuple(category or ()), eps_m=eps_m, min_samples=min_samples, boundaries=boundaries
+        )
         params.validate()
         SPECS["rolling"].check(rolling)
-        service = _service(settings)
         with _progress() as step:
-            ingested = _read_files(step, service, files, fmt, mapping, outside)
+            ingested = _read_files(step, service, files, fmt, mapping, outside, where)
             report = step(
                 f"Fitting and testing over {rolling} month(s)",
-                lambda: service.evaluate_incidents(ingested.incidents, params, test_month, rolling),
+                lambda: service.evaluate_incidents(
+                    ingested.incidents, params, test_month, rolling, area=where
+                ),
             )
     except HotspotError as exc:
         _fail(exc)
@@ -484,23 +563,30 @@ def kdistance_cmd(
     eps_m: EpsOpt = None,
     min_samples: MinSamplesOpt = None,
     category: CategoryOpt = None,
+    boundaries: BoundariesOpt = AUTO,
+    districts: DistrictsOpt = None,
+    police_force: ForceOpt = None,
+    area: AreaOpt = None,
     fmt: FormatOpt = "auto",
     mapping: MappingOpt = None,
-    outside: OutsideOpt = "reject",
+    outside: OutsideOpt = "keep",
 ) -> None:
     """k-distance plot for choosing eps: each incident's distance to its k-th nearest neighbour."""
     settings = Settings()
     try:
-        params = AnalysisParams(crime_types=tuple(category or ()), eps_m=eps_m, min_samples=min_samples)
+        service = _service(settings)
+        where, boundaries = _choose_area(service, area, districts, police_force, boundaries)
+        params = AnalysisParams(
+            crime_types=tuple(category or ()), eps_m=eps_m, min_samples=min_samples, boundaries=boundaries
+        )
         params.validate()
         SPECS["k"].check(k)
-        service = _service(settings)
         with _progress() as step:
-            ingested = _read_files(step, service, files, fmt, mapping, outside)
+            ingested = _read_files(step, service, files, fmt, mapping, outside, where)
             result = step(
                 "Finding hotspots",
                 lambda: service.analyse_incidents(
-                    ingested.incidents, params, dataset=_label(files), statistics=False
+                    ingested.incidents, params, dataset=_label(files), area=where, statistics=False
                 ),
             )
             x, y, weights, k_used = k_distance_inputs(result, k)
@@ -524,9 +610,12 @@ def kdistance_cmd(
 def ingest_cmd(
     files: FilesArg,
     name: Annotated[str, typer.Option(help="Dataset name; an existing name gets a new version")],
+    area: Annotated[
+        str | None, typer.Option(help="The stored area the data is for (default: the shipped demo area)")
+    ] = None,
     fmt: FormatOpt = "auto",
     mapping: MappingOpt = None,
-    outside: OutsideOpt = "reject",
+    outside: OutsideOpt = "keep",
     owner: Annotated[str | None, typer.Option(help="Organisation that owns the data")] = None,
     source_type: Annotated[
         str | None, typer.Option(help="police, council, health, education, probation or other")
@@ -555,8 +644,9 @@ def ingest_cmd(
                     sources,
                     fmt=_choice(fmt, ("auto", "police-uk", "generic"), "--format"),  # type: ignore[arg-type]
                     mapping=_mapping(mapping),
-                    outside=_choice(outside, ("reject", "exclude"), "--outside"),  # type: ignore[arg-type]
+                    outside=_choice(outside, OUTSIDE_POLICIES, "--outside"),  # type: ignore[arg-type]
                     sharing=Sharing.parse(owner, source_type, purpose, agreement, retention_until),
+                    area=area,
                 ),
             )
         service.security.audit("cli", "admin", "upload", version.ref, {"rows": report.rows_accepted})
@@ -644,6 +734,104 @@ def boundaries_delete(name: Annotated[str, typer.Argument(help="Name of an uploa
         _fail(exc)
         return
     console.print(f"Deleted boundary set {bset.name}")
+
+
+areas_app = typer.Typer(
+    help="Areas (a partnership, a force, a region): add, list, show, delete.", no_args_is_help=True
+)
+app.add_typer(areas_app, name="areas")
+
+
+@areas_app.command("add")
+def areas_add(
+    name: Annotated[str, typer.Argument(help="Name for the area, e.g. south-essex")],
+    districts: DistrictsOpt = None,
+    police_force: ForceOpt = None,
+    boundaries: Annotated[
+        Path | None, typer.Option(help="A boundary file of wards: GeoJSON, GeoPackage or zipped Shapefile")
+    ] = None,
+    population: PopulationOpt = None,
+    title: Annotated[str | None, typer.Option(help="Title for maps and briefings")] = None,
+) -> None:
+    """Make an area from catalogue districts, a police force area, or a boundary file; store it."""
+    try:
+        service = _service(Settings())
+        if boundaries is not None:
+            if districts or police_force is not None:
+                raise InvalidInput("give one of --districts, --police-force and --boundaries")
+            if not boundaries.is_file():
+                raise InvalidInput(f"{boundaries}: no such boundary file")
+            area = service.add_area_from_file(
+                boundaries.read_bytes(),
+                boundaries.name,
+                name,
+                title=title,
+                population_csv=population.read_bytes() if population is not None else None,
+            )
+        else:
+            if population is not None:
+                raise InvalidInput("--population goes with --boundaries FILE")
+            names = [d.strip() for d in (districts or "").split(",") if d.strip()]
+            area = service.add_area(name, title=title, districts=names, police_force=police_force)
+        service.security.audit("cli", "admin", "area created", area.name, {"kind": area.kind, **area.spec})
+    except HotspotError as exc:
+        _fail(exc)
+        return
+    _print_area(area.describe())
+
+
+@areas_app.command("list")
+def areas_list() -> None:
+    """List the areas: the shipped demo and the stored ones."""
+    table = Table(title="Areas")
+    for col in ("name", "title", "kind", "districts", "wards", "km2"):
+        table.add_column(col)
+    for a in _service(Settings()).areas():
+        d = a.describe()
+        table.add_row(
+            d["name"],
+            d["title"],
+            d["kind"],
+            str(len(d["districts"])),
+            str(d["wards"]),
+            f"{d['area_km2']:,.0f}",
+        )
+    Console().print(table)
+
+
+@areas_app.command("show")
+def areas_show(name: Annotated[str, typer.Argument(help="Name of the area")]) -> None:
+    """An area's districts, wards, boundary sets and population."""
+    try:
+        described = _service(Settings()).area(name).describe()
+    except HotspotError as exc:
+        _fail(exc)
+        return
+    _print_area(described)
+
+
+@areas_app.command("delete")
+def areas_delete(name: Annotated[str, typer.Argument(help="Name of a stored area")]) -> None:
+    """Forget a stored area (its datasets stay; logged in the audit log)."""
+    try:
+        service = _service(Settings())
+        record = service.delete_area(name)
+        service.security.audit("cli", "admin", "area deleted", record.name, {"kind": record.kind})
+    except HotspotError as exc:
+        _fail(exc)
+        return
+    console.print(f"Deleted area {record.name}")
+
+
+def _print_area(d: dict[str, Any]) -> None:
+    districts = ", ".join(f"{x['name']} ({x['code']})" for x in d["districts"])
+    population = "with" if d["has_population"] else "without"
+    Console().print(
+        f"{d['name']}: {d['title']} ({d['kind']}); {len(d['districts'])} district(s): {districts}; "
+        f"{d['wards']} wards, {d['area_km2']:,.0f} km2, {population} ward population",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 @app.command("delete")

@@ -245,6 +245,37 @@ class HotspotService:
         """The area a dataset version was stored for (versions from before areas: the demo)."""
         return str(version.report.get("area") or DEMO_AREA)
 
+    def transient_area(
+        self,
+        *,
+        districts: Sequence[str] = (),
+        police_force: str | None = None,
+        boundary_file: tuple[bytes, str] | None = None,
+        population: tuple[bytes, str] | None = None,
+    ) -> Area:
+        """An area for one run, not stored: catalogue districts, a police force area, or a boundary
+        file (validated as an upload is; ``population`` an optional CSV of ward code to residents).
+        The CLI's ``--districts``, ``--police-force`` and ``--boundaries FILE``."""
+        given = [bool(districts), police_force is not None, boundary_file is not None]
+        if sum(given) != 1:
+            raise InvalidInput("make an area from exactly one of: districts, a police force, a boundary file")
+        if boundary_file is not None:
+            data, filename = boundary_file
+            bset = read_boundary_file(
+                data,
+                filename,
+                "boundary-file",
+                population=population,
+                max_features=self.settings.max_boundary_features,
+                max_bytes=self.settings.max_boundary_upload_bytes,
+            )
+            return Area("boundary-file", bset.title, (bset,), "file", {"file": filename}, token="file")
+        picked = pick_from_catalogue(districts, police_force)
+        name = "catalogue"
+        bset = catalogue_set(picked.codes, name, picked.title)
+        spec = {"districts": picked.codes, "police_force": picked.force}
+        return Area(name, picked.title, (bset,), "catalogue", spec, token=",".join(picked.codes))
+
     def delete_area(self, name: str) -> AreaRecord:
         """Forget a stored area (its datasets stay; analyse them with another ``area``)."""
         if name == DEMO_AREA:
