@@ -597,3 +597,42 @@ def test_briefing_maps_draw_incident_dots_for_police_only(api: Any, monkeypatch:
     assert viewer.status_code == 200 and drawn == []
     _get(api, "police", "/app/briefing", hotspot=1, eps_m=110)
     assert drawn, "the police briefing draws the incidents"
+
+
+def test_time_profiles_are_cells_too(boundary_sets: Any) -> None:
+    """Hour and weekday counts (data with times): every one a protected cell, small ones withheld."""
+    from hotspots.geo.analysis import AnalysisParams, analyse
+    from hotspots.geo.disclosure import RECORD_KEY, protect
+    from hotspots.geo.ingest import ColumnMapping, Source, read_incidents
+
+    rng = np.random.default_rng(21)
+    ward = boundary_sets["wards-2022"].wards.iloc[0].geometry
+    pts = _jitter(rng, ward, 80, 15.0)
+    lon, lat = transform(np.array([p[0] for p in pts]), np.array([p[1] for p in pts]), BNG, WGS84)
+    hours = [9] * 40 + [14] * 37 + [3] * 3  # three incidents at 03:00
+    frame = pd.DataFrame(
+        {
+            "lon": np.round(lon, 6),
+            "lat": np.round(lat, 6),
+            "occurred": [f"2024-03-{1 + i % 28:02d} {h:02d}:30:00" for i, h in enumerate(hours)],
+            "offence": "Burglary",
+        }
+    )
+    mapping = ColumnMapping(longitude="lon", latitude="lat", date="occurred", category="offence")
+    incidents = read_incidents(
+        [Source("t.csv", frame.to_csv(index=False).encode())], mapping=mapping
+    ).incidents
+    incidents[RECORD_KEY] = record_keys(b"profile", "t@1", len(incidents))
+    result = analyse(incidents, boundary_sets, AnalysisParams(eps_m=100, min_samples=10))
+    exact = result.hotspots.iloc[0]["time_profile"]["hours"]["counts"]
+    assert exact[3] == 3
+    view = Disclosure(exact=False, k=K, secret=b"profile")
+    shown = protect(result, view)
+    for profile in [shown.meta["time_profile"], *shown.hotspots["time_profile"]]:
+        for part in ("hours", "weekdays"):
+            counts = profile[part]["counts"]
+            assert not [c for c in counts if c is not None and 0 < c < K]
+    assert shown.hotspots.iloc[0]["time_profile"]["hours"]["counts"][3] is None
+    assert shown.meta["time_profile"]["hours"]["counts"][3] is None
+    again = protect(result, view)
+    assert again.hotspots.iloc[0]["time_profile"] == shown.hotspots.iloc[0]["time_profile"]

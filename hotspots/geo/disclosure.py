@@ -38,8 +38,9 @@ import copy
 import hashlib
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -201,6 +202,26 @@ class _Cells:
         else:  # a result built outside the service: keys from the row order (still fixed per result)
             self.keys = record_keys(secret, "unkeyed", len(incidents))
 
+        self._tables: dict[str, pd.DataFrame] = {}
+        self._lookups: dict[int, dict[Any, int]] = {}
+        self.hid = (
+            incidents["hotspot_id"].to_numpy()
+            if "hotspot_id" in incidents.columns
+            else np.full(len(incidents), -1)
+        )
+        if "occurred_at" in incidents.columns:
+            ts = pd.to_datetime(incidents["occurred_at"], errors="coerce")
+        else:
+            ts = pd.Series(pd.NaT, index=incidents.index, dtype="datetime64[ns]")
+        self.dated = ts.notna().to_numpy(dtype=bool)
+        self.hours = ts.dt.hour.fillna(-1).astype(int).to_numpy()
+        self.weekdays = ts.dt.day_of_week.fillna(-1).astype(int).to_numpy()
+
+    def cached(self, name: str, make: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        if name not in self._tables:
+            self._tables[name] = make()
+        return self._tables[name]
+
     def total(self, mask: np.ndarray | None = None) -> tuple[int, int]:
         keys = self.keys if mask is None else self.keys[mask]
         return len(keys), int(keys.sum(dtype=np.uint64) % np.uint64(MODULUS))
@@ -221,33 +242,44 @@ class _Cells:
         return agg.rename(columns={"size": "count"})[["count", "ckey"]]
 
     def keys_for(self, table: pd.DataFrame, index: Iterable[Any]) -> np.ndarray:
-        found = table["ckey"].reindex(list(index))
-        return found.fillna(0).to_numpy(dtype=np.uint64)
+        """Cell keys of the groups ``index`` (0 for a group with no record)."""
+        lookup = self._lookups.get(id(table))
+        if lookup is None:
+            lookup = dict(zip(table.index, table["ckey"].astype(np.uint64).tolist(), strict=True))
+            self._lookups[id(table)] = lookup
+            self._tables.setdefault(f"_held{id(table)}", table)  # keep it alive while its id is used
+        return np.array([lookup.get(i, 0) for i in index], dtype=np.uint64)
 
 
-def _profile(profile: Any, cells: _Cells, mask: np.ndarray, k: int, group: tuple[str, ...] = ()) -> Any:
-    """A time profile (hours and weekdays) with every count a cell."""
+def _profile(profile: Any, cells: _Cells, k: int, hotspot: int | None = None) -> Any:
+    """A time profile (hours and weekdays) with every count a cell: over all incidents, or over
+    those of ``hotspot`` (its id in the incidents' ``hotspot_id``)."""
     if not isinstance(profile, dict):
         return profile
     out = copy.deepcopy(profile)
-    inc = cells.incidents
-    if "occurred_at" in inc.columns:
-        ts = pd.to_datetime(inc["occurred_at"], errors="coerce")
-    else:
-        ts = pd.Series(pd.NaT, index=inc.index)
-    dated = mask & ts.notna().to_numpy(dtype=bool)
-    for part, values in (("hours", ts.dt.hour), ("weekdays", ts.dt.day_of_week)):
+    dated = cells.dated
+    for part, values in (("hours", cells.hours), ("weekdays", cells.weekdays)):
         counts = out.get(part, {}).get("counts")
-        if counts:
-            table = cells.table([values.fillna(-1).astype(int).to_numpy()], dated)
-            ckeys = cells.keys_for(table, range(len(counts)))
-            out[part]["counts"] = _none(protect_counts(counts, ckeys, k))
-    n, ckey = cells.total(mask)
-    if out.get("incidents") is not None:
-        out["incidents"] = _one(float(protect_counts([out["incidents"]], [ckey], k)[0]))
-    if out.get("incidents_with_date") is not None:
+        if not counts:
+            continue
+        columns: list[Any] = [values] if hotspot is None else [cells.hid, values]
+        name = part if hotspot is None else f"hotspot-{part}"
+        table = cells.cached(name, partial(cells.table, columns, dated))
+        wanted: list[Any] = (
+            list(range(len(counts))) if hotspot is None else [(hotspot, i) for i in range(len(counts))]
+        )
+        out[part]["counts"] = _none(protect_counts(counts, cells.keys_for(table, wanted), k))
+    if hotspot is None:
+        _, ckey = cells.total()
         _, dkey = cells.total(dated)
-        out["incidents_with_date"] = _one(float(protect_counts([out["incidents_with_date"]], [dkey], k)[0]))
+    else:
+        ckey = int(cells.keys_for(cells.cached("hotspot", lambda: cells.table([cells.hid])), [hotspot])[0])
+        by_dated = cells.cached("hotspot-dated", lambda: cells.table([cells.hid], dated))
+        dkey = int(cells.keys_for(by_dated, [hotspot])[0])
+    if out.get("incidents") is not None:
+        out["incidents"] = protect_number(out["incidents"], ckey, k)
+    if out.get("incidents_with_date") is not None:
+        out["incidents_with_date"] = protect_number(out["incidents_with_date"], dkey, k)
     return out
 
 
@@ -351,7 +383,7 @@ def protect(result: AnalysisResult, view: Disclosure) -> AnalysisResult:
         meta["hit_rate"] = None if hit_rate is None else round(float(min(hit_rate, 1.0)), 3)
         share = meta.get("hotspot_area_share")
         meta["pai"] = meta["hit_rate"] / share if meta["hit_rate"] is not None and share else None
-    meta["time_profile"] = _profile(meta.get("time_profile"), cells, np.ones(len(inc), dtype=bool), k)
+    meta["time_profile"] = _profile(meta.get("time_profile"), cells, k)
     sources = meta.get("sources")
     if isinstance(sources, list) and "dataset" in inc.columns:
         table = cells.table(["dataset"])
@@ -427,7 +459,7 @@ def protect(result: AnalysisResult, view: Disclosure) -> AnalysisResult:
                 tops.append([{**c, "count": v} for c, v in zip(tc, values, strict=True)])
             else:
                 tops.append(tc)
-            profiles.append(_profile(tp, cells, hid == h, k))
+            profiles.append(_profile(tp, cells, k, h))
         hotspots["monthly_counts"] = monthly
         _protected_trends(hotspots, monthly)
         hotspots["top_categories"] = tops
