@@ -474,7 +474,9 @@ class HotspotService:
             return version, report
         return version, self._cached(
             ("protected", view.identity, *key),
-            lambda: protect_evaluation(report, _evaluated(self.load(version), params), view),
+            lambda: protect_evaluation(
+                report, _evaluated(self.load(version), params), view, weighted=params.weight == "harm"
+            ),
         )
 
     def compare(

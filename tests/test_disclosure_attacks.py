@@ -636,3 +636,14 @@ def test_time_profiles_are_cells_too(boundary_sets: Any) -> None:
     assert shown.meta["time_profile"]["hours"]["counts"][3] is None
     again = protect(result, view)
     assert again.hotspots.iloc[0]["time_profile"] == shown.hotspots.iloc[0]["time_profile"]
+
+
+def test_k_distance_curve_does_not_count_the_incidents(api: Any) -> None:
+    viewer = _get(api, "viewer", "/parameters/k-distance", category=["Burglary"]).json()
+    police = _get(api, "police", "/parameters/k-distance", category=["Burglary"]).json()
+    assert police["n"] == 54 + LAST_MONTH_TRUTH and len(police["distances_m"]) == police["n"]
+    assert len(viewer["distances_m"]) == 100, "the curve's length is not the count"
+    assert viewer["rank"][-1] == viewer["n"] - 1
+    png_viewer = _get(api, "viewer", "/parameters/k-distance", format="png").content
+    png_police = _get(api, "police", "/parameters/k-distance", format="png").content
+    assert png_viewer[:4] == b"\x89PNG" and png_viewer != png_police

@@ -573,14 +573,17 @@ def _ratio(num: float | None, den: float | None) -> float | None:
     return float(num / den)
 
 
-def protect_evaluation(report: dict[str, Any], selected: pd.DataFrame, view: Disclosure) -> dict[str, Any]:
+def protect_evaluation(
+    report: dict[str, Any], selected: pd.DataFrame, view: Disclosure, *, weighted: bool = False
+) -> dict[str, Any]:
     """An evaluation report as a protected ``view`` may see it.
 
     ``selected``: the incidents the evaluation drew on (crime types and first month applied),
-    with their record keys. Each test month's and fit period's incident count is a cell of
-    its records; the hits (of the hotspots and of each baseline) are cells keyed by the test
-    or fit records with a salt per measure; hit rates, PAI, PEI and RRI come from those.
-    The data-driven ``min_samples`` of each fit period is withheld (it moves with the count).
+    with their record keys; ``weighted``: the totals are harm (``weight=harm``), not counts.
+    Each test month's and fit period's incident count is a cell of its records; the hits (of
+    the hotspots and of each baseline) are cells keyed by the test or fit records with a salt
+    per measure; hit rates, PAI, PEI and RRI come from those. The data-driven
+    ``min_samples`` of each fit period is withheld (it moves with the count).
     """
     k = view.k
     cells = _Cells(selected.reset_index(drop=True), view.secret)
@@ -602,8 +605,7 @@ def protect_evaluation(report: dict[str, Any], selected: pd.DataFrame, view: Dis
         n_exc, key_exc = cells.total((fit | test) & ~ok)
         fit_shown = protect_counts([n_fit], [key_fit], k)[0]
         test_shown = protect_counts([n_test], [key_test], k)[0]
-        weighted = r.get("incidents_fit") is not None and float(r["incidents_fit"]) != n_fit
-        if weighted:
+        if weighted and r.get("incidents_fit") is not None and r.get("incidents_test") is not None:
             r["incidents_fit"] = _one_float(
                 protect_harm([r["incidents_fit"]], [n_fit], [fit_shown], [key_fit])
             )
