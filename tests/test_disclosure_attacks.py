@@ -647,3 +647,30 @@ def test_k_distance_curve_does_not_count_the_incidents(api: Any) -> None:
     png_viewer = _get(api, "viewer", "/parameters/k-distance", format="png").content
     png_police = _get(api, "police", "/parameters/k-distance", format="png").content
     assert png_viewer[:4] == b"\x89PNG" and png_viewer != png_police
+
+
+def test_gi_star_comes_from_the_published_counts(api: Any) -> None:
+    """Gi* z-scores of exact counts over a known neighbour graph can be inverted to the counts:
+    the protected view's z-scores (wards and hex cells) are those of the counts it shows."""
+    from hotspots.geo.analysis import AnalysisParams
+    from hotspots.geo.grid import HexGrid
+    from hotspots.geo.significance import gi_star, gi_star_polygons
+
+    client, _, _ = api
+    service = client.app.state.service  # type: ignore[attr-defined]
+    params = AnalysisParams(eps_m=100, min_samples=10)
+    _, exact = service.analyse(NAME, params)
+    _, shown = service.analyse(NAME, params, view=service.disclosure_for("viewer"))
+    wards = shown.wards.copy()
+    wards["count"] = pd.to_numeric(wards["count"], errors="coerce").fillna(0)
+    expected = gi_star_polygons(wards, "count")["z"].round(3).to_numpy()
+    assert np.allclose(pd.to_numeric(shown.wards["gi_z"]).to_numpy(), expected)
+    assert not np.allclose(pd.to_numeric(exact.wards["gi_z"]).to_numpy(), expected)
+    grid = shown.gi_grid
+    hexes = HexGrid.from_geodataframe(grid)
+    pos = hexes.index_of(grid["q"].to_numpy(), grid["r"].to_numpy())
+    values = np.zeros(len(hexes))
+    values[pos] = pd.to_numeric(grid["count"], errors="coerce").fillna(0).to_numpy()
+    z = np.asarray(gi_star(values, hexes.neighbours(1)).z)[pos]
+    assert np.allclose(grid["z"].to_numpy(dtype=float), z, equal_nan=True)
+    assert not np.allclose(exact.gi_grid["z"].to_numpy(dtype=float), z, equal_nan=True)

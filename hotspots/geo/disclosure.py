@@ -43,11 +43,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from hotspots.geo.analysis import AnalysisResult
-from hotspots.geo.grid import axial_coords
+from hotspots.geo.grid import HexGrid, axial_coords
+from hotspots.geo.significance import RESULT_COLUMNS, gi_star, gi_star_polygons, hot_share
 
 LOCATION_ONLY = ("x", "y", "has_location", "outside_area")
 """What stays of the incidents: coordinates only, for the smoothed heat surface (no attributes)."""
@@ -303,6 +305,30 @@ def _grid_counts(cells_frame: pd.DataFrame, cells: _Cells, keep: np.ndarray, k: 
     return out
 
 
+def _ward_gi(wards: pd.DataFrame, counts: np.ndarray) -> None:
+    """Gi* of the wards recomputed from their protected counts (withheld as 0), per boundary set:
+    z-scores of exact counts over a known neighbour graph would give the counts back."""
+    work = gpd.GeoDataFrame(wards[["boundary_set"]].assign(count=counts), geometry=wards.geometry)
+    for _, part in work.groupby("boundary_set", sort=False):
+        gi = gi_star_polygons(part, "count")
+        wards.loc[part.index, "gi_z"] = gi["z"].round(3).to_numpy()
+        wards.loc[part.index, "gi_p"] = gi["p_fdr"].to_numpy()
+        wards.loc[part.index, "gi_bin"] = gi["gi_bin"].to_numpy()
+        wards.loc[part.index, "gi_label"] = gi["label"].to_numpy()
+
+
+def _grid_gi(frame: pd.DataFrame) -> None:
+    """Gi* of the hex cells recomputed from their protected counts (withheld as 0), as
+    :func:`~hotspots.geo.significance.gi_star_grid` computes it (one ring, FDR)."""
+    grid = HexGrid.from_geodataframe(frame)
+    pos = grid.index_of(frame["q"].to_numpy(dtype=np.int64), frame["r"].to_numpy(dtype=np.int64))
+    values = np.zeros(len(grid))
+    values[pos] = pd.to_numeric(frame["count"], errors="coerce").fillna(0).to_numpy(dtype=float)
+    result = gi_star(values, grid.neighbours(1))
+    for col in RESULT_COLUMNS:
+        frame[col] = np.asarray(getattr(result, col))[pos]
+
+
 def _method_counts(method: Any, total: int | None) -> Any:
     if not isinstance(method, dict):
         return method
@@ -345,6 +371,8 @@ def protect(result: AnalysisResult, view: Disclosure) -> AnalysisResult:
             rate = np.where(pop > 0, np.round(shown_wards / pop * 1000, 2), np.nan)
         wards["count"] = _objects(shown_wards, wards.index)
         wards["rate_per_1000"] = _objects(rate, wards.index, whole=False)
+        if "gi_z" in wards.columns and wards["gi_z"].notna().any():
+            _ward_gi(wards, np.nan_to_num(shown_wards, nan=0.0))
     out.wards = wards
     boroughs = result.boroughs.copy()
     if len(boroughs) and "borough_code" in inc.columns:
@@ -466,8 +494,12 @@ def protect(result: AnalysisResult, view: Disclosure) -> AnalysisResult:
         hotspots["time_profile"] = profiles
     out.hotspots = hotspots
 
-    # Gi* grid, incidents
+    # Gi* grid (and the hotspots' share of hot cells), incidents
     out.gi_grid = _grid_counts(result.gi_grid, cells, inside, k)
+    if len(out.gi_grid) and "z" in out.gi_grid.columns:
+        _grid_gi(out.gi_grid)
+        if len(out.hotspots) and "hot_share" in out.hotspots.columns:
+            out.hotspots["hot_share"] = hot_share(out.hotspots.geometry, out.gi_grid)
     out.incidents = inc[list(LOCATION_ONLY)].copy()
     out.meta = meta
     return out
