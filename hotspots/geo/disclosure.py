@@ -510,6 +510,7 @@ def _protected_trends(hotspots: pd.DataFrame, monthly: list[Any]) -> None:
     (suppressed months as 0), so they reveal nothing the months shown do not."""
     from hotspots.geo.trend import mann_kendall
 
+    seen: dict[tuple[float, ...], Any] = {}
     trends: list[Any] = []
     ps: list[Any] = []
     slopes: list[Any] = []
@@ -522,7 +523,10 @@ def _protected_trends(hotspots: pd.DataFrame, monthly: list[Any]) -> None:
             peaks.append(None)
             continue
         values: list[float] = [0.0 if v is None else float(v) for v in months.values()]
-        result = mann_kendall(values)
+        series = tuple(values)
+        if series not in seen:  # small hotspots share series (all withheld: all 0)
+            seen[series] = mann_kendall(values)
+        result = seen[series]
         trends.append(result.trend)
         ps.append(result.p)
         slopes.append(result.slope_per_month)
