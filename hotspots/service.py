@@ -9,6 +9,9 @@ started before a deletion does not store its result.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -19,6 +22,7 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar, cast
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 
 from hotspots.boundaries import BoundarySet, read_boundary_file, shipped_boundary_sets
@@ -27,10 +31,23 @@ from hotspots.boundaries.model import StoredBoundarySet
 from hotspots.demo import DEFAULT_DATASET, DEMO_AREA, SAMPLE_SHARING, SAMPLES, demo_area, sample_source
 from hotspots.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
-from hotspots.geo.assessment import compare, emerging_layer, evaluate_hotspots
+from hotspots.geo.assessment import compare, emerging_layer, evaluate_hotspots, k_distance_inputs
 from hotspots.geo.cancel import Cancelled, caller_gone, cancellable
-from hotspots.geo.disclosure import suppress, suppress_cells
-from hotspots.geo.harm import DEFAULT_HARM, parse_harm_weights
+from hotspots.geo.dbscan import DEFAULT_EPS_M, default_min_samples
+from hotspots.geo.disclosure import (
+    EXACT,
+    RECORD_KEY,
+    Disclosure,
+    protect,
+    protect_cells,
+    protect_compare,
+    protect_counts,
+    protect_description,
+    protect_evaluation,
+    protect_k_distance,
+    record_keys,
+)
+from hotspots.geo.harm import DEFAULT_HARM, default_min_harm, parse_harm_weights
 from hotspots.geo.ingest import (
     ColumnMapping,
     Format,
@@ -40,6 +57,7 @@ from hotspots.geo.ingest import (
     Source,
     read_incidents,
 )
+from hotspots.geo.parameters import k_distance_json, k_distance_png
 from hotspots.settings import Settings
 from hotspots.store import DatasetVersion, Store
 from hotspots.store.areas import AreaRecord, AreaRegister
@@ -81,6 +99,19 @@ class Selection:
 
 
 T = TypeVar("T")
+EXACT_ROLES = frozenset({"police", "admin"})
+"""Roles that see exact counts; every other role sees protected ones (see :mod:`hotspots.geo.disclosure`)."""
+SECRET_FILE = "disclosure.key"
+
+
+def _evaluated(incidents: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:
+    """The incidents an evaluation draws on: its crime types and first month (as ``evaluate_hotspots``)."""
+    from hotspots.geo.assessment import analyse_filter
+
+    selected = analyse_filter(incidents, params) if params.crime_types else incidents
+    if params.month_from:
+        selected = selected[selected["month"] >= params.month_from]
+    return selected
 
 
 class HotspotService:
@@ -110,6 +141,46 @@ class HotspotService:
             if settings.harm_weights_file is not None
             else DEFAULT_HARM
         )
+        self._secret: bytes | None = None
+
+    # ---- disclosure -------------------------------------------------------------
+    def disclosure_for(self, role: str) -> Disclosure:
+        """What a caller with ``role`` may see: the one place where disclosure is decided.
+
+        Police and admins see exact counts; viewers, councils (and any other role) see counts
+        protected by the cell key method with small-cell suppression (``settings.disclosure_k``).
+        """
+        if role in EXACT_ROLES:
+            return EXACT
+        return Disclosure(exact=False, k=self.settings.disclosure_k, secret=self.disclosure_secret)
+
+    @property
+    def disclosure_secret(self) -> bytes:
+        """The secret behind the records' keys: the setting, or one kept in the data directory."""
+        if self._secret is None:
+            configured = self.settings.disclosure_secret
+            if configured is not None:
+                self._secret = hashlib.blake2b(
+                    configured.get_secret_value().encode(), digest_size=32
+                ).digest()
+            else:
+                self._secret = self._stored_secret()
+        return self._secret
+
+    def _stored_secret(self) -> bytes:
+        path = self.settings.data_dir / SECRET_FILE
+        try:
+            return bytes.fromhex(path.read_text().strip())
+        except FileNotFoundError:
+            pass
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            return bytes.fromhex(path.read_text().strip())
+        with os.fdopen(fd, "w") as fh:
+            fh.write(secrets.token_hex(32))
+        return bytes.fromhex(path.read_text().strip())
 
     def with_harm(self, params: AnalysisParams) -> AnalysisParams:
         """``params`` with the service's harm table (the setting) unless one is given."""
@@ -486,12 +557,18 @@ class HotspotService:
         return Selection(versions, tuple(self.sharing.get(v.name) for v in versions))
 
     def load(self, selection: Selection) -> pd.DataFrame:
-        """Incidents of the selected versions, with ``dataset``, ``source_type`` and ``owner`` columns."""
+        """Incidents of the selected versions, with ``dataset``, ``source_type``, ``owner`` and
+        ``record_key`` (each stored row's fixed disclosure key, see :func:`record_keys`) columns."""
         frames = []
         for version, sharing in zip(selection.versions, selection.sharing, strict=True):
             frame = self.store.load_incidents(version)
             frames.append(
-                frame.assign(dataset=version.ref, source_type=sharing.source_type, owner=sharing.owner)
+                frame.assign(
+                    dataset=version.ref,
+                    source_type=sharing.source_type,
+                    owner=sharing.owner,
+                    **{RECORD_KEY: record_keys(self.disclosure_secret, version.ref, len(frame))},
+                )
             )
         return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
@@ -531,29 +608,80 @@ class HotspotService:
 
     # ---- analysis ---------------------------------------------------------------
     def analyse(
-        self, ref: str | None, params: AnalysisParams, *, exact: bool = True
+        self, ref: str | None, params: AnalysisParams, *, view: Disclosure = EXACT
     ) -> tuple[Selection, AnalysisResult]:
-        """Analysis of a dataset version, computed once per (version, parameters).
+        """Analysis of a dataset version, computed once per (version, parameters), as ``view`` may see it.
 
-        ``exact=False`` gives the disclosure-controlled copy (counts from 1 to
-        k-1 suppressed; see :mod:`hotspots.geo.disclosure`), also cached.
+        A protected ``view`` gets the disclosure-controlled copy (see
+        :mod:`hotspots.geo.disclosure`), also cached; where ``min_samples`` (or HDBSCAN's
+        ``min_cluster_size``) is left to the data, it is chosen from the protected incident
+        count, so the default does not move with the exact count.
         """
         version = self.dataset(ref)
         params = self.with_harm(params)
         params.validate()
         area = self.area_of(version, params.area)
 
-        def compute() -> AnalysisResult:
-            result = self.analyse_incidents(self.load(version), params, dataset=version.ref, area=area)
-            result.meta["sources"] = version.sources_used(result.incidents)
-            return result
+        def compute(run: AnalysisParams) -> Callable[[], AnalysisResult]:
+            def go() -> AnalysisResult:
+                result = self.analyse_incidents(self.load(version), run, dataset=version.ref, area=area)
+                result.meta["sources"] = version.sources_used(result.incidents)
+                return result
+
+            return go
 
         key = ("analysis", version.id, area.key, *params.cache_key())
-        result = self._cached(key, compute, heavy=True)
-        if exact:
+        result = self._cached(key, compute(params), heavy=True)
+        if not view.protected:
             return version, result
-        k = self.settings.disclosure_k
-        return version, self._cached(("suppressed", k, *key), lambda: suppress(result, k))
+
+        def protected() -> AnalysisResult:
+            run = self._protected_defaults(result, params, view)
+            base = (
+                result
+                if run is None
+                else self._cached(
+                    ("analysis", version.id, area.key, *run.cache_key()), compute(run), heavy=True
+                )
+            )
+            shown = protect(base, view)
+            rule = result.meta.get("min_samples_rule")
+            if rule:
+                shown.meta["min_samples_rule"] = f"{rule}; from the disclosure-protected incident count"
+            return shown
+
+        return version, self._cached(("protected", view.identity, *key), protected)
+
+    def _protected_defaults(
+        self, result: AnalysisResult, params: AnalysisParams, view: Disclosure
+    ) -> AnalysisParams | None:
+        """Parameters whose data-driven defaults come from protected totals (``None``: as ``result``)."""
+        if params.min_samples is not None and (params.method != "hdbscan" or params.min_cluster_size):
+            return None
+        inc = result.incidents
+        inside = inc["has_location"].to_numpy(dtype=bool) & ~inc["outside_area"].to_numpy(dtype=bool)
+        keys = inc[RECORD_KEY].to_numpy(dtype=np.uint64)[inside] if RECORD_KEY in inc.columns else None
+        ckey = int(keys.sum(dtype=np.uint64) % np.uint64(2**32)) if keys is not None else 0
+        shown = float(protect_counts([int(inside.sum())], [ckey], view.k)[0])
+        n = int(shown) if np.isfinite(shown) else 0
+        study = float(result.study_area.area) if result.study_area is not None else 0.0
+        occupied = result.meta.get("occupied_area_km2")
+        area = min(study, float(occupied) * 1e6) if occupied else study
+        eps = result.params.eps_m or DEFAULT_EPS_M
+        if area <= 0:
+            return None
+        if params.method == "hdbscan":
+            if params.min_cluster_size:
+                return None
+            mcs = default_min_samples(n, area, eps)
+            return None if mcs == result.params.min_cluster_size else replace(params, min_cluster_size=mcs)
+        if params.weight == "harm":
+            harm = inc["harm"].to_numpy(dtype=float)[inside]
+            mean = float(harm.mean()) if len(harm) else 1.0
+            ms = default_min_harm(mean * n, area, eps, n_incidents=n)
+        else:
+            ms = default_min_samples(n, area, eps)
+        return None if ms == result.params.min_samples else replace(params, min_samples=ms)
 
     def analyse_incidents(
         self,
@@ -597,45 +725,128 @@ class HotspotService:
         )
 
     def emerging(
-        self, ref: str | None, params: AnalysisParams, *, exact: bool = True
+        self, ref: str | None, params: AnalysisParams, *, view: Disclosure = EXACT
     ) -> tuple[Selection, AnalysisResult, gpd.GeoDataFrame]:
-        """Emerging hot spot cells for the analysis's months and study area."""
+        """Emerging hot spot cells for the analysis's months and study area, as ``view`` may see them."""
         version, result = self.analyse(ref, params)
         key = ("emerging", version.id, self.area_of(version, params.area).key, *params.cache_key())
         cells = self._cached(key, lambda: emerging_layer(result, params.cell_size_m), heavy=True)
-        if exact:
+        if not view.protected:
             return version, result, cells
-        k = self.settings.disclosure_k
-        _, shown = self.analyse(ref, params, exact=False)
-        return version, shown, self._cached(("suppressed", k, *key), lambda: suppress_cells(cells, k))
+        _, shown = self.analyse(ref, params, view=view)
+        return (
+            version,
+            shown,
+            self._cached(("protected", view.identity, *key), lambda: protect_cells(cells, result, view)),
+        )
 
     def evaluate(
-        self, ref: str | None, params: AnalysisParams, test_month: str | None, n_tests: int
+        self,
+        ref: str | None,
+        params: AnalysisParams,
+        test_month: str | None,
+        n_tests: int,
+        *,
+        view: Disclosure = EXACT,
     ) -> tuple[Selection, dict[str, Any]]:
-        """Fit-then-test evaluation (PAI, PEI, RRI, baselines); see ``evaluate_hotspots``."""
+        """Fit-then-test evaluation (PAI, PEI, RRI, baselines); see ``evaluate_hotspots``.
+
+        A protected ``view`` gets the incident counts (fit, test, excluded, per hotspot) as
+        cells of their records' keys and hit rates from them (see :func:`protect_evaluation`).
+        """
         version = self.dataset(ref)
         params = self.with_harm(params)
         params.validate()
         area = self.area_of(version, params.area)
-        return version, self._cached(
-            ("evaluate", version.id, area.key, *params.cache_key(), test_month, n_tests),
+        key = ("evaluate", version.id, area.key, *params.cache_key(), test_month, n_tests)
+        report = self._cached(
+            key,
             lambda: self.evaluate_incidents(self.load(version), params, test_month, n_tests, area=area),
             heavy=True,
         )
+        if not view.protected:
+            return version, report
+        return version, self._cached(
+            ("protected", view.identity, *key),
+            lambda: protect_evaluation(
+                report, _evaluated(self.load(version), params), view, weighted=params.weight == "harm"
+            ),
+        )
 
     def compare(
-        self, ref: str | None, params_a: AnalysisParams, params_b: AnalysisParams
+        self,
+        ref: str | None,
+        params_a: AnalysisParams,
+        params_b: AnalysisParams,
+        *,
+        view: Disclosure = EXACT,
     ) -> tuple[Selection, dict[str, Any]]:
-        """Two periods compared: hotspots new/persistent/vanished and change per ward."""
+        """Two periods compared: hotspots new/persistent/vanished and change per ward.
+
+        A protected ``view`` gets both periods' results protected, the period totals as
+        cells, and the ward change recomputed from the protected ward counts.
+        """
         version = self.dataset(ref)
         params_a, params_b = self.with_harm(params_a), self.with_harm(params_b)
         params_a.validate()
         params_b.validate()
         area = self.area_of(version, params_a.area)
+
+        def run() -> dict[str, Any]:
+            incidents = self.load(version)
+            report = compare(incidents, self.analysis_sets(area, params_a), params_a, params_b)
+            for result in report["results"]:
+                result.meta["dataset"] = version.ref
+                result.meta["sources"] = version.sources_used(result.incidents)
+            return report
+
+        key = ("compare", version.id, area.key, *params_a.cache_key(), *params_b.cache_key())
+        report = self._cached(key, run, heavy=True)
+        if not view.protected:
+            return version, report
         return version, self._cached(
-            ("compare", version.id, area.key, *params_a.cache_key(), *params_b.cache_key()),
-            lambda: compare(self.load(version), self.analysis_sets(area, params_a), params_a, params_b),
-            heavy=True,
+            ("protected", view.identity, *key), lambda: protect_compare(report, view)
+        )
+
+    def k_distance(
+        self,
+        ref: str | None,
+        params: AnalysisParams,
+        k: float | None,
+        fmt: str = "json",
+        *,
+        view: Disclosure = EXACT,
+    ) -> dict[str, Any] | bytes:
+        """k-distance curve (JSON) or its PNG plot, for choosing eps; see :mod:`hotspots.geo.parameters`.
+
+        ``k`` defaults to the ``min_samples`` in use (the protected default for a protected
+        ``view``). A protected view gets the incident count as a cell and the curve's ranks
+        rescaled to it.
+        """
+        _, result = self.analyse(ref, params)
+        _, shown = self.analyse(ref, params, view=view)
+        x, y, weights, k_used = k_distance_inputs(result, k if k is not None else shown.params.min_samples)
+        if fmt == "png":
+            return k_distance_png(
+                x, y, k_used, weights, current_eps_m=result.params.eps_m, relative=view.protected
+            )
+        body = k_distance_json(x, y, k_used, weights, current_eps_m=result.params.eps_m)
+        if view.protected:
+            body = protect_k_distance(body, result, view)
+        return body
+
+    def describe_dataset(self, version: DatasetVersion, view: Disclosure = EXACT) -> dict[str, Any]:
+        """A dataset version's description and validation report, as ``view`` may see it.
+
+        A protected ``view`` gets the row and per-crime-type counts as cells of the stored
+        records' keys (the rows left out at ingest as a cell of their own).
+        """
+        described = {**version.describe(), "sharing": self.sharing.get(version.name).as_dict()}
+        if not view.protected:
+            return described
+        return self._cached(
+            ("describe", version.id, view.identity),
+            lambda: protect_description(described, self.store.load_incidents(version), view),
         )
 
     def rendered(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -72,7 +72,13 @@ class Settings(BaseSettings):
     disclosure_k: int = Field(
         default=5,
         ge=1,
-        description="Counts from 1 to k-1 in aggregates shown to viewers and councils are suppressed.",
+        description="Viewers and councils see no count from 1 to k-1: cell key perturbation with "
+        "small-cell suppression (see hotspots.geo.disclosure).",
+    )
+    disclosure_secret: SecretStr | None = Field(
+        default=None,
+        description="Secret behind the records' fixed disclosure keys; unset: a random one kept in "
+        "DATA_DIR/disclosure.key (created on first use). Changing it changes every perturbed count.",
     )
     cache_size: int = Field(default=64, ge=1, description="Analysis results kept in memory.")
     max_concurrent_analyses: int = Field(

@@ -162,7 +162,9 @@ def test_no_viewer_output_has_a_count_below_k(keys: tuple[TestClient, dict[str, 
         assert _small_counts(body) == [], path
     wards = client.get("/significance.geojson", params={**q, "level": "wards"}, headers=viewer).json()
     assert _small_counts(wards) == []
-    assert "suppressed" in str(client.get("/hotspots", params=q, headers=viewer).json()["meta"]["disclosure"])
+    rule = client.get("/hotspots", params=q, headers=viewer).json()["meta"]["disclosure"]
+    assert rule["method"] == "cell key perturbation + small-cell suppression" and rule["k"] == K
+    assert "disclosure" not in exact["meta"]
     council = client.get("/exports/wards.geojson", params=q, headers=headers["council"]).json()
     assert _small_counts(council) == []
     page = client.get("/maps/hotspots", params=q, headers=viewer).text

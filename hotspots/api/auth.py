@@ -15,13 +15,14 @@ a key, the demo setting lets callers in as ``viewer``; with ``auth_required`` th
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from hotspots.errors import Forbidden, Unauthorized
+from hotspots.geo.disclosure import Disclosure
 from hotspots.service import HotspotService
 
 ANONYMOUS = "anonymous"
@@ -31,15 +32,22 @@ READ_METHODS = frozenset({"GET", "HEAD"})
 
 @dataclass(frozen=True)
 class Principal:
-    """The caller: a key's name and role, or the anonymous demo viewer."""
+    """The caller: a key's name and role (or the anonymous demo viewer), and what they may see.
+
+    ``disclosure`` is decided once, from the role, by
+    :meth:`~hotspots.service.HotspotService.disclosure_for` (exact for police and admin,
+    protected for viewers and councils); handlers pass it to the service unchanged and never
+    decide disclosure themselves.
+    """
 
     name: str
     role: str
+    disclosure: Disclosure = field(repr=False)
 
     @property
     def sees_exact_counts(self) -> bool:
-        """Police and admins work with exact counts; viewers and councils get suppressed aggregates."""
-        return self.role in ("police", "admin")
+        """For audit records: whether this caller's outputs carry exact counts."""
+        return self.disclosure.exact
 
 
 def _key_from(request: Request) -> str | None:
@@ -61,11 +69,11 @@ def current_principal(request: Request) -> Principal:
     if key is None:
         if service.settings.auth_required:
             raise Unauthorized("an API key is required: send it in the X-API-Key header")
-        return Principal(ANONYMOUS, "viewer")
+        return Principal(ANONYMOUS, "viewer", service.disclosure_for("viewer"))
     record = service.security.verify(key)
     if record is None:
         raise Unauthorized("the API key is not valid (unknown or revoked)")
-    return Principal(record.name, record.role)
+    return Principal(record.name, record.role, service.disclosure_for(record.role))
 
 
 def require(*roles: str) -> Callable[[Request], Awaitable[Principal]]:

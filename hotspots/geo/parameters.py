@@ -252,8 +252,12 @@ def k_distance_png(
     current_eps_m: float | None = None,
     width_px: int = 800,
     height_px: int = 450,
+    relative: bool = False,
 ) -> bytes:
     """PNG plot of the k-distance curve with the suggested ``eps`` marked (and the current one if given).
+
+    ``relative`` puts the share of incidents (0 to 1) on the x axis instead of their rank, so
+    the plot does not show how many incidents there are (for disclosure-controlled callers).
 
     Drawn with matplotlib's Agg canvas on a private ``Figure`` (no pyplot
     global state, safe in a web server thread).
@@ -269,7 +273,8 @@ def k_distance_png(
     FigureCanvasAgg(fig)
     ax = fig.add_subplot(1, 1, 1)
     idx = _subsample(len(finite), 2000)
-    ax.plot(idx, finite[idx], color="#1f4e79", linewidth=1.5, label="k-distance")
+    xs = idx / max(len(finite) - 1, 1) if relative else idx
+    ax.plot(xs, finite[idx], color="#1f4e79", linewidth=1.5, label="k-distance")
     unit = "harm units" if weights is not None else "incidents"
     ax.axhline(eps, color="#c0392b", linestyle="--", linewidth=1.2, label=f"suggested eps = {eps:.0f} m")
     if current_eps_m is not None:
@@ -280,7 +285,11 @@ def k_distance_png(
             linewidth=1.2,
             label=f"current eps = {current_eps_m:g} m",
         )
-    ax.set_xlabel("Incidents, sorted by k-distance (largest first)")
+    ax.set_xlabel(
+        "Share of incidents, sorted by k-distance (largest first)"
+        if relative
+        else "Incidents, sorted by k-distance (largest first)"
+    )
     ax.set_ylabel("Distance to reach k (m, EPSG:27700)")
     ax.set_title(f"k-distance plot, k = min_samples = {k:g} {unit}")
     top = float(np.percentile(finite, 99.5)) if len(finite) else 1.0

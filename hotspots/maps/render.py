@@ -1130,7 +1130,14 @@ def _legend_html(
         note += f" They hold {_pct(hit_rate)} of located incidents in {_pct(area_share)} of the area"
         note += f" (PAI {hit_rate / area_share:.1f})."
     parts.append(f'<div class="hs-note">{note}</div>')
-    if heat is not None:
+    if heat is not None and disclosure_k(meta) is not None:
+        parts.append(  # densities move with the count (about 7 per km2 per incident): no figures
+            "<h4>Heat (kernel density)</h4>"
+            '<div class="hs-row"><span class="hs-ramp"></span>low to high (relative)</div>'
+            f'<div class="hs-note">Gaussian kernel, {_fmt_number(options.heat_bandwidth_m, 0)} m;'
+            " densities withheld under disclosure control.</div>"
+        )
+    elif heat is not None:
         parts.append(
             "<h4>Heat (kernel density)</h4>"
             '<div class="hs-row"><span class="hs-ramp"></span>'

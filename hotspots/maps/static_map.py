@@ -166,8 +166,9 @@ def focus_png(
     """A close-up PNG around ``focus`` (a hotspot or borough shape, EPSG:27700).
 
     Draws ward outlines with names, borough outlines, every hotspot in view
-    (the one ranked ``highlight`` in orange and labelled) and the located
-    incidents as dots sized by how many share a location.
+    (the one ranked ``highlight`` in orange and labelled) and, for exact views only, the
+    located incidents as dots sized by how many share a location (a disclosure-protected
+    result gets none).
     """
     fig, ax = _figure(size_in, dpi)
     minx, miny, maxx, maxy = shapely.bounds(focus)
@@ -180,7 +181,8 @@ def focus_png(
             if geom is not None and geom.intersects(view):
                 p = geom.intersection(view).point_on_surface()
                 ax.annotate(name, (p.x, p.y), fontsize=7, color="#555555", ha="center", va="center")
-    _incident_dots(ax, result, box)
+    if disclosure_k(result.meta) is None:  # dots sized by count: exact views only
+        _incident_dots(ax, result, box)
     _boroughs(ax, result, labels=False)
     hot = result.hotspots
     if len(hot):

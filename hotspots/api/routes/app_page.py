@@ -25,7 +25,6 @@ from hotspots.api.errors import status_for
 from hotspots.api.templating import APP_PREFIX, templates
 from hotspots.errors import HotspotError, InvalidInput, NotFound
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult
-from hotspots.geo.disclosure import suppress_ward_change
 from hotspots.maps import MapOptions, render_parts
 from hotspots.maps.compare import ward_change_parts
 from hotspots.maps.panel import (
@@ -98,9 +97,9 @@ def app_page(
     try:
         emerging = None
         if "emerging" in wanted:
-            version, result, emerging = service.emerging(ref, params, exact=who.sees_exact_counts)
+            version, result, emerging = service.emerging(ref, params, view=who.disclosure)
         else:
-            version, result = service.analyse(ref, params, exact=who.sees_exact_counts)
+            version, result = service.analyse(ref, params, view=who.disclosure)
     except HotspotError as exc:
         context["error"] = exc.message
         context["boroughs"] = []
@@ -119,7 +118,7 @@ def app_page(
     )
     # The whole page (its links carry the query string) is built once per view and kept gzipped.
     variant: tuple[object, ...] = (
-        who.sees_exact_counts,
+        who.disclosure.identity,
         str(request.url.query),
         bool(context["signed_in"]),
         options.tiles,
@@ -175,7 +174,7 @@ def briefing_pdf(
 ) -> Response:
     """The same briefing as a PDF (A4)."""
     document, (version, params) = _briefing(request, service, query, who, hotspot, borough)
-    variant = (who.sees_exact_counts, hotspot, borough)
+    variant = (who.disclosure.identity, hotspot, borough)
     pdf = service.rendered("briefing-pdf", version, params, variant, lambda: html_to_pdf(document))
     name = f"briefing-hotspot-{hotspot}" if hotspot else f"briefing-{_slug(borough or 'area')}"
     return Response(
@@ -202,10 +201,10 @@ def map_picture(
     """The current map as a 16:9 PNG for slides (wards, boroughs, hotspots, legend, scale bar)."""
     ref, params = query
     params = _default_period(params, _months(service.dataset(ref)))
-    version, result = service.analyse(ref, params, exact=who.sees_exact_counts)
+    version, result = service.analyse(ref, params, view=who.disclosure)
     shown = borough_focus(result, borough or [])
     title = f"Hotspots, {result.meta['month_from']} to {result.meta['month_to']} ({version.ref})"
-    variant = (who.sees_exact_counts, tuple(sorted(borough or [])), measure, breaks)
+    variant = (who.disclosure.identity, tuple(sorted(borough or [])), measure, breaks)
     png = service.rendered(
         "app-png",
         version,
@@ -254,20 +253,19 @@ def compare_page(
             ref,
             replace(params, month_from=a_from, month_to=a_to),
             replace(params, month_from=b_from, month_to=b_to),
+            view=who.disclosure,
         )
     except HotspotError as exc:
         context["error"] = exc.message
         return templates.TemplateResponse(request, "compare.html", context, status_code=status_for(exc))
     a, b = report["results"]
     wards = report["wards"]
-    if not who.sees_exact_counts:
-        wards = suppress_ward_change(wards, service.settings.disclosure_k)
     prefix = str(request.app.state.static_prefix)
     parts, legend = service.rendered(
         "compare-map",
         selection,
         params,
-        (who.sees_exact_counts, a_from, a_to, b_from, b_to, tiles, prefix),
+        (who.disclosure.identity, a_from, a_to, b_from, b_to, tiles, prefix),
         lambda: ward_change_parts(
             b,
             wards,
@@ -400,9 +398,9 @@ def _briefing(
         raise InvalidInput("name one 'hotspot' (its rank) or one 'borough' to brief on")
     ref, params = query
     params = _default_period(params, _months(service.dataset(ref)))
-    version, result = service.analyse(ref, params, exact=who.sees_exact_counts)
+    version, result = service.analyse(ref, params, view=who.disclosure)
     links = (_link_query(request, params), _link_query(request, params, drop=("hotspot", "borough")))
-    variant = (who.sees_exact_counts, hotspot, borough, links)
+    variant = (who.disclosure.identity, hotspot, borough, links)
     document = service.rendered(
         "briefing",
         version,
@@ -472,7 +470,7 @@ def _briefing_html(
         "more": max(0, len(rows) - BRIEFING_CARDS),
         "pdf_link": f"/app/briefing.pdf?{links[0]}",
         "back_link": f"/app?{links[1]}",
-        "suppressed": not who.sees_exact_counts,
+        "suppressed": who.disclosure.protected,
         "k": service.settings.disclosure_k,
     }
     page: str = templates.get_template("briefing.html").render(context)

@@ -22,19 +22,15 @@ router = APIRouter(prefix="/datasets", tags=["datasets"], route_class=audited_re
 
 
 @router.get("", operation_id="list_datasets")
-def list_datasets(service: Service, _: Viewer) -> list[dict[str, Any]]:
+def list_datasets(service: Service, who: Viewer) -> list[dict[str, Any]]:
     """Every stored dataset version, oldest first, with its owner, source and data-sharing agreement."""
-    return [
-        {**d.describe(), "sharing": service.sharing.get(d.name).as_dict()}
-        for d in service.store.list_datasets()
-    ]
+    return [service.describe_dataset(d, who.disclosure) for d in service.store.list_datasets()]
 
 
 @router.get("/{ref}", operation_id="get_dataset")
-def get_dataset(ref: str, service: Service, _: Viewer) -> dict[str, Any]:
+def get_dataset(ref: str, service: Service, who: Viewer) -> dict[str, Any]:
     """One dataset version (``name`` for the latest or ``name@version``) and its validation report."""
-    version = service.store.get_dataset(ref)
-    return {**version.describe(), "sharing": service.sharing.get(version.name).as_dict()}
+    return service.describe_dataset(service.store.get_dataset(ref), who.disclosure)
 
 
 @router.delete("/{ref}", operation_id="delete_dataset")

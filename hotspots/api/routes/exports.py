@@ -54,8 +54,8 @@ def _export(
     media_type: str,
     build: Callable[[AnalysisResult], str | bytes],
 ) -> Response:
-    """Analyse (suppressed unless the role sees exact counts), build, audit, and send as a download."""
-    version, result = service.analyse(ref, params, exact=who.sees_exact_counts)
+    """Analyse (as the caller's disclosure allows), build, audit, and send as a download."""
+    version, result = service.analyse(ref, params, view=who.disclosure)
     name = export_filename(result, layer, ext)
     body = build(result)
     service.security.audit(

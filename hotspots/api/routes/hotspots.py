@@ -26,8 +26,7 @@ JSON = "application/json"
 def get_hotspots(request: Request, service: Service, query: AnalysisQuery, who: Viewer) -> Response:
     """Ranked hotspots (1 = most incidents) with their summaries, and the run's metadata."""
     ref, params = query
-    exact = who.sees_exact_counts
-    version, result = service.analyse(ref, params, exact=exact)
+    version, result = service.analyse(ref, params, view=who.disclosure)
 
     def render() -> Body:
         rows = result.hotspots[HOTSPOT_PROPERTIES].to_dict("records")
@@ -39,7 +38,9 @@ def get_hotspots(request: Request, service: Service, query: AnalysisQuery, who: 
         }
         return Body.of(dumps(jsonable(body)))
 
-    return body_response(request, service.rendered("hotspots-json", version, params, (exact,), render), JSON)
+    return body_response(
+        request, service.rendered("hotspots-json", version, params, (who.disclosure.identity,), render), JSON
+    )
 
 
 @router.get(
@@ -51,9 +52,12 @@ def get_hotspots(request: Request, service: Service, query: AnalysisQuery, who: 
 def get_hotspots_geojson(request: Request, service: Service, query: AnalysisQuery, who: Viewer) -> Response:
     """Hotspot polygons as an RFC 7946 FeatureCollection (WGS84, 6 decimals)."""
     ref, params = query
-    exact = who.sees_exact_counts
-    version, result = service.analyse(ref, params, exact=exact)
+    version, result = service.analyse(ref, params, view=who.disclosure)
     body = service.rendered(
-        "hotspots-geojson", version, params, (exact,), lambda: Body.of(dumps(hotspots_geojson(result)))
+        "hotspots-geojson",
+        version,
+        params,
+        (who.disclosure.identity,),
+        lambda: Body.of(dumps(hotspots_geojson(result))),
     )
     return body_response(request, body, GEOJSON)

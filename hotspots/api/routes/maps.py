@@ -45,12 +45,11 @@ def map_hotspots(
         raise InvalidInput(
             f"unknown layer(s): {', '.join(sorted(unknown))}; choose from {', '.join(MAP_LAYERS)}"
         )
-    exact = who.sees_exact_counts
     emerging = None
     if "emerging" in wanted:
-        version, result, emerging = service.emerging(ref, params, exact=exact)
+        version, result, emerging = service.emerging(ref, params, view=who.disclosure)
     else:
-        version, result = service.analyse(ref, params, exact=exact)
+        version, result = service.analyse(ref, params, view=who.disclosure)
     settings = service.settings
     options = MapOptions(
         tiles=settings.tiles,
@@ -61,7 +60,7 @@ def map_hotspots(
         heat="heat" in wanted,
         significance="significance" in wanted,
     )
-    variant = (exact, measure, tuple(sorted(wanted)), options.static_prefix)
+    variant = (who.disclosure.identity, measure, tuple(sorted(wanted)), options.static_prefix)
     body = service.rendered(
         "map-page", version, params, variant, lambda: Body.of(render_page(result, options, emerging))
     )

@@ -442,10 +442,10 @@ def layer_for(request: Request, result: AnalysisResult, collection_id: str) -> L
 
 
 def _analysis(request: Request, service: Service, dataset: str | None) -> AnalysisResult:
-    """The default analysis; disclosure-controlled unless the caller's role sees exact counts."""
+    """The default analysis, as the caller's disclosure allows (protected when no caller is known)."""
     principal = getattr(request.state, "principal", None)
-    exact = principal is not None and principal.sees_exact_counts
-    _, result = service.analyse(dataset, AnalysisParams(), exact=exact)
+    view = principal.disclosure if principal is not None else service.disclosure_for("viewer")
+    _, result = service.analyse(dataset, AnalysisParams(), view=view)
     return result
 
 

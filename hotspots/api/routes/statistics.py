@@ -10,8 +10,7 @@ from fastapi.responses import Response
 
 from hotspots.api.auth import Viewer
 from hotspots.api.deps import AnalysisQuery, Service, contract
-from hotspots.geo.assessment import emerging_summary, k_distance_inputs
-from hotspots.geo.disclosure import suppress, suppress_ward_change
+from hotspots.geo.assessment import emerging_summary
 from hotspots.geo.emerging import NO_PATTERN
 from hotspots.geo.export import (
     HOTSPOT_PROPERTIES,
@@ -22,7 +21,6 @@ from hotspots.geo.export import (
     jsonable,
     wards_geojson,
 )
-from hotspots.geo.parameters import k_distance_json, k_distance_png
 
 router = APIRouter(tags=["statistics"])
 GEOJSON = "application/geo+json"
@@ -47,7 +45,7 @@ def significance(
 ) -> Response:
     """Getis-Ord Gi* with FDR: z, p and ArcGIS-style hot/cold bins at 90/95/99% confidence."""
     ref, params = query
-    _, result = service.analyse(ref, params, exact=who.sees_exact_counts)
+    _, result = service.analyse(ref, params, view=who.disclosure)
     body = gi_grid_geojson(result, all_cells) if level == "grid" else wards_geojson(result)
     return Response(dumps(body), media_type=GEOJSON)
 
@@ -56,11 +54,12 @@ def significance(
 def emerging(service: Service, query: AnalysisQuery, who: Viewer) -> dict[str, Any]:
     """Emerging hot spots over the period's months: counts per category and the cells with a pattern."""
     ref, params = query
-    version, _, cells = service.emerging(ref, params, exact=who.sees_exact_counts)
+    version, _, cells = service.emerging(ref, params, view=who.disclosure)
     table = cells[cells["category"] != NO_PATTERN].drop(columns="geometry")
-    body: dict[str, Any] = jsonable(
-        {"dataset": version.ref, **emerging_summary(cells), "cells": table.to_dict("records")}
-    )
+    summary = emerging_summary(cells)
+    if "disclosure" in cells.attrs:
+        summary["disclosure"] = cells.attrs["disclosure"]
+    body: dict[str, Any] = jsonable({"dataset": version.ref, **summary, "cells": table.to_dict("records")})
     return body
 
 
@@ -73,7 +72,7 @@ def emerging(service: Service, query: AnalysisQuery, who: Viewer) -> dict[str, A
 def emerging_cells(service: Service, query: AnalysisQuery, who: Viewer) -> Response:
     """Hex cells with an emerging hot or cold spot pattern, as GeoJSON."""
     ref, params = query
-    _, result, cells = service.emerging(ref, params, exact=who.sees_exact_counts)
+    _, result, cells = service.emerging(ref, params, view=who.disclosure)
     return Response(dumps(emerging_geojson(result, cells)), media_type=GEOJSON)
 
 
@@ -87,7 +86,7 @@ def evaluate(
 ) -> dict[str, Any]:
     """Fit hotspots on the months before each test month; hit rate, PAI, PEI, RRI and baselines."""
     ref, params = query
-    version, report = service.evaluate(ref, params, test_month, rolling)
+    version, report = service.evaluate(ref, params, test_month, rolling, view=who.disclosure)
     body: dict[str, Any] = jsonable({"dataset": version.ref, **report})
     return body
 
@@ -106,16 +105,12 @@ def compare_periods(
     ref, params = query
     params_a = replace(params, month_from=a_from, month_to=a_to)
     params_b = replace(params, month_from=b_from, month_to=b_to)
-    version, report = service.compare(ref, params_a, params_b)
+    version, report = service.compare(ref, params_a, params_b, view=who.disclosure)
     matches = feature_collection(
         report["matches"], ["period", "hotspot_id", "status", "matched_ids", "area_m2", "overlap_share"]
     )
     a, b = report["results"]
     wards = report["wards"]
-    if not who.sees_exact_counts:
-        k = service.settings.disclosure_k
-        a, b = suppress(a, k), suppress(b, k)
-        wards = suppress_ward_change(wards, k)
     body: dict[str, Any] = jsonable(
         {
             "dataset": version.ref,
@@ -125,6 +120,7 @@ def compare_periods(
             "hotspots": report["hotspots"],
             "hotspot_shapes": matches,
             "wards": wards.to_dict("records"),
+            **({"disclosure": report["disclosure"]} if "disclosure" in report else {}),
             "hotspots_a": a.hotspots[HOTSPOT_PROPERTIES].to_dict("records"),
             "hotspots_b": b.hotspots[HOTSPOT_PROPERTIES].to_dict("records"),
         }
@@ -146,12 +142,10 @@ def k_distance(
 ) -> Any:
     """k-distance curve for choosing eps: distance (m) to the k-th nearest incident, with a suggested eps."""
     ref, params = query
-    _, result = service.analyse(ref, params)
-    x, y, weights, k_used = k_distance_inputs(result, k)
-    if format == "png":
-        png = k_distance_png(x, y, k_used, weights, current_eps_m=result.params.eps_m)
-        return Response(png, media_type="image/png")
-    body: dict[str, Any] = jsonable(k_distance_json(x, y, k_used, weights, current_eps_m=result.params.eps_m))
+    curve = service.k_distance(ref, params, k, format, view=who.disclosure)
+    if isinstance(curve, bytes):
+        return Response(curve, media_type="image/png")
+    body: dict[str, Any] = jsonable(curve)
     return body
 
 
