@@ -618,7 +618,7 @@ def test_delete_needs_admin(tmp_path: Path) -> None:
 def test_cli_boundaries_delete(tmp_path: Path, geojson: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     from typer.testing import CliRunner
 
-    from hotspots.api.cli import app as cli
+    from hotspots.cli import app as cli
 
     monkeypatch.setenv("HOTSPOTS_DATA_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("HOTSPOTS_SEED_SAMPLE_DATA", "false")
