@@ -38,6 +38,7 @@ from hotspots.geo.disclosure import (
     EXACT,
     RECORD_KEY,
     Disclosure,
+    coarse_area_km2,
     protect,
     protect_cells,
     protect_compare,
@@ -666,7 +667,7 @@ class HotspotService:
         n = int(shown) if np.isfinite(shown) else 0
         study = float(result.study_area.area) if result.study_area is not None else 0.0
         occupied = result.meta.get("occupied_area_km2")
-        area = min(study, float(occupied) * 1e6) if occupied else study
+        area = min(study, coarse_area_km2(float(occupied)) * 1e6) if occupied else study
         eps = result.params.eps_m or DEFAULT_EPS_M
         if area <= 0:
             return None

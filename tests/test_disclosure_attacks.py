@@ -253,7 +253,7 @@ def test_police_and_admin_see_exact_counts(api: Any) -> None:
         assert "disclosure" not in body["meta"]
     described = _get(api, "police", f"/datasets/{NAME}").json()
     assert described["crime_types"]["Robbery"] == ROBBERY and described["crime_types"]["Drugs"] == DRUGS
-    kd = _get(api, "police", "/parameters/k-distance", category=["Robbery", "Drugs"], min_samples=2).json()
+    kd = _get(api, "police", "/parameters/k-distance", category=["Robbery", "Drugs"], min_samples=3).json()
     assert kd["n"] == ROBBERY + DRUGS
     ev = _get(api, "police", "/evaluate", test_month=LAST_MONTH).json()
     assert ev["results"][0]["incidents_test"] == LAST_MONTH_TRUTH
@@ -278,7 +278,7 @@ def test_police_and_admin_see_exact_counts(api: Any) -> None:
         ("/evaluate", {"test_month": LAST_MONTH}),
         ("/evaluate", {"test_month": LAST_MONTH, "rolling": 3}),
         ("/compare", {"a_from": "2024-01", "a_to": "2024-05", "b_from": LAST_MONTH, "b_to": LAST_MONTH}),
-        ("/parameters/k-distance", {"category": ["Robbery", "Drugs"], "min_samples": 2}),
+        ("/parameters/k-distance", {"category": ["Robbery", "Drugs"], "min_samples": 3}),
         ("/hotspots", {"category": ["Robbery"]}),
         ("/hotspots", {"category": ["Drugs"], "min_samples": None}),
         ("/hotspots", {"from": LAST_MONTH, "to": LAST_MONTH}),
@@ -320,7 +320,7 @@ def test_disclosure_rule_is_stated_in_every_protected_output(api: Any) -> None:
 
 def test_derived_fields_are_protected(api: Any) -> None:
     """sources[].incidents, gi_star.points_counted, harm_total, evaluate, compare, k-distance, datasets."""
-    small = {"category": ["Robbery", "Drugs"], "min_samples": 2}
+    small = {"category": ["Robbery", "Drugs"], "min_samples": 3}
     meta = _get(api, "viewer", "/hotspots", **small).json()["meta"]
     assert meta["incidents"] is None and meta["harm_total"] is None
     assert all(s["incidents"] is None for s in meta["sources"])
@@ -524,7 +524,10 @@ def test_default_min_samples_comes_from_the_protected_count(api: Any) -> None:
     from hotspots.geo.dbscan import default_min_samples
 
     body = _get(api, "viewer", "/hotspots", min_samples=None, eps_m=400).json()["meta"]
-    area = body["study_area_km2"] * 1e6
+    # the area where incidents happen, published (and used) to 2 significant figures only
+    occupied = body["occupied_area_km2"]
+    assert occupied == float(f"{occupied:.2g}")
+    area = min(body["study_area_km2"], occupied) * 1e6
     assert body["min_samples"] == default_min_samples(body["incidents_located"], area, 400)
     assert "protected" in body["min_samples_rule"]
 

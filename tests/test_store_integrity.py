@@ -189,7 +189,7 @@ def test_a_deletion_during_a_slow_computation_leaves_nothing_cached(
     started, release = threading.Event(), threading.Event()
     calls: list[int] = []
 
-    def blocking(incidents: pd.DataFrame, boundary_sets: Any, params: AnalysisParams) -> Any:
+    def blocking(incidents: pd.DataFrame, boundary_sets: Any, params: AnalysisParams, **_: Any) -> Any:
         calls.append(len(incidents))
         started.set()
         assert release.wait(10)

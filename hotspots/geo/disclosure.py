@@ -342,6 +342,14 @@ def _method_counts(method: Any, total: int | None) -> Any:
     return out
 
 
+def coarse_area_km2(km2: float) -> float:
+    """An area to 2 significant figures: the occupied area (500 m squares holding incidents) moves
+    by 0.25 km2 per square, so an exact figure would tell two requests' small differences apart."""
+    if not math.isfinite(km2) or km2 <= 0:
+        return km2
+    return float(f"{km2:.2g}")
+
+
 def protect(result: AnalysisResult, view: Disclosure) -> AnalysisResult:
     """A copy of ``result`` as ``view`` may see it (``result`` itself for an exact view).
 
@@ -436,6 +444,8 @@ def protect(result: AnalysisResult, view: Disclosure) -> AnalysisResult:
     inside_shown = _one(float(inside_total))
     if isinstance(meta.get("gi_star"), dict):
         meta["gi_star"] = _method_counts(meta["gi_star"], inside_shown)
+    if meta.get("occupied_area_km2") is not None:
+        meta["occupied_area_km2"] = coarse_area_km2(float(meta["occupied_area_km2"]))
     meta["disclosure"] = view.describe()
 
     # hotspots

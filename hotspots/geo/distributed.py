@@ -654,11 +654,12 @@ def analyse_distributed(
         min_samples,
         tile_m=tile_m,
     )
-    n_clusters = int(loc_labels.max()) + 1 if len(loc_labels) else 0
-    loc_labels = np.where(loc_labels >= params_module.MAX_HOTSPOTS, -1, loc_labels)  # as analyse() does
     members = _members(joined, locs.assign(label=loc_labels)[loc_labels >= 0])
     labels = members.pop("label").to_numpy(dtype=np.int64)
     labels, _ = _owned_clusters(labels, ~members["outside_area"].to_numpy(dtype=bool))
+    # as analyse() does: clusters of the area counted, the MAX_HOTSPOTS largest drawn
+    n_clusters = int(labels.max()) + 1 if len(labels) and labels.max() >= 0 else 0
+    labels = np.where(labels >= params_module.MAX_HOTSPOTS, -1, labels)
     members["harm"] = assign_harm(members["crime_type"], params.harm()).weights
     hotspots = build_hotspots(
         members, labels, months=months, study_area=coverage, shape_buffer_m=params.shape_buffer_m
