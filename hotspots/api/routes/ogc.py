@@ -45,10 +45,10 @@ from fastapi.routing import APIRoute
 
 from hotspots.api.auth import ALL_ROLES, require
 from hotspots.api.deps import Service
+from hotspots.crs import WGS84
 from hotspots.errors import NotFound
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult
-from hotspots.geo.crs import WGS84
-from hotspots.geo.export import ATTRIBUTION, HOTSPOT_PROPERTIES, dumps, feature_collection, jsonable
+from hotspots.geo.outputs.export import ATTRIBUTION, HOTSPOT_PROPERTIES, dumps, feature_collection, jsonable
 
 JSON = "application/json"
 GEOJSON = "application/geo+json"
