@@ -9,7 +9,7 @@ GeoParquet, it times
 
 - single machine: :func:`hotspots.geo.analysis.analyse` (``statistics=False``) on the frame in
   memory (ward join, DBSCAN, hotspot summaries);
-- distributed: :func:`hotspots.geo.distributed.analyse_distributed` on a local Dask cluster of
+- distributed: :func:`hotspots.geo.scale.distributed.analyse_distributed` on a local Dask cluster of
   ``--workers`` processes, from the GeoParquet files (read, join, counts, tiled DBSCAN, hotspots);
 
 checks that both give the same hotspots and prints the ratio. On one small machine the
@@ -38,8 +38,13 @@ def main() -> None:
 
     from hotspots.boundaries import shipped_boundary_sets
     from hotspots.geo.analysis import AnalysisParams, analyse
-    from hotspots.geo.distributed import analyse_distributed, dask_client, read_partitioned, write_partitioned
-    from hotspots.geo.ingest import SourceFiles, read_incidents
+    from hotspots.geo.inputs.ingest import SourceFiles, read_incidents
+    from hotspots.geo.scale.distributed import (
+        analyse_distributed,
+        dask_client,
+        read_partitioned,
+        write_partitioned,
+    )
 
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter

@@ -103,7 +103,7 @@ def build_store(data_dir: Path, synthetic_dir: Path) -> dict[str, float]:
     """The shipped samples and the synthetic year as datasets of a store in ``data_dir``."""
     from synthetic import generate
 
-    from hotspots.geo.ingest import SourceFiles
+    from hotspots.geo.inputs.ingest import SourceFiles
     from hotspots.service import HotspotService
     from hotspots.settings import Settings
 

@@ -88,13 +88,13 @@ def sample_section(report: list[str]) -> None:
     from hotspots.boundaries import shipped_boundary_sets
     from hotspots.demo import SAMPLES, sample_source
     from hotspots.geo.analysis import AnalysisParams, analyse
-    from hotspots.geo.assessment import emerging_layer
-    from hotspots.geo.dbscan import weighted_dbscan
-    from hotspots.geo.emerging import emerging_hot_spots
-    from hotspots.geo.export import dumps, hotspots_geojson, wards_geojson
-    from hotspots.geo.ingest import read_incidents
-    from hotspots.geo.join import join_wards
-    from hotspots.geo.significance import gi_star_grid
+    from hotspots.geo.clusters.dbscan import weighted_dbscan
+    from hotspots.geo.inputs.ingest import read_incidents
+    from hotspots.geo.inputs.join import join_wards
+    from hotspots.geo.outputs.export import dumps, hotspots_geojson, wards_geojson
+    from hotspots.geo.stats.assessment import emerging_layer
+    from hotspots.geo.stats.emerging import emerging_hot_spots
+    from hotspots.geo.stats.significance import gi_star_grid
     from hotspots.maps import MapOptions, render_page
 
     t_read, ingested = best_of(lambda: read_incidents([sample_source(SAMPLES[0].filename)]), 1)
@@ -217,10 +217,10 @@ def worker_pipeline(size: int, mode: str, repeats: int, parquet: bool) -> dict[s
     import pandas as pd
 
     from hotspots.boundaries import shipped_boundary_sets
-    from hotspots.geo.dbscan import default_min_samples, weighted_dbscan
-    from hotspots.geo.hotspots import build_hotspots
-    from hotspots.geo.ingest import SourceFiles, read_incidents
-    from hotspots.geo.join import join_wards
+    from hotspots.geo.clusters.dbscan import default_min_samples, weighted_dbscan
+    from hotspots.geo.clusters.hotspots import build_hotspots
+    from hotspots.geo.inputs.ingest import SourceFiles, read_incidents
+    from hotspots.geo.inputs.join import join_wards
 
     paths = sorted(_data_dir(size, mode).glob("*.csv"))
     bset = shipped_boundary_sets()["wards-2018"]
@@ -265,7 +265,7 @@ def worker_pipeline(size: int, mode: str, repeats: int, parquet: bool) -> dict[s
 def _parquet_vs_csv(paths: list[Path], repeats: int) -> dict[str, float]:
     import tempfile
 
-    from hotspots.geo.ingest import SourceFiles, read_incidents
+    from hotspots.geo.inputs.ingest import SourceFiles, read_incidents
     from hotspots.store import Store
 
     t_csv, result = best_of(lambda: read_incidents(SourceFiles(paths)), repeats)
@@ -289,8 +289,8 @@ def worker_dbscan(size: int, mode: str, repeats: int, sklearn_raw: bool) -> dict
     from sklearn.metrics import adjusted_rand_score
 
     from hotspots.boundaries import shipped_boundary_sets
-    from hotspots.geo.dbscan import default_min_samples, weighted_dbscan
-    from hotspots.geo.ingest import SourceFiles, read_incidents
+    from hotspots.geo.clusters.dbscan import default_min_samples, weighted_dbscan
+    from hotspots.geo.inputs.ingest import SourceFiles, read_incidents
 
     incidents = read_incidents(SourceFiles(sorted(_data_dir(size, mode).glob("*.csv")))).incidents
     x = incidents["x"].to_numpy()
@@ -325,7 +325,7 @@ def worker_join(size: int, repeats: int) -> dict[str, Any]:
     import shapely
 
     from hotspots.boundaries import shipped_boundary_sets
-    from hotspots.geo.join import ward_index_for_points
+    from hotspots.geo.inputs.join import ward_index_for_points
 
     bset = shipped_boundary_sets()["wards-2018"]
     x0, y0, x1, y1 = bset.outline.bounds

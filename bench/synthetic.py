@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import shapely
 
-from hotspots.geo.crs import BNG, WGS84, transform
+from hotspots.crs import BNG, WGS84, transform
 
 SEED = 20240601
 HEADER = [

@@ -25,8 +25,9 @@ from rich.table import Table
 from hotspots.boundaries.formats import FORMATS as BOUNDARY_FORMATS
 from hotspots.errors import HotspotError, InvalidInput
 from hotspots.geo.analysis import AUTO, AnalysisParams
-from hotspots.geo.assessment import emerging_layer, k_distance_inputs
-from hotspots.geo.export import (
+from hotspots.geo.clusters.hotspots import DEFAULT_SHAPE_BUFFER_M
+from hotspots.geo.inputs.ingest import OUTSIDE_POLICIES, ColumnMapping, IngestResult, Source
+from hotspots.geo.outputs.export import (
     boroughs_geojson,
     dumps,
     emerging_geojson,
@@ -38,11 +39,10 @@ from hotspots.geo.export import (
     wards_geojson,
     write_csv,
 )
-from hotspots.geo.harm import parse_harm_weights
-from hotspots.geo.hotspots import DEFAULT_SHAPE_BUFFER_M
-from hotspots.geo.ingest import OUTSIDE_POLICIES, ColumnMapping, IngestResult, Source
-from hotspots.geo.parameters import k_distance_json, k_distance_png
 from hotspots.geo.params import SPECS
+from hotspots.geo.stats.assessment import emerging_layer, k_distance_inputs
+from hotspots.geo.stats.harm import parse_harm_weights
+from hotspots.geo.stats.parameters import k_distance_json, k_distance_png
 from hotspots.settings import Settings
 from hotspots.store.sharing import Sharing
 
@@ -323,7 +323,7 @@ def analyse_distributed_cmd(
     CSV files are validated on the workers and stored as GeoParquet in --out/partitions first.
     """
     from hotspots.boundaries import shipped_boundary_sets
-    from hotspots.geo import distributed
+    from hotspots.geo.scale import distributed
 
     settings = Settings()
     try:

@@ -13,7 +13,7 @@ from importlib import resources
 
 from hotspots.boundaries import shipped_boundary_sets
 from hotspots.boundaries.area import Area
-from hotspots.geo.ingest import ColumnMapping, Source
+from hotspots.geo.inputs.ingest import ColumnMapping, Source
 from hotspots.store.sharing import Sharing
 
 DEMO_AREA = "tri-borough"

@@ -68,6 +68,10 @@ class InvalidInput(HotspotError):
         return "\n".join(lines)
 
 
+class InvalidParameter(InvalidInput):
+    """A query parameter that a standard's clients must get 400 for (OGC API - Features)."""
+
+
 class PayloadTooLarge(InvalidInput):
     """An upload or file above the configured size limit."""
 

@@ -31,9 +31,8 @@ from hotspots.boundaries.model import StoredBoundarySet
 from hotspots.demo import DEFAULT_DATASET, DEMO_AREA, SAMPLE_SHARING, SAMPLES, demo_area, sample_source
 from hotspots.errors import Conflict, InvalidInput, NotFound, PayloadTooLarge
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
-from hotspots.geo.assessment import compare, emerging_layer, evaluate_hotspots, k_distance_inputs
 from hotspots.geo.cancel import Cancelled, caller_gone, cancellable
-from hotspots.geo.dbscan import DEFAULT_EPS_M, default_min_samples
+from hotspots.geo.clusters.dbscan import DEFAULT_EPS_M, default_min_samples
 from hotspots.geo.disclosure import (
     EXACT,
     RECORD_KEY,
@@ -48,8 +47,7 @@ from hotspots.geo.disclosure import (
     protect_k_distance,
     record_keys,
 )
-from hotspots.geo.harm import DEFAULT_HARM, default_min_harm, parse_harm_weights
-from hotspots.geo.ingest import (
+from hotspots.geo.inputs.ingest import (
     ColumnMapping,
     Format,
     IngestReport,
@@ -58,7 +56,9 @@ from hotspots.geo.ingest import (
     Source,
     read_incidents,
 )
-from hotspots.geo.parameters import k_distance_json, k_distance_png
+from hotspots.geo.stats.assessment import compare, emerging_layer, evaluate_hotspots, k_distance_inputs
+from hotspots.geo.stats.harm import DEFAULT_HARM, default_min_harm, parse_harm_weights
+from hotspots.geo.stats.parameters import k_distance_json, k_distance_png
 from hotspots.settings import Settings
 from hotspots.store import DatasetVersion, Store
 from hotspots.store.areas import AreaRecord, AreaRegister
@@ -107,7 +107,7 @@ SECRET_FILE = "disclosure.key"
 
 def _evaluated(incidents: pd.DataFrame, params: AnalysisParams) -> pd.DataFrame:
     """The incidents an evaluation draws on: its crime types and first month (as ``evaluate_hotspots``)."""
-    from hotspots.geo.assessment import analyse_filter
+    from hotspots.geo.stats.assessment import analyse_filter
 
     selected = analyse_filter(incidents, params) if params.crime_types else incidents
     if params.month_from:
@@ -818,7 +818,7 @@ class HotspotService:
         *,
         view: Disclosure = EXACT,
     ) -> dict[str, Any] | bytes:
-        """k-distance curve (JSON) or its PNG plot, for choosing eps; see :mod:`hotspots.geo.parameters`.
+        """k-distance curve (JSON) or its PNG plot, for choosing eps (:mod:`hotspots.geo.stats.parameters`).
 
         ``k`` defaults to the ``min_samples`` in use (the protected default for a protected
         ``view``). A protected view gets the incident count as a cell and the curve's ranks

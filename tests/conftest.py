@@ -10,7 +10,7 @@ import pytest
 
 from hotspots.boundaries import BoundarySet, shipped_boundary_sets
 from hotspots.demo import SAMPLES, sample_source
-from hotspots.geo.ingest import Source, read_incidents
+from hotspots.geo.inputs.ingest import Source, read_incidents
 
 POINTS_FILE = SAMPLES[0].filename
 BD_FILE = SAMPLES[1].filename

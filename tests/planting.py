@@ -7,9 +7,9 @@ import pandas as pd
 import shapely
 
 from hotspots.boundaries import BoundarySet
-from hotspots.geo.crs import BNG, WGS84, transform
+from hotspots.crs import BNG, WGS84, transform
 from hotspots.geo.geos import prepared_copy
-from hotspots.geo.ingest import Source
+from hotspots.geo.inputs.ingest import Source
 
 
 def border_point(boundary: BoundarySet, code_a: str, code_b: str) -> tuple[float, float]:

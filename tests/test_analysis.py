@@ -10,7 +10,7 @@ from sklearn.metrics import adjusted_rand_score
 from hotspots.boundaries import BoundarySet
 from hotspots.errors import InvalidInput, NotFound
 from hotspots.geo.analysis import AnalysisParams, analyse
-from hotspots.geo.ingest import read_incidents
+from hotspots.geo.inputs.ingest import read_incidents
 from tests.planting import border_point, planted_incidents, to_csv_source
 
 BD, HAVERING, REDBRIDGE = "E09000002", "E09000016", "E09000026"

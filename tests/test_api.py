@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from hotspots.api.app import create_app
-from hotspots.geo.ingest import Source
+from hotspots.geo.inputs.ingest import Source
 from hotspots.settings import Settings
 from tests.geojson_checks import assert_rfc7946
 from tests.planting import border_point, planted_incidents

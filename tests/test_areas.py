@@ -18,7 +18,7 @@ from hotspots.boundaries.catalogue import national_catalogue
 from hotspots.boundaries.essex import ESSEX_DATA, INCIDENT_FILES
 from hotspots.errors import Conflict, InvalidInput, NotFound
 from hotspots.geo.analysis import AnalysisParams
-from hotspots.geo.ingest import Source
+from hotspots.geo.inputs.ingest import Source
 from hotspots.maps import MapOptions, render_page
 from hotspots.service import HotspotService
 from hotspots.settings import Settings

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from hotspots.api.app import create_app
 from hotspots.boundaries.catalogue import national_catalogue
-from hotspots.geo.ingest import Source
+from hotspots.geo.inputs.ingest import Source
 from hotspots.settings import Settings
 from tests.test_areas import police_uk_csv
 

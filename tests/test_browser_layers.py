@@ -18,8 +18,8 @@ import pytest
 
 from hotspots.boundaries import BoundarySet
 from hotspots.geo.analysis import AnalysisParams, analyse
-from hotspots.geo.assessment import emerging_layer
-from hotspots.geo.emerging import NO_PATTERN
+from hotspots.geo.stats.assessment import emerging_layer
+from hotspots.geo.stats.emerging import NO_PATTERN
 from hotspots.maps import EMERGING_LAYER_NAME, GI_LAYER_NAME, GI_WORDS, MapOptions, render_standalone
 from hotspots.settings import Settings
 from tests.browser import chromium_or_skip, headless_chromium, watched_page

@@ -24,8 +24,8 @@ from hotspots.boundaries.catalogue import (
 )
 from hotspots.boundaries.essex import ESSEX_DATA, INCIDENT_FILES
 from hotspots.errors import InvalidInput
-from hotspots.geo.ingest import Source, read_incidents
-from hotspots.geo.join import join_wards
+from hotspots.geo.inputs.ingest import Source, read_incidents
+from hotspots.geo.inputs.join import join_wards
 
 TRI_BOROUGH = {"E09000002": 19, "E09000016": 20, "E09000026": 22}
 ESSEX_DISTRICTS = {

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hotspots.cli import app
-from hotspots.geo.ingest import Source
+from hotspots.geo.inputs.ingest import Source
 from tests.geojson_checks import assert_rfc7946
 from tests.planting import border_point, planted_incidents
 

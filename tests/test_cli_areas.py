@@ -12,7 +12,7 @@ import shapely
 from typer.testing import CliRunner
 
 from hotspots.boundaries.catalogue import national_catalogue
-from hotspots.geo.ingest import Source
+from hotspots.geo.inputs.ingest import Source
 from tests.test_areas import essex_sources, police_uk_csv
 
 runner = CliRunner()

@@ -18,8 +18,7 @@ from hotspots.cli import app as cli
 from hotspots.errors import InvalidInput
 from hotspots.geo import analysis
 from hotspots.geo.analysis import AnalysisParams, analyse
-from hotspots.geo.assessment import evaluate_hotspots
-from hotspots.geo.ingest import Source, read_incidents
+from hotspots.geo.inputs.ingest import Source, read_incidents
 from hotspots.geo.params import (
     MAX_GRID_CELLS,
     SPECS,
@@ -27,6 +26,7 @@ from hotspots.geo.params import (
     check_grid,
     smallest_cell_size,
 )
+from hotspots.geo.stats.assessment import evaluate_hotspots
 from hotspots.settings import Settings
 from tests.planting import planted_incidents, to_csv_source
 

@@ -10,7 +10,7 @@ from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score
 
 from hotspots.errors import InvalidInput
-from hotspots.geo.dbscan import (
+from hotspots.geo.clusters.dbscan import (
     _fine_bounds,
     attach_border_points,
     canonical_labels,

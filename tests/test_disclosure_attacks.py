@@ -31,7 +31,7 @@ from fastapi.testclient import TestClient
 
 from hotspots.api.app import create_app
 from hotspots.boundaries import shipped_boundary_sets
-from hotspots.geo.crs import BNG, WGS84, transform
+from hotspots.crs import BNG, WGS84, transform
 from hotspots.geo.disclosure import (
     MAX_PERTURBATION,
     NOISE,
@@ -521,7 +521,7 @@ def test_map_page_has_no_density_figures_for_viewers(api: Any) -> None:
 
 
 def test_default_min_samples_comes_from_the_protected_count(api: Any) -> None:
-    from hotspots.geo.dbscan import default_min_samples
+    from hotspots.geo.clusters.dbscan import default_min_samples
 
     body = _get(api, "viewer", "/hotspots", min_samples=None, eps_m=400).json()["meta"]
     # the area where incidents happen, published (and used) to 2 significant figures only
@@ -606,7 +606,7 @@ def test_time_profiles_are_cells_too(boundary_sets: Any) -> None:
     """Hour and weekday counts (data with times): every one a protected cell, small ones withheld."""
     from hotspots.geo.analysis import AnalysisParams, analyse
     from hotspots.geo.disclosure import RECORD_KEY, protect
-    from hotspots.geo.ingest import ColumnMapping, Source, read_incidents
+    from hotspots.geo.inputs.ingest import ColumnMapping, Source, read_incidents
 
     rng = np.random.default_rng(21)
     ward = boundary_sets["wards-2022"].wards.iloc[0].geometry
@@ -656,8 +656,8 @@ def test_gi_star_comes_from_the_published_counts(api: Any) -> None:
     """Gi* z-scores of exact counts over a known neighbour graph can be inverted to the counts:
     the protected view's z-scores (wards and hex cells) are those of the counts it shows."""
     from hotspots.geo.analysis import AnalysisParams
-    from hotspots.geo.grid import HexGrid
-    from hotspots.geo.significance import gi_star, gi_star_polygons
+    from hotspots.geo.stats.grid import HexGrid
+    from hotspots.geo.stats.significance import gi_star, gi_star_polygons
 
     client, _, _ = api
     service = client.app.state.service  # type: ignore[attr-defined]

@@ -19,8 +19,12 @@ from hotspots.boundaries import BoundarySet
 from hotspots.cli import app
 from hotspots.errors import InvalidInput
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
-from hotspots.geo.dbscan import weighted_dbscan
-from hotspots.geo.distributed import (
+from hotspots.geo.clusters.dbscan import weighted_dbscan
+from hotspots.geo.clusters.locations import Locations
+from hotspots.geo.inputs.ingest import Source, read_incidents
+from hotspots.geo.inputs.join import join_wards
+from hotspots.geo.outputs.export import hotspots_csv
+from hotspots.geo.scale.distributed import (
     ROW,
     aggregate,
     analyse_distributed,
@@ -30,10 +34,6 @@ from hotspots.geo.distributed import (
     tile_dbscan,
     write_partitioned,
 )
-from hotspots.geo.export import hotspots_csv
-from hotspots.geo.ingest import Source, read_incidents
-from hotspots.geo.join import join_wards
-from hotspots.geo.locations import Locations
 from tests.planting import planted_incidents, to_csv_source
 
 TILE_M = 1000.0

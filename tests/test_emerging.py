@@ -10,7 +10,7 @@ from libpysal.graph import Graph
 from scipy import sparse, stats
 
 from hotspots.errors import InvalidInput
-from hotspots.geo.emerging import (
+from hotspots.geo.stats.emerging import (
     CATEGORIES,
     NO_PATTERN,
     classify,
@@ -19,7 +19,7 @@ from hotspots.geo.emerging import (
     month_index,
     space_time_gi_star,
 )
-from hotspots.geo.grid import HexGrid
+from hotspots.geo.stats.grid import HexGrid
 
 X0, Y0 = 545_000.0, 185_000.0
 AREA = shapely.box(X0, Y0, X0 + 5000, Y0 + 4000)

@@ -11,7 +11,7 @@ from shapely.geometry import Polygon, box
 from hotspots.boundaries import BoundarySet
 from hotspots.errors import InvalidInput
 from hotspots.geo.analysis import AnalysisParams, analyse
-from hotspots.geo.evaluation import (
+from hotspots.geo.stats.evaluation import (
     _top_area,
     area_share,
     best_hit_rate,

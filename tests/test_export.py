@@ -12,7 +12,7 @@ import shapely
 
 from hotspots.boundaries import BoundarySet
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
-from hotspots.geo.export import (
+from hotspots.geo.outputs.export import (
     boroughs_geojson,
     dumps,
     hotspots_geojson,

@@ -19,11 +19,12 @@ import shapely
 from sklearn.cluster import DBSCAN
 
 from hotspots.boundaries import BoundarySet
+from hotspots.crs import BNG, WGS84, to_wgs84_point, transform
 from hotspots.errors import InvalidInput
-from hotspots.geo.crs import BNG, WGS84, to_wgs84_point, transform
-from hotspots.geo.dbscan import attach_border_points, canonical_labels, weighted_dbscan
-from hotspots.geo.hotspots import HOTSPOT_COLUMNS, SUMMARY_INPUTS, TOP_CATEGORIES, build_hotspots
-from hotspots.geo.ingest import (
+from hotspots.geo.clusters.dbscan import attach_border_points, canonical_labels, weighted_dbscan
+from hotspots.geo.clusters.hotspots import HOTSPOT_COLUMNS, SUMMARY_INPUTS, TOP_CATEGORIES, build_hotspots
+from hotspots.geo.clusters.locations import Locations
+from hotspots.geo.inputs.ingest import (
     CATEGORY_COLUMNS,
     MISSING_NUMBER_TOKENS,
     TEXT_COLUMNS,
@@ -32,9 +33,8 @@ from hotspots.geo.ingest import (
     _value_numbers,
     read_incidents,
 )
-from hotspots.geo.join import join_wards, ward_index_for_points
-from hotspots.geo.locations import Locations
-from hotspots.geo.trend import mann_kendall, time_profile
+from hotspots.geo.inputs.join import join_wards, ward_index_for_points
+from hotspots.geo.stats.trend import mann_kendall, time_profile
 
 # --------------------------------------------------------------------------- references
 
@@ -150,7 +150,7 @@ def assert_same_hotspots(ours: gpd.GeoDataFrame, ref: gpd.GeoDataFrame) -> None:
         pd.DataFrame(ours.drop(columns="geometry")), pd.DataFrame(ref.drop(columns="geometry"))
     )
     # The same region: outlines of large hotspots are unioned from fewer pieces (covered grid
-    # cells, hotspots.geo.shapes), so vertices may differ by floating-point rounding only.
+    # cells, hotspots.geo.clusters.shapes), so vertices may differ by floating-point rounding only.
     for a, b in zip(ours.geometry, ref.geometry, strict=True):
         assert shapely.hausdorff_distance(a, b) < 1e-6
         assert abs(a.area - b.area) <= 1e-9 * b.area

@@ -19,8 +19,8 @@ from fastapi.testclient import TestClient
 
 from hotspots.api.app import create_app
 from hotspots.geo.analysis import AnalysisParams
-from hotspots.geo.export import GI_PROPERTIES, HOTSPOT_PROPERTIES
-from hotspots.geo.gpkg import GPKG_LAYERS, GPKG_MEDIA_TYPE, flatten_attributes
+from hotspots.geo.outputs.export import GI_PROPERTIES, HOTSPOT_PROPERTIES
+from hotspots.geo.outputs.gpkg import GPKG_LAYERS, GPKG_MEDIA_TYPE, flatten_attributes
 from hotspots.settings import Settings
 
 BD = "bd-2023-01"

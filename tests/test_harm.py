@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 
 from hotspots.errors import InvalidInput
-from hotspots.geo.dbscan import default_min_samples, weighted_dbscan
-from hotspots.geo.harm import (
+from hotspots.geo.clusters.dbscan import default_min_samples, weighted_dbscan
+from hotspots.geo.stats.harm import (
     ASB_WEIGHT,
     CSS_COMPONENTS,
     DEFAULT_HARM,

@@ -19,7 +19,7 @@ from pyproj import Transformer
 
 from hotspots.boundaries import BoundarySet
 from hotspots.errors import InvalidInput, PayloadTooLarge, RowError
-from hotspots.geo.ingest import (
+from hotspots.geo.inputs.ingest import (
     INCIDENT_COLUMNS,
     ColumnMapping,
     IngestResult,

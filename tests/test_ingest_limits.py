@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from hotspots.api.app import create_app
 from hotspots.cli import app as cli
 from hotspots.errors import InvalidInput, PayloadTooLarge
-from hotspots.geo.ingest import MAX_COLUMNS, MAX_FIELD_CHARS, MAX_LINE_CHARS, Source, read_incidents
+from hotspots.geo.inputs.ingest import MAX_COLUMNS, MAX_FIELD_CHARS, MAX_LINE_CHARS, Source, read_incidents
 from hotspots.settings import Settings
 
 HEADER = (

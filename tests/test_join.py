@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from hotspots.boundaries import BoundarySet
-from hotspots.geo.join import join_wards
+from hotspots.geo.inputs.join import join_wards
 
 
 def test_agrees_with_precomputed_ward_codes(

@@ -17,8 +17,8 @@ import pytest
 from hotspots.boundaries import BoundarySet
 from hotspots.errors import InvalidInput
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
-from hotspots.geo.assessment import emerging_layer
-from hotspots.geo.emerging import NO_PATTERN
+from hotspots.geo.stats.assessment import emerging_layer
+from hotspots.geo.stats.emerging import NO_PATTERN
 from hotspots.maps import (
     ASSET_DIRS,
     ATTRIBUTION_LINKS,
@@ -548,7 +548,7 @@ def test_trend_in_words() -> None:
 
 
 def test_time_profile_bars_are_plain_html() -> None:
-    from hotspots.geo.trend import time_profile
+    from hotspots.geo.stats.trend import time_profile
 
     stamps = pd.Series(pd.date_range("2023-01-02 00:30", periods=24 * 7 * 2, freq="h"))
     bars = time_profile_html(time_profile(stamps))

@@ -16,7 +16,9 @@ import shapely
 from fastapi.testclient import TestClient
 
 from hotspots.api.app import create_app
-from hotspots.api.routes.ogc import CONFORMANCE, CRS84, OPENAPI_30, parse_bbox, parse_datetime
+from hotspots.api.routes.ogc.layers import CRS84
+from hotspots.api.routes.ogc.query import parse_bbox, parse_datetime
+from hotspots.api.routes.ogc.routes import CONFORMANCE, OPENAPI_30
 from hotspots.settings import Settings
 from tests.geojson_checks import assert_rfc7946
 from tests.live import LiveServer, live_server
@@ -142,7 +144,7 @@ def test_collections_of_an_empty_store(tmp_path: Path) -> None:
 def test_collection_allowed_hook_hides_and_refuses(
     client: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from hotspots.api.routes import ogc
+    from hotspots.api.routes.ogc import layers as ogc
 
     monkeypatch.setattr(ogc, "collection_allowed", lambda request, cid: cid != "incidents")
     listed = {c["id"] for c in client.get("/ogc/collections").json()["collections"]}

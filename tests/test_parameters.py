@@ -16,11 +16,11 @@ from sklearn.cluster import DBSCAN, HDBSCAN
 from sklearn.metrics import adjusted_rand_score
 
 from hotspots.errors import InvalidInput
-from hotspots.geo.dbscan import canonical_labels, weighted_dbscan
-from hotspots.geo.hdbscan import hdbscan_labels, location_mst
-from hotspots.geo.hotspots import build_hotspots
-from hotspots.geo.locations import Locations
-from hotspots.geo.parameters import (
+from hotspots.geo.clusters.dbscan import canonical_labels, weighted_dbscan
+from hotspots.geo.clusters.hdbscan import hdbscan_labels, location_mst
+from hotspots.geo.clusters.hotspots import build_hotspots
+from hotspots.geo.clusters.locations import Locations
+from hotspots.geo.stats.parameters import (
     EPS_MAX_M,
     EPS_MIN_M,
     k_distance_json,

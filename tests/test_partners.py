@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from hotspots.api.app import create_app
 from hotspots.cli import app as cli
-from hotspots.geo.ingest import Source
+from hotspots.geo.inputs.ingest import Source
 from hotspots.service import HotspotService
 from hotspots.settings import Settings
 from hotspots.store.sharing import Sharing, remove_orphans

@@ -70,7 +70,7 @@ def test_racing_writers_on_postgresql(postgres: str, tmp_path_factory: pytest.Te
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    from hotspots.geo.ingest import Source, read_incidents
+    from hotspots.geo.inputs.ingest import Source, read_incidents
     from hotspots.store import Store
     from tests.test_store_integrity import _csv
 

@@ -9,10 +9,10 @@ import shapely
 
 from hotspots.boundaries import BoundarySet
 from hotspots.geo import shapes
-from hotspots.geo.dbscan import weighted_dbscan
-from hotspots.geo.hotspots import build_hotspots
-from hotspots.geo.join import join_wards
-from hotspots.geo.shapes import circle_union, covered_cells
+from hotspots.geo.clusters.dbscan import weighted_dbscan
+from hotspots.geo.clusters.hotspots import build_hotspots
+from hotspots.geo.clusters.shapes import circle_union, covered_cells
+from hotspots.geo.inputs.join import join_wards
 
 TOLERANCE_M = 1e-6
 """Largest distance allowed between the two outlines: floating-point noise only."""

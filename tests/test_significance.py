@@ -13,9 +13,9 @@ from libpysal.weights import DistanceBand
 from scipy import stats
 
 from hotspots.boundaries import BoundarySet
+from hotspots.crs import BNG
 from hotspots.errors import InvalidInput
-from hotspots.geo.crs import BNG
-from hotspots.geo.grid import (
+from hotspots.geo.stats.grid import (
     HexGrid,
     axial_coords,
     count_points,
@@ -24,7 +24,7 @@ from hotspots.geo.grid import (
     hex_centres,
     hex_grid,
 )
-from hotspots.geo.significance import (
+from hotspots.geo.stats.significance import (
     LABELS,
     NO_DATA,
     NO_NEIGHBOURS,

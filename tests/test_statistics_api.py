@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from hotspots.api.app import create_app
 from hotspots.cli import app as cli
-from hotspots.geo.ingest import Source
+from hotspots.geo.inputs.ingest import Source
 from hotspots.settings import Settings
 from tests.geojson_checks import assert_rfc7946
 

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from hotspots.api.app import create_app
 from hotspots.errors import NotFound
 from hotspots.geo.analysis import AnalysisParams
-from hotspots.geo.ingest import IngestReport, read_incidents
+from hotspots.geo.inputs.ingest import IngestReport, read_incidents
 from hotspots.service import HotspotService
 from hotspots.settings import Settings
 from hotspots.store import Store
@@ -37,7 +37,7 @@ def _csv(n: int, seed: int) -> bytes:
 
 @pytest.fixture(scope="module")
 def small() -> tuple[pd.DataFrame, IngestReport]:
-    from hotspots.geo.ingest import Source
+    from hotspots.geo.inputs.ingest import Source
 
     result = read_incidents([Source("small.csv", _csv(30, 1))])
     return result.incidents, result.report
@@ -183,7 +183,7 @@ def test_a_deletion_during_a_slow_computation_leaves_nothing_cached(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     service = HotspotService(Settings(data_dir=tmp_path / "var", seed_sample_data=False))
-    from hotspots.geo.ingest import Source
+    from hotspots.geo.inputs.ingest import Source
 
     service.ingest("slow", [Source("a.csv", _csv(25, 5))])
     started, release = threading.Event(), threading.Event()
@@ -214,7 +214,7 @@ def test_a_deletion_during_a_slow_computation_leaves_nothing_cached(
 
 def test_a_render_started_before_a_deletion_is_not_cached(tmp_path: Path) -> None:
     service = HotspotService(Settings(data_dir=tmp_path / "var", seed_sample_data=False))
-    from hotspots.geo.ingest import Source
+    from hotspots.geo.inputs.ingest import Source
 
     service.ingest("r", [Source("a.csv", _csv(25, 7))])
     selection = service.dataset("r")

@@ -12,9 +12,9 @@ import shapely
 from hotspots.boundaries import BoundarySet, shipped_boundary_sets
 from hotspots.geo import join
 from hotspots.geo.analysis import AnalysisParams, analyse
-from hotspots.geo.assessment import compare, evaluate_hotspots
-from hotspots.geo.export import dumps, jsonable
 from hotspots.geo.geos import PerThread, prepared_copy, private_copy
+from hotspots.geo.outputs.export import dumps, jsonable
+from hotspots.geo.stats.assessment import compare, evaluate_hotspots
 
 
 def _prepared(bset: BoundarySet) -> int:

@@ -13,7 +13,7 @@ from scipy import stats
 from shapely.geometry import box
 
 from hotspots.errors import InvalidInput
-from hotspots.geo.trend import (
+from hotspots.geo.stats.trend import (
     MIN_TREND_POINTS,
     compare_periods,
     hotspot_trends,

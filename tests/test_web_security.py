@@ -14,7 +14,7 @@ from hotspots.api.app import create_app
 from hotspots.api.auth import KEY_COOKIE
 from hotspots.api.csrf import CSRF_COOKIE
 from hotspots.api.headers import content_security_policy, tile_sources
-from hotspots.geo.ingest import Source
+from hotspots.geo.inputs.ingest import Source
 from hotspots.settings import Settings
 
 YEAR = {"from": "2020-01", "to": "2020-12"}

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 
 from hotspots.geo.analysis import AnalysisParams
-from hotspots.geo.hotspots import DEFAULT_SHAPE_BUFFER_M
+from hotspots.geo.clusters.hotspots import DEFAULT_SHAPE_BUFFER_M
 from hotspots.geo.params import SPECS, Method, Weight
 from hotspots.service import HotspotService
 

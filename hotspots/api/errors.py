@@ -15,6 +15,7 @@ from hotspots.errors import (
     Forbidden,
     HotspotError,
     InvalidInput,
+    InvalidParameter,
     NotFound,
     PayloadTooLarge,
     Unauthorized,
@@ -26,6 +27,7 @@ from hotspots.geo.params import by_query_name
 STATUS: dict[type[HotspotError], int] = {
     Cancelled: 499,  # the client left (nginx's "client closed request"); nobody reads it
     PayloadTooLarge: 413,
+    InvalidParameter: 400,
     InvalidInput: 422,
     NotFound: 404,
     Unauthorized: 401,
@@ -52,11 +54,30 @@ def error_body(exc: HotspotError) -> dict[str, object]:
     return body
 
 
+OGC_PREFIX = "/ogc"
+"""Under this path errors are OGC API exceptions: ``{"code", "description"}``, parameters 400."""
+OGC_CODES: dict[type[HotspotError], str] = {
+    InvalidInput: "InvalidParameterValue",
+    NotFound: "NotFound",
+    Forbidden: "Forbidden",
+    Unauthorized: "Unauthorized",
+}
+
+
+def ogc_body(exc: HotspotError) -> dict[str, str]:
+    """The OGC API exception body of ``exc`` (code of its most specific class in :data:`OGC_CODES`)."""
+    code = next((OGC_CODES[c] for c in type(exc).__mro__ if c in OGC_CODES), type(exc).__name__)
+    return {"code": code, "description": exc.message}
+
+
 def register_error_handlers(app: FastAPI) -> None:
     async def handle(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HotspotError)
         if _is_page(request):
             return _page_error(request, exc)
+        if _is_ogc(request):
+            status = 400 if isinstance(exc, InvalidInput) and status_for(exc) == 422 else status_for(exc)
+            return JSONResponse(ogc_body(exc), status_code=status)
         headers = {"WWW-Authenticate": 'ApiKey header="X-API-Key"'} if isinstance(exc, Unauthorized) else None
         return JSONResponse(error_body(exc), status_code=status_for(exc), headers=headers)
 
@@ -65,11 +86,18 @@ def register_error_handlers(app: FastAPI) -> None:
         message = validation_message(exc)
         if _is_page(request):
             return _page_error(request, InvalidInput(message))
+        if _is_ogc(request):
+            return JSONResponse(ogc_body(InvalidParameter(message)), status_code=400)
         body = {"detail": jsonable_encoder(exc.errors()), "error": "InvalidInput", "message": message}
         return JSONResponse(body, status_code=422)
 
     app.add_exception_handler(HotspotError, handle)
     app.add_exception_handler(RequestValidationError, handle_validation)
+
+
+def _is_ogc(request: Request) -> bool:
+    path = request.url.path
+    return path == OGC_PREFIX or path.startswith(OGC_PREFIX + "/")
 
 
 def validation_message(exc: RequestValidationError) -> str:

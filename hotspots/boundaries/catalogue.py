@@ -40,8 +40,8 @@ import geopandas as gpd
 import pandas as pd
 
 from hotspots.boundaries.model import BoundarySet, boroughs_from_wards
+from hotspots.crs import BNG
 from hotspots.errors import InvalidInput, RowError
-from hotspots.geo.crs import BNG
 
 DATA = resources.files("hotspots.boundaries") / "data"
 WARDS_FILE = "national_wards_2022.parquet"

@@ -15,7 +15,7 @@ import geopandas as gpd
 import pandas as pd
 
 from hotspots.boundaries.model import WARD_COLUMNS, BoundarySet
-from hotspots.geo.crs import BNG
+from hotspots.crs import BNG
 
 ESSEX_DATA = resources.files("hotspots") / "sample_data" / "essex"
 INCIDENT_FILES = tuple(f"2018-{month:02d}-essex-street.csv.gz" for month in range(1, 8))

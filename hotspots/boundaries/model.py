@@ -10,7 +10,7 @@ from typing import Any
 
 import geopandas as gpd
 
-from hotspots.geo.crs import BNG
+from hotspots.crs import BNG
 
 WARD_COLUMNS = ["ward_code", "ward_name", "borough_code", "borough_name"]
 

@@ -13,7 +13,7 @@ import geopandas as gpd
 import pandas as pd
 
 from hotspots.boundaries.model import WARD_COLUMNS, BoundarySet
-from hotspots.geo.crs import BNG
+from hotspots.crs import BNG
 
 DATA = resources.files("hotspots.boundaries") / "data"
 

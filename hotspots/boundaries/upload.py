@@ -22,8 +22,8 @@ import shapely
 
 from hotspots.boundaries.formats import open_boundary_file
 from hotspots.boundaries.model import WARD_COLUMNS, BoundarySet, boroughs_from_wards
+from hotspots.crs import BNG
 from hotspots.errors import InvalidInput, RowError
-from hotspots.geo.crs import BNG
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 _PATTERNS = {

@@ -18,26 +18,26 @@ import shapely
 
 from hotspots.boundaries.area import sets_in_force
 from hotspots.boundaries.model import WARD_COLUMNS, BoundarySet
+from hotspots.crs import BNG
 from hotspots.errors import InvalidInput, NotFound
 from hotspots.geo import params as params_module
 from hotspots.geo.cancel import checkpoint
-from hotspots.geo.crs import BNG
-from hotspots.geo.dbscan import (
+from hotspots.geo.clusters.dbscan import (
     DEFAULT_EPS_M,
     MIN_SAMPLES_RULE,
     default_min_samples,
     occupied_area_m2,
     weighted_dbscan,
 )
-from hotspots.geo.grid import default_cell_size
-from hotspots.geo.harm import DEFAULT_HARM, HarmWeights, assign_harm, default_min_harm
-from hotspots.geo.hdbscan import hdbscan_labels
-from hotspots.geo.hotspots import DEFAULT_SHAPE_BUFFER_M, build_hotspots
-from hotspots.geo.ingest import MONTH_RE
-from hotspots.geo.join import join_wards
+from hotspots.geo.clusters.hdbscan import hdbscan_labels
+from hotspots.geo.clusters.hotspots import DEFAULT_SHAPE_BUFFER_M, build_hotspots
+from hotspots.geo.inputs.ingest import MONTH_RE
+from hotspots.geo.inputs.join import join_wards
 from hotspots.geo.params import SPECS, Method, Weight, check_grid, hotspots_note, smallest_cell_size
-from hotspots.geo.significance import gi_star_grid, gi_star_polygons, hot_share
-from hotspots.geo.trend import time_profile
+from hotspots.geo.stats.grid import default_cell_size
+from hotspots.geo.stats.harm import DEFAULT_HARM, HarmWeights, assign_harm, default_min_harm
+from hotspots.geo.stats.significance import gi_star_grid, gi_star_polygons, hot_share
+from hotspots.geo.stats.trend import time_profile
 
 AUTO = "auto"
 
@@ -324,7 +324,7 @@ def _name_outside_districts(
 
 def _context_shapes(joined: pd.DataFrame, outside_only: np.ndarray, buffer_m: float) -> gpd.GeoDataFrame:
     """Shapes of the clusters wholly outside the area (EPSG:27700), drawn faintly as context."""
-    from hotspots.geo.shapes import circle_union
+    from hotspots.geo.clusters.shapes import circle_union
 
     shapes = []
     for label in np.unique(outside_only[outside_only >= 0]):
@@ -339,7 +339,7 @@ def _context_shapes(joined: pd.DataFrame, outside_only: np.ndarray, buffer_m: fl
 def grid_cell_size(cell_size_m: float | None, n_incidents: int, area_m2: float) -> float | None:
     """Hex cell size in metres: as given (refused if the grid over ``area_m2`` would be too large,
     see :func:`hotspots.geo.params.check_grid`); ``None`` (the data's default, chosen by
-    :func:`~hotspots.geo.significance.gi_star_grid`) unless that default would give more than
+    :func:`~hotspots.geo.stats.significance.gi_star_grid`) unless that default would give more than
     :data:`hotspots.geo.params.MAX_GRID_CELLS` cells, then the smallest size that does not."""
     if cell_size_m is not None:
         check_grid(cell_size_m, area_m2)

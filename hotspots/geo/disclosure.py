@@ -48,8 +48,8 @@ import numpy as np
 import pandas as pd
 
 from hotspots.geo.analysis import AnalysisResult
-from hotspots.geo.grid import HexGrid, axial_coords
-from hotspots.geo.significance import RESULT_COLUMNS, gi_star, gi_star_polygons, hot_share
+from hotspots.geo.stats.grid import HexGrid, axial_coords
+from hotspots.geo.stats.significance import RESULT_COLUMNS, gi_star, gi_star_polygons, hot_share
 
 LOCATION_ONLY = ("x", "y", "has_location", "outside_area")
 """What stays of the incidents: coordinates only, for the smoothed heat surface (no attributes)."""
@@ -319,7 +319,7 @@ def _ward_gi(wards: pd.DataFrame, counts: np.ndarray) -> None:
 
 def _grid_gi(frame: pd.DataFrame) -> None:
     """Gi* of the hex cells recomputed from their protected counts (withheld as 0), as
-    :func:`~hotspots.geo.significance.gi_star_grid` computes it (one ring, FDR)."""
+    :func:`~hotspots.geo.stats.significance.gi_star_grid` computes it (one ring, FDR)."""
     grid = HexGrid.from_geodataframe(frame)
     pos = grid.index_of(frame["q"].to_numpy(dtype=np.int64), frame["r"].to_numpy(dtype=np.int64))
     values = np.zeros(len(grid))
@@ -518,7 +518,7 @@ def protect(result: AnalysisResult, view: Disclosure) -> AnalysisResult:
 def _protected_trends(hotspots: pd.DataFrame, monthly: list[Any]) -> None:
     """Trend, its p-value, Sen's slope and the peak month from the protected monthly counts
     (suppressed months as 0), so they reveal nothing the months shown do not."""
-    from hotspots.geo.trend import mann_kendall
+    from hotspots.geo.stats.trend import mann_kendall
 
     seen: dict[tuple[float, ...], Any] = {}
     trends: list[Any] = []
@@ -730,7 +730,7 @@ def protect_compare(report: dict[str, Any], view: Disclosure) -> dict[str, Any]:
     """A period comparison as a protected ``view`` may see it: both results protected, the
     period totals from them, the ward change recomputed from the protected ward counts, and
     the data-driven ``min_samples`` (which moves with period A's count) withheld."""
-    from hotspots.geo.trend import ward_change
+    from hotspots.geo.stats.trend import ward_change
 
     a, b = (protect(r, view) for r in report["results"])
     out = dict(report)

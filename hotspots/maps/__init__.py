@@ -4,7 +4,7 @@ No web framework code lives here: :func:`render_page` returns HTML for the app
 to serve (linking assets under :attr:`MapOptions.static_prefix`, where the app
 mounts :data:`ASSET_DIRS`), and :func:`render_standalone` returns a file that
 opens from disk with no network. Both take the optional emerging hot spot
-cells of :func:`hotspots.geo.assessment.emerging_layer`.
+cells of :func:`hotspots.geo.stats.assessment.emerging_layer`.
 """
 
 from hotspots.maps.assets import ASSET_DIRS, AssetNotFound, inline_assets

@@ -2,7 +2,7 @@
 
 Wards of period B's boundary set are shaded by the change in their count
 against what B would hold at A's monthly rate (``change`` of
-:func:`hotspots.geo.trend.ward_change`), in ColorBrewer RdBu reversed (red:
+:func:`hotspots.geo.stats.trend.ward_change`), in ColorBrewer RdBu reversed (red:
 more than expected, blue: fewer), with classes symmetric about zero so that
 white always means "no change". Wards whose change is significant (after
 false discovery rate control) get a heavy outline. Hotspots of B are drawn
@@ -21,9 +21,9 @@ import pandas as pd
 from branca.element import Figure, MacroElement
 from folium.template import Template
 
+from hotspots.crs import BNG
 from hotspots.geo.analysis import AnalysisResult
-from hotspots.geo.crs import BNG
-from hotspots.geo.export import feature_collection
+from hotspots.geo.outputs.export import feature_collection
 from hotspots.maps.assets import LEAFLET_CSS, LEAFLET_JS, asset_url
 from hotspots.maps.fmt import count_text, disclosure_k, fmt_number
 from hotspots.maps.render import (
@@ -86,7 +86,7 @@ def ward_change_parts(
     result_b:
         The analysis of period B (its wards and boroughs, EPSG:27700).
     change:
-        :func:`hotspots.geo.trend.ward_change` rows with ``ward_code``.
+        :func:`hotspots.geo.stats.trend.ward_change` rows with ``ward_code``.
     matches:
         Hotspot shapes with ``period``, ``hotspot_id`` and ``status`` (EPSG:27700).
     """

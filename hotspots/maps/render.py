@@ -5,7 +5,7 @@ statistical lines of the hotspot popup are built in :mod:`hotspots.maps.statisti
 
 Geometry arrives in British National Grid (EPSG:27700); it is simplified there
 (in metres) for display, then written as RFC 7946 GeoJSON (WGS84, 6 decimal
-places) through :mod:`hotspots.geo.export`. The page links only Leaflet, served
+places) through :mod:`hotspots.geo.outputs.export`. The page links only Leaflet, served
 by our own app from an installed package (:mod:`hotspots.maps.assets`): no
 jQuery, Bootstrap or any other CDN asset that folium would add by default.
 
@@ -40,10 +40,10 @@ from folium.template import Template
 from pyproj import Transformer
 from scipy.ndimage import gaussian_filter
 
+from hotspots.crs import BNG, WGS84
 from hotspots.errors import InvalidInput
 from hotspots.geo.analysis import AnalysisResult
-from hotspots.geo.crs import BNG, WGS84
-from hotspots.geo.export import ATTRIBUTION, feature_collection
+from hotspots.geo.outputs.export import ATTRIBUTION, feature_collection
 from hotspots.maps.assets import LEAFLET_CSS, LEAFLET_JS, asset_url, inline_assets
 from hotspots.maps.fmt import area_text, count_text, disclosure_k
 from hotspots.maps.fmt import escaped as _escaped
@@ -386,7 +386,7 @@ def build_map(
     options:
         Tiles, asset prefix, title and display settings; defaults when ``None``.
     emerging:
-        Output of :func:`hotspots.geo.assessment.emerging_layer` (hex cells
+        Output of :func:`hotspots.geo.stats.assessment.emerging_layer` (hex cells
         with ``category``, ``trend_z``, ``trend_p``, ``n_months_hot``; any
         CRS): adds the "Emerging hot spots" layer of the cells with a
         pattern. ``None``: no such layer.
@@ -522,7 +522,7 @@ def render_page(
     options:
         Display options; defaults when ``None``.
     emerging:
-        Emerging hot spot cells (:func:`hotspots.geo.assessment.emerging_layer`)
+        Emerging hot spot cells (:func:`hotspots.geo.stats.assessment.emerging_layer`)
         to draw as a layer; ``None`` for none.
 
     Returns

@@ -23,7 +23,7 @@ from matplotlib.patches import Patch
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
 from hotspots.geo.analysis import AnalysisResult
-from hotspots.geo.export import ATTRIBUTION
+from hotspots.geo.outputs.export import ATTRIBUTION
 from hotspots.maps.fmt import disclosure_k
 from hotspots.maps.render import (
     BOROUGH_STROKE,

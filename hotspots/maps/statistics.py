@@ -26,10 +26,10 @@ import pandas as pd
 import shapely
 from branca.element import Element
 
+from hotspots.crs import WGS84
 from hotspots.geo.analysis import AnalysisResult
-from hotspots.geo.crs import WGS84
-from hotspots.geo.emerging import CATEGORIES, NO_PATTERN
-from hotspots.geo.export import feature_collection
+from hotspots.geo.outputs.export import feature_collection
+from hotspots.geo.stats.emerging import CATEGORIES, NO_PATTERN
 from hotspots.maps.fmt import count_text, disclosure_k, escaped, fmt_number, fmt_p, num, pct, seq
 
 GI_CLASS = "hs-gi"

@@ -33,9 +33,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from hotspots.boundaries.model import BoundarySet, StoredBoundarySet, summary_of
+from hotspots.crs import BNG, WGS84
 from hotspots.errors import Conflict, InvalidInput, NotFound
-from hotspots.geo.crs import BNG, WGS84
-from hotspots.geo.ingest import INCIDENT_COLUMNS, IngestReport
+from hotspots.geo.inputs.ingest import INCIDENT_COLUMNS, IngestReport
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 NAME_RULE = "1-64 characters: lower-case letters, digits, '-' or '_', starting with a letter or digit"

@@ -13,7 +13,7 @@ from hotspots.api.auth import Admin, Principal, Viewer
 from hotspots.api.deps import Service
 from hotspots.api.routes.uploads import UploadForm, read_form, read_upload, safe_filename
 from hotspots.errors import InvalidInput
-from hotspots.geo.ingest import OUTSIDE_POLICIES, ColumnMapping, Format, OutsidePolicy, Source
+from hotspots.geo.inputs.ingest import OUTSIDE_POLICIES, ColumnMapping, Format, OutsidePolicy, Source
 from hotspots.service import HotspotService
 from hotspots.store.sharing import Sharing
 

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 from hotspots.api.auth import Council, PatrolList, Police, Principal
 from hotspots.api.deps import AnalysisQuery, Service
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult
-from hotspots.geo.export import (
+from hotspots.geo.outputs.export import (
     boroughs_geojson,
     dumps,
     hotspots_csv,
@@ -25,7 +25,7 @@ from hotspots.geo.export import (
     incidents_csv,
     wards_geojson,
 )
-from hotspots.geo.gpkg import GPKG_MEDIA_TYPE, GpkgLayer, gpkg_bytes
+from hotspots.geo.outputs.gpkg import GPKG_MEDIA_TYPE, GpkgLayer, gpkg_bytes
 
 router = APIRouter(prefix="/exports", tags=["exports"])
 Layer = Literal["wards", "boroughs", "hotspots"]

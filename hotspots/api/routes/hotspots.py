@@ -10,7 +10,7 @@ from fastapi.responses import Response
 from hotspots.api.auth import Viewer
 from hotspots.api.bodies import Body, body_response
 from hotspots.api.deps import AnalysisQuery, Service
-from hotspots.geo.export import HOTSPOT_PROPERTIES, dumps, export_metadata, hotspots_geojson, jsonable
+from hotspots.geo.outputs.export import HOTSPOT_PROPERTIES, dumps, export_metadata, hotspots_geojson, jsonable
 
 router = APIRouter(tags=["hotspots"])
 GEOJSON = "application/geo+json"

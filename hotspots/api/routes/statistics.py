@@ -10,9 +10,7 @@ from fastapi.responses import Response
 
 from hotspots.api.auth import Viewer
 from hotspots.api.deps import AnalysisQuery, Service, contract
-from hotspots.geo.assessment import emerging_summary
-from hotspots.geo.emerging import NO_PATTERN
-from hotspots.geo.export import (
+from hotspots.geo.outputs.export import (
     HOTSPOT_PROPERTIES,
     dumps,
     emerging_geojson,
@@ -21,6 +19,8 @@ from hotspots.geo.export import (
     jsonable,
     wards_geojson,
 )
+from hotspots.geo.stats.assessment import emerging_summary
+from hotspots.geo.stats.emerging import NO_PATTERN
 
 router = APIRouter(tags=["statistics"])
 GEOJSON = "application/geo+json"

@@ -18,11 +18,11 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from hotspots.geo.crs import BNG, WGS84, transform
+from hotspots.crs import BNG, WGS84, transform
+from hotspots.geo.clusters.locations import Locations
+from hotspots.geo.clusters.shapes import circle_union
 from hotspots.geo.geos import prepared_copy
-from hotspots.geo.locations import Locations
-from hotspots.geo.shapes import circle_union
-from hotspots.geo.trend import mann_kendall_many, time_profile
+from hotspots.geo.stats.trend import mann_kendall_many, time_profile
 
 DEFAULT_SHAPE_BUFFER_M = 30.0
 TOP_CATEGORIES = 3
@@ -217,7 +217,7 @@ def _summaries(
 
 def _factorize(df: pd.DataFrame, column: str) -> tuple[Any, Any]:
     """``pd.factorize(df[column], sort=True)``, or the codes of a category column whose
-    categories are already sorted (as :mod:`~hotspots.geo.ingest` and the ward join give)."""
+    categories are already sorted (as :mod:`~hotspots.geo.inputs.ingest` and the ward join give)."""
     values = df[column]
     assert isinstance(values, pd.Series)
     if isinstance(values.dtype, pd.CategoricalDtype):
@@ -367,7 +367,7 @@ def _start_shapes(
 
     Returns the pending unions (in group order) and how many locations each group has.
     Circles are unioned in (x, y) order of their locations, as ``np.unique`` sorts them
-    (:func:`~hotspots.geo.shapes.circle_union`).
+    (:func:`~hotspots.geo.clusters.shapes.circle_union`).
     """
     x = df["x"].to_numpy(dtype=float)[g.rows]
     y = df["y"].to_numpy(dtype=float)[g.rows]

@@ -21,11 +21,11 @@ from hotspots.boundaries.model import BoundarySet
 from hotspots.errors import InvalidInput
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
 from hotspots.geo.cancel import checkpoint
-from hotspots.geo.dbscan import MIN_MIN_SAMPLES
-from hotspots.geo.emerging import NO_PATTERN, emerging_hot_spots
-from hotspots.geo.evaluation import rolling_evaluation
+from hotspots.geo.clusters.dbscan import MIN_MIN_SAMPLES
 from hotspots.geo.params import SPECS, check_evaluation
-from hotspots.geo.trend import compare_periods, ward_change
+from hotspots.geo.stats.emerging import NO_PATTERN, emerging_hot_spots
+from hotspots.geo.stats.evaluation import rolling_evaluation
+from hotspots.geo.stats.trend import compare_periods, ward_change
 
 
 def emerging_layer(result: AnalysisResult, cell_size_m: float | None = None) -> gpd.GeoDataFrame:
@@ -33,7 +33,7 @@ def emerging_layer(result: AnalysisResult, cell_size_m: float | None = None) -> 
 
     Returns every hex cell (EPSG:27700) with ``category`` (ArcGIS Pro's
     categories, or "no pattern detected"); see
-    :func:`hotspots.geo.emerging.emerging_hot_spots`.
+    :func:`hotspots.geo.stats.emerging.emerging_hot_spots`.
     """
     inc = result.incidents
     keep = inc["has_location"].to_numpy(dtype=bool) & ~inc["outside_area"].to_numpy(dtype=bool)

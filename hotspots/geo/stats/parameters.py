@@ -28,8 +28,8 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from hotspots.errors import InvalidInput
-from hotspots.geo.dbscan import DEFAULT_EPS_M
-from hotspots.geo.locations import Locations
+from hotspots.geo.clusters.dbscan import DEFAULT_EPS_M
+from hotspots.geo.clusters.locations import Locations
 
 EPS_MIN_M = 25.0
 """Smallest ``eps`` suggested (metres): below this, snapping to street points dominates."""
@@ -177,7 +177,7 @@ def suggest_eps(kdist: np.ndarray) -> float:
     scaled to [0, 1]. Left of the knee the distances fall steeply (sparse
     incidents: noise); right of it they flatten (incidents in dense places).
     With fewer than 3 usable values or a flat curve, returns the clamped
-    median, or :data:`~hotspots.geo.dbscan.DEFAULT_EPS_M` when there is none.
+    median, or :data:`~hotspots.geo.clusters.dbscan.DEFAULT_EPS_M` when there is none.
     """
     v = np.asarray(kdist, dtype=np.float64)
     v = v[np.isfinite(v) & (v > 0)]

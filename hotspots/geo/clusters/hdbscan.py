@@ -16,7 +16,7 @@ core distances would count locations, not incidents). This module builds
 the raw incidents' hierarchy from the distinct locations:
 
 1. Core distance of every location = its k-distance with ``k = min_samples``
-   counting co-located incidents (:func:`hotspots.geo.parameters.location_k_distances`);
+   counting co-located incidents (:func:`hotspots.geo.stats.parameters.location_k_distances`);
    it is the core distance of every incident there.
 2. Minimum spanning tree of the mutual-reachability graph
    ``max(core_i, core_j, d_ij)`` over the distinct locations (Prim, O(L^2)
@@ -69,9 +69,9 @@ from scipy import sparse
 from sklearn.cluster import HDBSCAN
 
 from hotspots.errors import InvalidInput
-from hotspots.geo.dbscan import canonical_labels
-from hotspots.geo.locations import Locations
-from hotspots.geo.parameters import location_k_distances
+from hotspots.geo.clusters.dbscan import canonical_labels
+from hotspots.geo.clusters.locations import Locations
+from hotspots.geo.stats.parameters import location_k_distances
 
 DEFAULT_MIN_DISTANCE_M = 10.0
 """Floor (metres) on mutual-reachability distances: see the module docstring."""
@@ -213,8 +213,8 @@ def hdbscan_labels(
     numpy.ndarray
         int64 label per incident: 0 is the cluster with the largest total
         weight (incident count without weights), ties broken by smallest x then
-        y, exactly as :func:`hotspots.geo.dbscan.canonical_labels`, so the
-        labels can go straight to :func:`hotspots.geo.hotspots.build_hotspots`.
+        y, exactly as :func:`hotspots.geo.clusters.dbscan.canonical_labels`, so the
+        labels can go straight to :func:`hotspots.geo.clusters.hotspots.build_hotspots`.
         All incidents at one location share a label.
     """
     x = np.asarray(x, dtype=np.float64)

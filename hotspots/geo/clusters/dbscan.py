@@ -18,7 +18,7 @@ from scipy.spatial import cKDTree
 from sklearn.cluster import DBSCAN
 
 from hotspots.errors import InvalidInput
-from hotspots.geo.locations import Locations
+from hotspots.geo.clusters.locations import Locations
 
 DEFAULT_EPS_M = 100.0
 """Default neighbourhood radius: street scale, about one block."""

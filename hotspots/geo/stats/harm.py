@@ -58,7 +58,7 @@ import numpy as np
 import pandas as pd
 
 from hotspots.errors import ErrorCollector, InvalidInput, RowError
-from hotspots.geo.dbscan import DEFAULT_EPS_M, DENSITY_FACTOR, MIN_MIN_SAMPLES
+from hotspots.geo.clusters.dbscan import DEFAULT_EPS_M, DENSITY_FACTOR, MIN_MIN_SAMPLES
 
 POLICE_UK_CATEGORIES: tuple[str, ...] = (
     "Anti-social behaviour",
@@ -374,11 +374,11 @@ def default_min_harm(
     If the total harm ``total_harm`` were spread evenly over ``area_m2``
     square metres (EPSG:27700), a disc of radius ``eps_m`` metres would hold
     ``total_harm * pi * eps^2 / area`` of it; a hotspot core needs
-    :data:`~hotspots.geo.dbscan.DENSITY_FACTOR` times that. The floor is the
-    harm of :data:`~hotspots.geo.dbscan.MIN_MIN_SAMPLES` average incidents
+    :data:`~hotspots.geo.clusters.dbscan.DENSITY_FACTOR` times that. The floor is the
+    harm of :data:`~hotspots.geo.clusters.dbscan.MIN_MIN_SAMPLES` average incidents
     (``MIN_MIN_SAMPLES * total_harm / n_incidents``) when ``n_incidents`` is
     given, else ``MIN_MIN_SAMPLES``. With every weight 1 this equals
-    :func:`hotspots.geo.dbscan.default_min_samples`.
+    :func:`hotspots.geo.clusters.dbscan.default_min_samples`.
 
     Returns
     -------

@@ -24,8 +24,8 @@ import shapely
 
 from hotspots.boundaries.model import WARD_COLUMNS, BoundarySet
 from hotspots.errors import InvalidInput
+from hotspots.geo.clusters.locations import Locations
 from hotspots.geo.geos import PerThread, prepared_copy
-from hotspots.geo.locations import Locations
 
 JOIN_COLUMNS = [*WARD_COLUMNS, "outside_area", "boundary_set"]
 

@@ -25,8 +25,8 @@ import pandas as pd
 import shapely
 from scipy import stats
 
+from hotspots.crs import BNG
 from hotspots.errors import InvalidInput
-from hotspots.geo.crs import BNG
 from hotspots.geo.geos import private_copy
 
 MIN_TREND_POINTS = 4
@@ -112,7 +112,7 @@ def mann_kendall(
         p-value method of :func:`scipy.stats.kendalltau`: ``"auto"`` (exact
         when there are no ties and at most 33 points, else the tie-corrected
         normal approximation), or ``"asymptotic"`` always (then
-        ``p = 2 * (1 - Phi(|z|))``, as in :mod:`hotspots.geo.emerging`).
+        ``p = 2 * (1 - Phi(|z|))``, as in :mod:`hotspots.geo.stats.emerging`).
 
     Returns
     -------

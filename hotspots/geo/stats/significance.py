@@ -48,10 +48,10 @@ from libpysal.graph import Graph
 from scipy import sparse, stats
 from shapely.geometry.base import BaseGeometry
 
+from hotspots.crs import BNG
 from hotspots.errors import InvalidInput
-from hotspots.geo.crs import BNG
 from hotspots.geo.geos import prepared_copy, private_copy
-from hotspots.geo.grid import HexGrid, Include, check_cell_size, default_cell_size
+from hotspots.geo.stats.grid import HexGrid, Include, check_cell_size, default_cell_size
 
 DEFAULT_SEED = 20_180_201
 """Seed for permutation inference, so results are reproducible."""
@@ -247,7 +247,7 @@ def gi_star_grid(
     cell_size_m:
         Hexagon size in metres, flat side to flat side (cell area
         ``sqrt(3)/2 * d**2``). ``None`` chooses it from the data with
-        :func:`hotspots.geo.grid.default_cell_size` (incidents inside the area
+        :func:`hotspots.geo.stats.grid.default_cell_size` (incidents inside the area
         and its area).
     weights:
         Optional weight per incident (e.g. harm); counts become sums.
@@ -258,7 +258,7 @@ def gi_star_grid(
         ``cell_size_m`` metres between centres).
     include:
         Which cells make the grid: ``"intersects"`` (any part in the area) or
-        ``"centre"``; see :func:`hotspots.geo.grid.hex_grid`.
+        ``"centre"``; see :func:`hotspots.geo.stats.grid.hex_grid`.
     permutations, seed:
         See :func:`gi_star`.
 

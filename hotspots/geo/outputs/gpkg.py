@@ -23,9 +23,9 @@ import numpy as np
 import pandas as pd
 import pyogrio
 
+from hotspots.crs import BNG
 from hotspots.geo.analysis import AnalysisResult
-from hotspots.geo.crs import BNG
-from hotspots.geo.export import GI_PROPERTIES, HOTSPOT_PROPERTIES, dumps, export_metadata, jsonable
+from hotspots.geo.outputs.export import GI_PROPERTIES, HOTSPOT_PROPERTIES, dumps, export_metadata, jsonable
 
 GPKG_MEDIA_TYPE = "application/geopackage+sqlite3"
 GpkgLayer = Literal["wards", "boroughs", "hotspots", "significance"]

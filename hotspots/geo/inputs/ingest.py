@@ -29,8 +29,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import shapely
 
+from hotspots.crs import BNG, UK_LAT, UK_LON, WGS84, transform
 from hotspots.errors import ErrorCollector, InvalidInput, PayloadTooLarge, RowError
-from hotspots.geo.crs import BNG, UK_LAT, UK_LON, WGS84, transform
 
 POLICE_UK_COLUMNS = [
     "crime_id",

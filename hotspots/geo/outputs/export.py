@@ -19,9 +19,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
+from hotspots.crs import WGS84
 from hotspots.geo.analysis import AnalysisResult
-from hotspots.geo.crs import WGS84
-from hotspots.geo.ingest import POLICE_UK_COLUMNS
+from hotspots.geo.inputs.ingest import POLICE_UK_COLUMNS
 
 COORD_DECIMALS = 6
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

@@ -5,7 +5,7 @@ scipy sparse matrices so 35 months of a 25,000-cell grid take well under a
 second once the cube is built.
 
 1. **Space-time cube**: incidents counted per hex cell (EPSG:27700, see
-   :mod:`hotspots.geo.grid`) per calendar month, every month from the first to
+   :mod:`hotspots.geo.stats.grid`) per calendar month, every month from the first to
    the last (empty months included, as zeros).
 2. **Space-time Gi\\***: each bin (cell ``i``, month ``t``) is compared with its
    space-time neighbourhood: the cells within ``rings`` hex steps of ``i`` and
@@ -20,7 +20,7 @@ second once the cube is built.
    false discovery rate over all bins of the cube (``fdr=True``), and a bin is
    a significant hot (cold) spot when its adjusted p-value is at most
    ``alpha`` (default 0.10, i.e. 90% confidence, the same rule as
-   ``gi_bin >= 1`` in :mod:`hotspots.geo.significance`) and z > 0 (< 0).
+   ``gi_bin >= 1`` in :mod:`hotspots.geo.stats.significance`) and z > 0 (< 0).
 4. **Trend**: Mann-Kendall test of each cell's Gi* z-score series against time
    (Kendall's tau between month index and z, normal approximation with the tie
    correction, no continuity correction; identical to
@@ -67,9 +67,9 @@ from scipy import sparse, stats
 from shapely.geometry.base import BaseGeometry
 
 from hotspots.errors import InvalidInput
-from hotspots.geo.grid import HexGrid, Include, check_cell_size, default_cell_size
-from hotspots.geo.ingest import MONTH_RE
-from hotspots.geo.significance import bh_adjust, check_area, check_points
+from hotspots.geo.inputs.ingest import MONTH_RE
+from hotspots.geo.stats.grid import HexGrid, Include, check_cell_size, default_cell_size
+from hotspots.geo.stats.significance import bh_adjust, check_area, check_points
 
 DEFAULT_TIME_STEPS = 1
 """Previous months in each bin's neighbourhood (ArcGIS's default Neighborhood Time Step)."""
@@ -340,7 +340,7 @@ def emerging_hot_spots(
         Study area, a shapely (multi)polygon in EPSG:27700.
     cell_size_m:
         Hexagon size in metres, flat side to flat side; ``None`` uses
-        :func:`hotspots.geo.grid.default_cell_size` on all incidents.
+        :func:`hotspots.geo.stats.grid.default_cell_size` on all incidents.
     weights:
         Optional weight per incident (counts become sums).
     time_steps:
@@ -356,7 +356,7 @@ def emerging_hot_spots(
         The cube's months in order (default: first to last month in the data).
     include:
         Grid cells kept: ``"intersects"`` or ``"centre"`` (see
-        :func:`hotspots.geo.grid.hex_grid`).
+        :func:`hotspots.geo.stats.grid.hex_grid`).
 
     Returns
     -------
@@ -429,7 +429,8 @@ def emerging_hot_spots(
         "bin_significance": f"two-sided normal p, {'Benjamini-Hochberg FDR over all bins, ' if fdr else ''}"
         f"p <= {alpha}",
         "trend": f"Mann-Kendall on each cell's Gi* z-scores, p <= {trend_alpha}",
-        "categories": "ArcGIS Emerging Hot Spot Analysis (final month first; see hotspots.geo.emerging)",
+        "categories": "ArcGIS Emerging Hot Spot Analysis (final month first; "
+        "see hotspots.geo.stats.emerging)",
         "cell_size_m": float(cell_size_m),
         "crs": "EPSG:27700",
         "points": len(xa) + int((~ok).sum()),

@@ -32,8 +32,8 @@ import shapely
 from scipy import sparse
 from shapely.geometry.base import BaseGeometry
 
+from hotspots.crs import BNG
 from hotspots.errors import InvalidInput
-from hotspots.geo.crs import BNG
 from hotspots.geo.geos import prepared_copy
 
 SQRT3 = math.sqrt(3.0)

@@ -14,9 +14,9 @@ location within ``eps`` of it (the halo). A location inside the tile has its who
 core locations within ``eps`` of each other in every tile plus halo; a core location seen
 by two tasks ties their clusters together (connected components over all tasks), and each
 non-core location takes the cluster of its nearest core location, as
-:func:`hotspots.geo.dbscan.attach_border_points` does. Labels are then made canonical
-with :func:`hotspots.geo.dbscan.canonical_labels`, so they equal the single-machine
-labels; hotspots are built with :func:`hotspots.geo.hotspots.build_hotspots`.
+:func:`hotspots.geo.clusters.dbscan.attach_border_points` does. Labels are then made canonical
+with :func:`hotspots.geo.clusters.dbscan.canonical_labels`, so they equal the single-machine
+labels; hotspots are built with :func:`hotspots.geo.clusters.hotspots.build_hotspots`.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ from scipy.spatial import cKDTree
 from sklearn.cluster import DBSCAN
 
 from hotspots.boundaries.model import BoundarySet
+from hotspots.crs import BNG
 from hotspots.errors import InvalidInput
 from hotspots.geo import params as params_module
 from hotspots.geo.analysis import (
@@ -56,8 +57,7 @@ from hotspots.geo.analysis import (
     borough_layer,
     ward_layer,
 )
-from hotspots.geo.crs import BNG
-from hotspots.geo.dbscan import (
+from hotspots.geo.clusters.dbscan import (
     DEFAULT_EPS_M,
     GRID_MIN_LOCATIONS,
     MIN_SAMPLES_RULE,
@@ -67,11 +67,11 @@ from hotspots.geo.dbscan import (
     default_min_samples,
     grid_dbscan,
 )
-from hotspots.geo.harm import assign_harm
-from hotspots.geo.hotspots import SUMMARY_INPUTS, build_hotspots
-from hotspots.geo.ingest import Source, read_incidents
-from hotspots.geo.join import join_wards
+from hotspots.geo.clusters.hotspots import SUMMARY_INPUTS, build_hotspots
+from hotspots.geo.inputs.ingest import Source, read_incidents
+from hotspots.geo.inputs.join import join_wards
 from hotspots.geo.params import hotspots_note
+from hotspots.geo.stats.harm import assign_harm
 
 ROW = "row"
 """Column holding each incident's place in the input order (kept so results never depend on
@@ -122,7 +122,7 @@ def dask_client(scheduler: str | None = None, n_workers: int | None = None) -> I
 def write_partitioned(
     incidents: pd.DataFrame, directory: Path, *, rows_per_file: int = DEFAULT_ROWS_PER_FILE
 ) -> list[Path]:
-    """Write an incidents frame (as :func:`hotspots.geo.ingest.read_incidents` returns it) as
+    """Write an incidents frame (as :func:`hotspots.geo.inputs.ingest.read_incidents` returns it) as
     GeoParquet files under ``directory``, one or more per month, in EPSG:27700.
 
     Each file holds at most ``rows_per_file`` rows of one month, with point geometries in
@@ -167,7 +167,7 @@ def ingest_csv_partitioned(
     """Validate police.uk (or auto-detected) CSV files on the workers, one task per file, and
     write each as GeoParquet under ``directory`` (EPSG:27700; see :func:`write_partitioned`).
 
-    Every row is checked as :func:`hotspots.geo.ingest.read_incidents` checks it; the first
+    Every row is checked as :func:`hotspots.geo.inputs.ingest.read_incidents` checks it; the first
     file with errors raises its :class:`~hotspots.errors.InvalidInput`. :data:`ROW` numbers
     follow the files' order, then the rows' order. Workers must see ``files`` and ``directory``.
     Partition files left in ``directory`` by an earlier ingest are removed first.
@@ -238,7 +238,7 @@ STRING = pd.StringDtype()  # na_value pd.NA: the "string" dtype of ingested text
 
 
 def _string_categories(part: pd.DataFrame) -> pd.DataFrame:
-    """Category columns with ``string`` categories, as :func:`hotspots.geo.ingest.read_incidents`
+    """Category columns with ``string`` categories, as :func:`hotspots.geo.inputs.ingest.read_incidents`
     makes them (a Parquet round trip brings them back as Python ``str``)."""
     changed = {}
     for name in part.columns:
@@ -294,7 +294,7 @@ def _select_partition(part: pd.DataFrame, params: AnalysisParams) -> pd.DataFram
 
 def join_partitioned(incidents: dd.DataFrame, boundary_sets: Sequence[BoundarySet]) -> dd.DataFrame:
     """Ward and borough of every incident, per partition, with
-    :func:`hotspots.geo.join.join_wards` (EPSG:27700): the columns :data:`JOIN_COLUMNS` added."""
+    :func:`hotspots.geo.inputs.join.join_wards` (EPSG:27700): the columns :data:`JOIN_COLUMNS` added."""
     sets = dask.delayed(list(boundary_sets), pure=True)
     meta = _join_partition(incidents._meta, list(boundary_sets))
     return incidents.map_partitions(_join_partition, sets, meta=meta)
@@ -392,7 +392,7 @@ def tile_dbscan(
     -------
     numpy.ndarray
         Canonical label per location (0 = most incidents, -1 = noise), equal to
-        :func:`hotspots.geo.dbscan.weighted_dbscan` on the incidents. Only where a border
+        :func:`hotspots.geo.clusters.dbscan.weighted_dbscan` on the incidents. Only where a border
         location is at exactly the same distance from core locations of two clusters may the
         choice differ (neither path defines it).
     """

@@ -36,9 +36,9 @@ from scipy.ndimage import gaussian_filter
 
 from hotspots.errors import InvalidInput
 from hotspots.geo.cancel import checkpoint
+from hotspots.geo.clusters.locations import Locations
 from hotspots.geo.geos import prepared_copy, private_copy
-from hotspots.geo.ingest import MONTH_RE
-from hotspots.geo.locations import Locations
+from hotspots.geo.inputs.ingest import MONTH_RE
 
 DEFAULT_CELL_M = 50.0
 """Grid cell side in metres for PEI's best possible PAI and the grid baselines.
