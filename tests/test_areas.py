@@ -239,3 +239,40 @@ def test_no_tri_borough_constant_outside_the_demo_definition() -> None:
             if pattern.search(line):
                 found.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
     assert not found, "\n".join(found)
+
+
+def test_incidents_off_a_generalised_coast_join_the_nearest_ward(service: HotspotService) -> None:
+    """Southend's seafront: the catalogue's ~200 m generalised outline cuts off the beach and pier."""
+    from hotspots.boundaries.area import district_names_at
+
+    area = service.add_area("southend", districts=["Southend-on-Sea"])
+    outline = area.outline
+    ring = shapely.get_exterior_ring(max(getattr(outline, "geoms", [outline]), key=lambda g: g.area))
+    coast, sea, far = None, None, None
+    for t in np.linspace(0, 1, 400, endpoint=False):
+        p = shapely.line_interpolate_point(ring, t, normalized=True)
+        q = shapely.line_interpolate_point(ring, t + 0.001, normalized=True)
+        dx, dy = q.x - p.x, q.y - p.y
+        norm = float(np.hypot(dx, dy)) or 1.0
+        for sign in (1, -1):  # the outward normal is whichever side is not in the area
+            nx, ny = sign * dy / norm, -sign * dx / norm
+            near = shapely.Point(p.x + 100 * nx, p.y + 100 * ny)
+            out = shapely.Point(p.x + 600 * nx, p.y + 600 * ny)
+            if outline.contains(near) or outline.distance(out) < 500:
+                continue
+            named = district_names_at(np.array([near.x, out.x]), np.array([near.y, out.y]))
+            if named[0] is None and named[1] is None:
+                coast, sea, far = p, near, out
+                break
+        if coast is not None:
+            break
+    assert coast is not None, "no stretch of open coast found"
+    inland = shapely.Point(shapely.get_coordinates(outline.representative_point())[0])
+    xs = np.array([sea.x, far.x] + [inland.x] * 20)
+    ys = np.array([sea.y, far.y] + [inland.y] * 20)
+    version, _ = service.ingest("seafront", [Source("sea.csv", police_uk_csv(xs, ys))], area="southend")
+    _, result = service.analyse(version.ref, AnalysisParams(min_samples=5))
+    inc = result.incidents
+    assert not inc["outside_area"].iloc[0], "100 m off the generalised coast: joined to the nearest ward"
+    assert inc["borough_name"].iloc[0] == "Southend-on-Sea"
+    assert inc["outside_area"].iloc[1], "600 m out to sea stays outside"

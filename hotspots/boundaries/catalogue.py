@@ -51,6 +51,9 @@ FORCES_FILE = "national_forces.parquet"
 WARDS_VALID_FROM = "2022-05"
 """First month the catalogue's wards were in force (the May 2022 local elections)."""
 
+GENERALISED_SHORE_M = 200.0
+"""The ward outlines are ONS "super generalised" (about 200 m): coastal incidents within this
+distance of a ward, and in no other district, are joined to the nearest ward."""
 SOURCE = (
     "ONS Wards (May 2022) Boundaries UK BSC and Local Authority Districts (May 2022) BSC, "
     "with ONS ward-to-district (2022, 2024) and district-to-police-force-area (2023) lookups. "
@@ -398,6 +401,7 @@ class Catalogue:
             approximate=False,
             source=SOURCE,
             shipped=True,
+            shore_m=GENERALISED_SHORE_M,
             notes=list(NOTES),
             population_source=POPULATION_SOURCE,
         )

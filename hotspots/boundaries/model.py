@@ -37,6 +37,11 @@ class BoundarySet:
         ``None`` means open-ended.
     approximate:
         True where the polygons are a best-fit approximation of the legal wards.
+    shore_m:
+        How far (metres) the polygons' coastline may lie inland of the real one: a located
+        incident outside every ward but within this distance of one, and in no other district,
+        is joined to the nearest ward (generalised outlines cut off piers, beaches and harbours).
+        0 for full-resolution boundaries.
     """
 
     name: str
@@ -50,6 +55,7 @@ class BoundarySet:
     shipped: bool = False
     notes: list[str] = field(default_factory=list)
     population_source: str | None = None
+    shore_m: float = 0.0
 
     def __post_init__(self) -> None:
         if self.wards.crs is None or self.wards.crs.to_epsg() != BNG:
@@ -123,6 +129,7 @@ class StoredBoundarySet(BoundarySet):
         self.shipped = False
         self.notes = list(notes or [])
         self.population_source = population_source
+        self.shore_m = 0.0
         self.stamp = stamp
         """Identifies the stored version (a re-upload under the same name differs)."""
         self._load = load

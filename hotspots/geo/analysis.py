@@ -149,9 +149,10 @@ def analyse(
     selected = _filter(incidents, params)
     months = _month_range(selected["month"], params, incidents["month"])
     sets = _choose_sets(boundary_sets, params.boundaries, months)
-    joined = pd.concat(
-        [selected.reset_index(drop=True), join_wards(selected.reset_index(drop=True), sets)], axis=1
-    )
+    own = {str(n) for s in sets for n in s.boroughs["borough_name"]}
+    elsewhere = None if neighbours is None else _in_other_district(neighbours, own)
+    frame = selected.reset_index(drop=True)
+    joined = pd.concat([frame, join_wards(frame, sets, elsewhere=elsewhere)], axis=1)
     located = joined["has_location"].to_numpy(dtype=bool)
     coverage = _coverage(joined, sets[-1])
     study_area = float(coverage.area)
@@ -206,7 +207,6 @@ def analyse(
         study_area=coverage,
         shape_buffer_m=params.shape_buffer_m,
     )
-    own = {str(n) for s in sets for n in s.boroughs["borough_name"]}
     _name_outside_districts(hotspots, joined, labels, located & ~inside, neighbours, own)
     context = _context_shapes(joined, outside_only, params.shape_buffer_m)
     joined["hotspot_id"] = np.where(labels >= 0, labels + 1, -1)
@@ -273,6 +273,18 @@ def analyse(
     return AnalysisResult(
         resolved, joined, hotspots, wards, boroughs, sets, months, coverage, gi_grid, meta, context
     )
+
+
+def _in_other_district(
+    neighbours: Callable[[np.ndarray, np.ndarray], np.ndarray], own: Collection[str]
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Whether BNG points lie in a district of England and Wales other than the area's own."""
+
+    def elsewhere(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+        names = pd.Series(neighbours(x, y), dtype="object")
+        return (names.notna() & ~names.isin(list(own))).to_numpy(dtype=bool)
+
+    return elsewhere
 
 
 def _owned_clusters(labels: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import threading
 import weakref
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -154,7 +154,12 @@ def ward_index_for_points(x: np.ndarray, y: np.ndarray, boundary: BoundarySet) -
     return out
 
 
-def join_wards(incidents: pd.DataFrame, boundary: BoundarySet | Sequence[BoundarySet]) -> pd.DataFrame:
+def join_wards(
+    incidents: pd.DataFrame,
+    boundary: BoundarySet | Sequence[BoundarySet],
+    *,
+    elsewhere: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> pd.DataFrame:
     """Ward and borough of each incident.
 
     Parameters
@@ -165,6 +170,10 @@ def join_wards(incidents: pd.DataFrame, boundary: BoundarySet | Sequence[Boundar
         One boundary set for every incident, or several: each incident is then
         joined to the set in force for its month (the newest set that covers
         it, else the oldest set).
+    elsewhere:
+        For a set with a generalised coastline (``shore_m`` > 0): which BNG points lie in
+        another district (True) and so stay outside. The others outside every ward but
+        within ``shore_m`` of one join the nearest ward. Without it, nothing is moved.
 
     Returns
     -------
@@ -187,7 +196,10 @@ def join_wards(incidents: pd.DataFrame, boundary: BoundarySet | Sequence[Boundar
         if len(rows) == 0:
             continue
         locs = Locations.from_xy(x[rows], y[rows])
-        pos = ward_index_for_points(locs.x, locs.y, bset)[locs.inverse]
+        at = ward_index_for_points(locs.x, locs.y, bset)
+        if bset.shore_m > 0 and elsewhere is not None and (at < 0).any():
+            at = _shore_wards(locs.x, locs.y, at, bset, elsewhere)
+        pos = at[locs.inverse]
         ward_pos[rows] = np.where(pos >= 0, pos + offsets[k], offsets[-1])
     table = pd.concat([s.wards[WARD_COLUMNS] for s in sets], ignore_index=True)
     columns: dict[str, object] = {}
@@ -197,6 +209,27 @@ def join_wards(incidents: pd.DataFrame, boundary: BoundarySet | Sequence[Boundar
     columns["outside_area"] = ward_pos == offsets[-1]
     columns["boundary_set"] = _category([s.name for s in sets], set_of_row)
     return pd.DataFrame(columns, index=incidents.index)
+
+
+def _shore_wards(
+    x: np.ndarray,
+    y: np.ndarray,
+    at: np.ndarray,
+    bset: BoundarySet,
+    elsewhere: Callable[[np.ndarray, np.ndarray], np.ndarray],
+) -> np.ndarray:
+    """``at`` (ward position per point, -1 outside) with the points off a generalised coast
+    joined to their nearest ward within ``bset.shore_m``, unless they lie in another district."""
+    out = at.copy()
+    lost = np.flatnonzero(at < 0)
+    lost = lost[~np.asarray(elsewhere(x[lost], y[lost]), dtype=bool)]
+    if not len(lost):
+        return out
+    tree = shapely.STRtree(bset.wards.geometry.to_numpy())  # a private tree: nothing shared is prepared
+    points = shapely.points(x[lost], y[lost])
+    pt, ward = tree.query_nearest(points, max_distance=bset.shore_m, all_matches=False)
+    out[lost[pt]] = ward
+    return out
 
 
 def _category(values: list[str | None], rows: np.ndarray) -> pd.Categorical:
