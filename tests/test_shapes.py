@@ -8,7 +8,7 @@ import pytest
 import shapely
 
 from hotspots.boundaries import BoundarySet
-from hotspots.geo import shapes
+from hotspots.geo.clusters import shapes
 from hotspots.geo.clusters.dbscan import weighted_dbscan
 from hotspots.geo.clusters.hotspots import build_hotspots
 from hotspots.geo.clusters.shapes import circle_union, covered_cells

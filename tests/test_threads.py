@@ -10,9 +10,9 @@ import pytest
 import shapely
 
 from hotspots.boundaries import BoundarySet, shipped_boundary_sets
-from hotspots.geo import join
 from hotspots.geo.analysis import AnalysisParams, analyse
 from hotspots.geo.geos import PerThread, prepared_copy, private_copy
+from hotspots.geo.inputs import join
 from hotspots.geo.outputs.export import dumps, jsonable
 from hotspots.geo.stats.assessment import compare, evaluate_hotspots
 
