@@ -283,7 +283,7 @@ def test_map_png_legend_names_withheld_wards(client: TestClient) -> None:
 
     service = client.app.state.service  # type: ignore[attr-defined]
     params = AnalysisParams(crime_types=("Robbery",))
-    _, viewer = service.analyse("bd-2023-01", params, exact=False)
+    _, viewer = service.analyse("bd-2023-01", params, view=service.disclosure_for("viewer"))
     counts = viewer.wards["count"]
     assert counts.isna().any(), "the viewer's ward counts of this filter have withheld small counts"
     for measure in ("count", "rate"):
@@ -291,8 +291,103 @@ def test_map_png_legend_names_withheld_wards(client: TestClient) -> None:
         labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
         withheld = [label for label in labels if label.startswith("fewer than 5 incidents: not shown")]
         assert len(withheld) == 1, labels
-    _, police = service.analyse("bd-2023-01", params, exact=True)
+    _, police = service.analyse("bd-2023-01", params)
     labels = [t.get_text() for t in map_figure(police).axes[0].get_legend().get_texts()]
     assert not any("fewer than" in label for label in labels)
     r = client.get("/app/map.png", params={"dataset": "bd-2023-01", "category": "Robbery"})
     assert r.status_code == 200 and r.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --- slides and briefings (issue 14, points 9 and 11) ---------------------------------------------
+
+
+def test_map_png_is_16_9_and_its_title_names_the_filters(client: TestClient) -> None:
+    from hotspots.api.routes.app_page import slide_title
+    from hotspots.geo.analysis import AnalysisParams
+
+    q = {**YEAR, "category": ["Robbery", "Burglary"], "borough": "Havering", "measure": "rate"}
+    r = client.get("/app/map.png", params=q)
+    assert r.status_code == 200
+    width, height = Image.open(io.BytesIO(r.content)).size
+    assert (width, height) == (1600, 900) and width * 9 == height * 16
+    meta = {"month_from": "2020-01", "month_to": "2020-12", "eps_m": 100, "min_samples": 9}
+    params = AnalysisParams(crime_types=("Robbery", "Burglary"), weight="harm")
+    title = slide_title(meta, params, ["Havering"], "rate", "tri@1")
+    for words in ("2020-01 to 2020-12", "Robbery, Burglary", "Havering", "harm", "rate per 1,000", "tri@1"):
+        assert words in title, (words, title)
+    assert "all crime types" in slide_title(meta, AnalysisParams(), [], "count", "tri@1")
+
+
+def _pages(html: str) -> int:
+    import weasyprint
+
+    offline = weasyprint.URLFetcher(allowed_protocols={"data"})
+    return len(weasyprint.HTML(string=html, url_fetcher=offline).render().pages)
+
+
+def test_hotspot_briefing_is_one_page_and_borough_briefing_one_page_per_hotspot(client: TestClient) -> None:
+    one = client.get("/app/briefing", params={**YEAR, "hotspot": 1}).text
+    assert _pages(one) == 1
+    borough = client.get("/app/briefing", params={**YEAR, "borough": "Havering"}).text
+    cards = len(re.findall(r"<h2>Hotspot #(\d+)", borough))
+    assert cards >= 2 and _pages(borough) == 1 + cards  # the overview, then a page per hotspot
+    assert borough.count("Street-scale map of hotspot") == cards
+
+
+def _text_boxes(fig: object, gid: str) -> list[object]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()  # type: ignore[arg-type]
+    return [t.get_window_extent(renderer) for t in fig.findobj(lambda a: a.get_gid() == gid)]  # type: ignore[attr-defined]
+
+
+def test_focus_map_outlines_the_hotspot_and_ward_labels_do_not_overlap(client: TestClient) -> None:
+    from hotspots.maps.static_map import focus_figure, overlaps
+
+    service = client.app.state.service  # type: ignore[attr-defined]
+    _, result = service.analyse(None, _year_params())
+    hot = result.hotspots
+    first = hot[hot["hotspot_id"] == 1].geometry.iloc[0]
+    fig = focus_figure(result, first, highlight=1)
+    outline = fig.findobj(lambda a: a.get_gid() == "hotspot-outline")
+    assert len(outline) == 1 and outline[0].get_linewidth()[0] >= 2.5  # type: ignore[attr-defined]
+    xmin, xmax = fig.axes[0].get_xlim()
+    assert 800 <= xmax - xmin <= 2500  # street scale
+    borough = result.boroughs[result.boroughs["borough_name"] == "Havering"].geometry.iloc[0]
+    overview = focus_figure(result, borough, pad_m=300, min_width_m=0, dots=False)
+    for figure in (fig, overview):
+        wards = _text_boxes(figure, "ward-label")
+        labels = wards + _text_boxes(figure, "hotspot-label")
+        assert len(wards) >= 2 and not overlaps(labels)  # type: ignore[arg-type]
+    # The whole borough is in view (nothing cut at any edge).
+    x0, x1 = overview.axes[0].get_xlim()
+    y0, y1 = overview.axes[0].get_ylim()
+    bx0, by0, bx1, by1 = borough.bounds
+    assert x0 < bx0 and x1 > bx1 and y0 < by0 and y1 > by1
+    assert not _dots(overview)  # no incident dots at borough scale
+    assert _dots(fig)  # at street scale, for an exact view
+    _, protected = service.analyse(None, _year_params(), view=service.disclosure_for("viewer"))
+    assert not _dots(focus_figure(protected, first, highlight=1))  # never for a protected view
+
+
+def _dots(fig: object) -> bool:
+    from matplotlib.collections import PathCollection
+
+    return any(type(c) is PathCollection for c in fig.axes[0].collections)  # type: ignore[attr-defined]
+
+
+def test_monthly_chart_labels_do_not_run_together() -> None:
+    from hotspots.maps.static_map import monthly_figure, overlaps
+
+    for n in (3, 12, 36, 60):
+        months = {f"{2018 + i // 12}-{i % 12 + 1:02d}": float(i % 7) for i in range(n)}
+        fig = monthly_figure(months)
+        boxes = [t.get_window_extent() for t in fig.axes[0].get_xticklabels() if t.get_text()]
+        assert len(boxes) >= min(n, 5) and not overlaps(boxes), n
+        assert "Jan\n2018" in [t.get_text() for t in fig.axes[0].get_xticklabels()]
+
+
+def _year_params() -> object:
+    from hotspots.geo.analysis import AnalysisParams
+
+    return AnalysisParams(month_from="2020-01", month_to="2020-12")

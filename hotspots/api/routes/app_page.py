@@ -203,7 +203,7 @@ def map_picture(
     params = _default_period(params, _months(service.dataset(ref)))
     version, result = service.analyse(ref, params, view=who.disclosure)
     shown = borough_focus(result, borough or [])
-    title = f"Hotspots, {result.meta['month_from']} to {result.meta['month_to']} ({version.ref})"
+    title = slide_title(result.meta, params, borough or [], measure, version.ref)
     variant = (who.disclosure.identity, tuple(sorted(borough or [])), measure, breaks)
     png = service.rendered(
         "app-png",
@@ -215,6 +215,26 @@ def map_picture(
     return Response(
         png, media_type="image/png", headers={"Content-Disposition": 'inline; filename="map.png"'}
     )
+
+
+def slide_title(
+    meta: dict[str, Any], params: AnalysisParams, boroughs: list[str], measure: str, dataset: str
+) -> str:
+    """The slide's title: period, every filter applied and the data, e.g.
+    "Hotspots, 2020-01 to 2020-12: Robbery, Burglary; Havering; wards by rate per 1,000 (data x@1)"."""
+    types = params.crime_types
+    what = ", ".join(types) if len(types) <= 3 else f"{', '.join(types[:3])} and {len(types) - 3} more"
+    parts = [what or "all crime types"]
+    if boroughs:
+        parts.append("hotspots touching " + ", ".join(boroughs))
+    if params.sources:
+        parts.append("sources " + ", ".join(params.sources))
+    if params.weight == "harm":
+        parts.append("weighted by harm")
+    parts.append("wards by rate per 1,000 residents" if measure == "rate" else "wards by count")
+    method = method_in_words(meta).replace(" (chosen from the data)", "")
+    parts.append(method[:1].lower() + method[1:])
+    return f"Hotspots, {meta['month_from']} to {meta['month_to']}: {'; '.join(parts)} (data {dataset})"
 
 
 @router.get("/app/compare", operation_id="app_compare", response_class=HTMLResponse)
@@ -442,18 +462,26 @@ def _briefing_html(
         chosen = shown.hotspots
         rows = hotspot_rows(chosen, meta)
         subject = f"{borough}: {len(rows)} of {len(hot)} hotspots touch the borough"
-    snapshot = focus_png(result, focus, highlight=hotspot, pad_m=250 if hotspot else 100)
+    # One hotspot: its street-scale map heads the page. A borough: an overview of the borough
+    # (hotspots outlined and numbered, no incident dots), then one page per hotspot, each with
+    # its own street-scale map.
+    if hotspot is not None:
+        snapshot = focus_png(result, focus, highlight=hotspot)
+    else:
+        snapshot = focus_png(result, focus, size_in=(7.0, 6.2), pad_m=300, min_width_m=0, dots=False)
     cards = []
     records = chosen.sort_values("hotspot_id").to_dict("records")
     for row, record in list(zip(rows, records, strict=True))[:BRIEFING_CARDS]:
         monthly = record.get("monthly_counts")
         chart = monthly_png(monthly) if isinstance(monthly, dict) and monthly else None
+        street = None if hotspot is not None else focus_png(result, record["geometry"], highlight=row.rank)
         cards.append(
             {
                 "row": row,
                 "first": record.get("first_month"),
                 "last": record.get("last_month"),
                 "chart": _data_uri(chart) if chart else None,
+                "map": _data_uri(street) if street else None,
                 "easting": round(float(record["geometry"].centroid.x)),
                 "northing": round(float(record["geometry"].centroid.y)),
             }
@@ -466,6 +494,7 @@ def _briefing_html(
         "method": method_in_words(meta),
         "summary": result_in_words(result),
         "snapshot": _data_uri(snapshot),
+        "one_hotspot": hotspot is not None,
         "cards": cards,
         "more": max(0, len(rows) - BRIEFING_CARDS),
         "pdf_link": f"/app/briefing.pdf?{links[0]}",
