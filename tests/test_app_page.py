@@ -168,8 +168,9 @@ def test_natural_breaks_separate_groups_that_quantiles_split() -> None:
 
 def test_change_palette_is_symmetric_and_diverging() -> None:
     bounds = change_breaks(np.array([-90.0, 0.0, 30.0, 60.0]))
-    assert bounds == [-60.0, -30.0, -0.5, 0.5, 30.0, 60.0]
-    assert change_colour(0.0, bounds) == "#f7f7f7"
+    assert bounds == [-60.5, -30.5, -0.5, 0.5, 30.5, 60.5]
+    assert change_colour(0.0, bounds) == "#f7f7f7" and change_colour(0.4, bounds) == "#f7f7f7"
+    assert change_colour(30.0, bounds) == "#fddbc7" and change_colour(31.0, bounds) == "#ef8a62"
     assert change_colour(100.0, bounds) == "#b2182b" and change_colour(-100.0, bounds) == "#2166ac"
     assert change_colour(float("nan"), bounds) == "#cccccc"
 
@@ -391,3 +392,55 @@ def _year_params() -> object:
     from hotspots.geo.analysis import AnalysisParams
 
     return AnalysisParams(month_from="2020-01", month_to="2020-12")
+
+
+# --- compare (issue 14, point 12) -------------------------------------------------------------------
+
+
+def test_compare_class_limits_are_not_shared() -> None:
+    from hotspots.maps.compare import _class_labels
+
+    labels = _class_labels(change_breaks(np.array([-90.0, 0.0, 30.0, 60.0])))
+    assert labels == [
+        "-61 or fewer", "-60 to -31", "-30 to -1", "about the same", "+1 to +30", "+31 to +60", "+61 or more",
+    ]  # fmt: skip
+    limits = [int(n) for label in labels for n in re.findall(r"[-+]?\d+", label)]
+    assert len(limits) == len(set(limits))  # no limit appears in two classes
+    small = _class_labels(change_breaks(np.array([-2.0, 1.0])))
+    assert small[:3] == ["-3 or fewer", "-2", "-1"]
+
+
+def test_compare_keeps_the_crime_type_filter_and_formats_numbers(client: TestClient) -> None:
+    q = {"a_from": "2019-01", "a_to": "2019-12", "b_from": "2020-01", "b_to": "2020-12"}
+    everything = client.get("/app/compare", params=q).text
+    status = re.search(r'id="hs-status"[^>]*>(.*?)</p>', everything, re.S)
+    assert status and re.search(r"\(\d{1,3}(,\d{3})+ incidents\)", status.group(1)), status
+    assert not re.search(r"\b\d{4,}\b incidents", status.group(1))  # "51,610", never "51610"
+    cells = re.findall(r'<td class="hs-num">([^<]*)</td>', everything)
+    assert cells and all(re.fullmatch(r"[-+]?\d{1,3}(,\d{3})*|fewer than \d+|n/a", c) for c in cells)
+    robbery = client.get("/app/compare", params={**q, "category": "Robbery", "eps_m": "120"}).text
+    assert 'name="category" value="Robbery" checked' in robbery
+    assert 'name="category" value="Burglary">' in robbery  # offered, not ticked
+    assert '<input type="hidden" name="eps_m" value="120">' in robbery  # the app's other filters kept
+    assert "Robbery only" in robbery
+
+    def incidents(page: str) -> int:
+        found = re.search(r"Period A [^(]*\(([\d,]+) incidents\)", page)
+        assert found
+        return int(found.group(1).replace(",", ""))
+
+    assert incidents(robbery) < incidents(everything)
+    back = re.search(r'href="(/app\?[^"]*)">Back to the map', robbery)
+    assert back and "category=Robbery" in back.group(1) and "eps_m=120" in back.group(1)
+
+
+def test_app_links_to_compare_with_its_filters(client: TestClient) -> None:
+    html = client.get("/app", params={**YEAR, "category": "Robbery", "eps_m": "120"}).text
+    link = re.search(r'href="(/app/compare\?[^"]*)">Compare periods', html)
+    assert link, "no compare link"
+    href = link.group(1).replace("&amp;", "&")
+    assert "category=Robbery" in href and "eps_m=120" in href and "from=2020-01" in href
+    page = client.get(href).text
+    assert 'name="category" value="Robbery" checked' in page
+    assert '<option value="2020-01" selected>' in page  # period B is the app's period
+    assert '<option value="2019-01" selected>' in page  # against as long a period before it

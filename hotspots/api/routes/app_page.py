@@ -27,6 +27,7 @@ from hotspots.errors import HotspotError, InvalidInput, NotFound
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult
 from hotspots.maps import MapOptions, render_parts
 from hotspots.maps.compare import ward_change_parts
+from hotspots.maps.fmt import count_text, num
 from hotspots.maps.panel import (
     borough_focus,
     choices,
@@ -253,10 +254,13 @@ def compare_page(
     ref, params = query
     selection = service.dataset(ref)
     months = _months(selection)
-    a_from, a_to, b_from, b_to = _default_periods(months, a_from, a_to, b_from, b_to)
+    a_from, a_to, b_from, b_to = _default_periods(
+        months, a_from, a_to, b_from, b_to, params.month_from, params.month_to
+    )
     context: dict[str, Any] = {
         "dataset": selection.ref,
         "months": months,
+        "crime_types": choices(ct for v in selection.versions for ct in v.report.get("crime_types", {})),
         "form": {
             "a_from": a_from,
             "a_to": a_to,
@@ -264,7 +268,20 @@ def compare_page(
             "b_to": b_to,
             "tiles": tiles,
             "dataset": ref or "",
+            "categories": list(params.crime_types),
         },
+        # the app's other filters (radius, density, boundaries, ...) ride along unchanged
+        "hidden": [
+            (k, v) for k, v in request.query_params.multi_items() if k not in COMPARE_OWN and k != "dataset"
+        ],
+        "back_link": "/app?"
+        + urlencode(
+            [(k, v) for k, v in request.query_params.multi_items() if k not in COMPARE_OWN]
+            + [("from", b) for b in (b_from,) if b]
+            + [("to", b) for b in (b_to,) if b]
+            + [("category", c) for c in params.crime_types]
+            + ([("tiles", tiles)] if tiles != "osm" else [])
+        ),
         "error": None,
         "k": service.settings.disclosure_k,
     }
@@ -302,7 +319,9 @@ def compare_page(
         period_a=report["period_a"],
         period_b=report["period_b"],
         statuses=report["hotspots"],
-        ward_rows=_ward_rows(wards),
+        incidents_a=count_text(report["period_a"].get("incidents"), context["k"]),
+        incidents_b=count_text(report["period_b"].get("incidents"), context["k"]),
+        ward_rows=_ward_rows(wards, context["k"]),
         method=method_in_words(a.meta),
     )
     return templates.TemplateResponse(request, "compare.html", context)
@@ -518,13 +537,29 @@ def _default_period(params: AnalysisParams, months: list[str]) -> AnalysisParams
 
 
 def _default_periods(
-    months: list[str], a_from: str | None, a_to: str | None, b_from: str | None, b_to: str | None
+    months: list[str],
+    a_from: str | None,
+    a_to: str | None,
+    b_from: str | None,
+    b_to: str | None,
+    month_from: str | None = None,
+    month_to: str | None = None,
 ) -> tuple[str | None, str | None, str | None, str | None]:
-    """Unset periods default to the latest 12 months (B) against the 12 before (A)."""
+    """Unset periods: the app's period (``from``/``to``, when a link from the app carries it) as B
+    against as many months before it as A; else the latest 12 months (B) against the 12 before."""
     if any((a_from, a_to, b_from, b_to)) or len(months) < 2:
         return a_from, a_to, b_from, b_to
+    if month_from in months and month_to in months and month_from <= month_to:
+        first, last = months.index(month_from), months.index(month_to)
+        n = last - first + 1
+        if first >= n:
+            return months[first - n], months[first - 1], month_from, month_to
     n = min(DEFAULT_MONTHS, len(months) // 2)
     return months[-2 * n], months[-n - 1], months[-n], months[-1]
+
+
+COMPARE_OWN = ("a_from", "a_to", "b_from", "b_to", "tiles", "category", "from", "to")
+"""Query parameters the compare form sets itself (the rest are the app's filters, kept)."""
 
 
 def _form_state(
@@ -579,9 +614,21 @@ def _link_query(
     return urlencode([(k, v) for k, v in period if v] + items)
 
 
-def _ward_rows(wards: Any) -> list[dict[str, Any]]:
+def _ward_rows(wards: Any, k: int) -> list[dict[str, Any]]:
+    """Wards by change, their counts and change as text (``1,234``, ``+1,234``, ``fewer than k``)."""
     frame = wards.sort_values("change", ascending=False, na_position="last")
-    return [dict(r) for r in frame.to_dict("records")]
+    rows = []
+    for record in frame.to_dict("records"):
+        change = num(record.get("change"))
+        rows.append(
+            {
+                **record,
+                "a_text": count_text(record.get("count_a"), k),
+                "b_text": count_text(record.get("count_b"), k),
+                "change_text": "n/a" if change is None else f"{change:+,.0f}",
+            }
+        )
+    return rows
 
 
 def _data_uri(png: bytes) -> str:
