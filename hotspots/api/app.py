@@ -23,6 +23,7 @@ from hotspots.api.routes import (
     boundaries,
     datasets,
     docs,
+    evaluation_page,
     exports,
     health,
     hotspots,
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         health,
         app_page,
+        evaluation_page,
         datasets,
         areas,
         boundaries,
