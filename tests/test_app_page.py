@@ -366,6 +366,8 @@ def test_focus_map_outlines_the_hotspot_and_ward_labels_do_not_overlap(client: T
     bx0, by0, bx1, by1 = borough.bounds
     assert x0 < bx0 and x1 > bx1 and y0 < by0 and y1 > by1
     assert not _dots(overview)  # no incident dots at borough scale
+    own = focus_figure(result, borough, pad_m=300, min_width_m=0, dots=False, numbered={1})
+    assert len(_text_boxes(own, "hotspot-label")) <= 1  # only the borough's own hotspots numbered
     assert _dots(fig)  # at street scale, for an exact view
     _, protected = service.analyse(None, _year_params(), view=service.disclosure_for("viewer"))
     assert not _dots(focus_figure(protected, first, highlight=1))  # never for a protected view

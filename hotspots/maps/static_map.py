@@ -11,6 +11,7 @@ ColorBrewer palettes of the interactive map.
 from __future__ import annotations
 
 import io
+from collections.abc import Collection
 from typing import Literal
 
 import geopandas as gpd
@@ -187,6 +188,7 @@ def focus_png(
     pad_m: float = 150.0,
     min_width_m: float = 900.0,
     dots: bool = True,
+    numbered: Collection[int] | None = None,
 ) -> bytes:
     """A close-up PNG around ``focus`` (a hotspot or borough shape, EPSG:27700).
 
@@ -202,6 +204,7 @@ def focus_png(
         pad_m=pad_m,
         min_width_m=min_width_m,
         dots=dots,
+        numbered=numbered,
     )
     return _png(fig, tight=False)
 
@@ -217,6 +220,7 @@ def focus_figure(
     pad_m: float = 150.0,
     min_width_m: float = 900.0,
     dots: bool = True,
+    numbered: Collection[int] | None = None,
 ) -> Figure:
     """The figure of :func:`focus_png`: a map of ``focus`` filling the whole picture.
 
@@ -227,7 +231,7 @@ def focus_figure(
     one ranked ``highlight`` outlined heavily in orange (its artist has gid
     ``"hotspot-outline"``), and, when ``dots`` and for exact views only, the located incidents
     as faint dots sized by how many share a location (a disclosure-protected result never
-    gets them).
+    gets them). ``numbered`` (when given) limits the numbers to those hotspots (a borough's own).
     """
     fig = Figure(figsize=size_in, dpi=dpi)
     foot = 0.1  # band for the attribution under the map
@@ -248,7 +252,7 @@ def focus_figure(
     if len(hot):
         in_view = hot[hot.geometry.intersects(view)]
         if len(in_view):
-            labels += _hotspot_outlines(ax, in_view, highlight)
+            labels += _hotspot_outlines(ax, in_view, highlight, numbered)
     _frame(ax, box, pad_m=0)
     if len(wards):
         labels += _ward_labels(ax, wards, view)
@@ -435,7 +439,9 @@ def _ward_labels(ax: Axes, wards: gpd.GeoDataFrame, view: shapely.Geometry) -> l
     return texts
 
 
-def _hotspot_outlines(ax: Axes, hot: gpd.GeoDataFrame, highlight: int | None) -> list[Text]:
+def _hotspot_outlines(
+    ax: Axes, hot: gpd.GeoDataFrame, highlight: int | None, numbered: Collection[int] | None = None
+) -> list[Text]:
     """Hotspots in view: a light fill and a clear outline, numbered; ``highlight`` heavy orange.
 
     Returns the number labels, ``highlight``'s first (gid ``"hotspot-label"``).
@@ -457,6 +463,8 @@ def _hotspot_outlines(ax: Axes, hot: gpd.GeoDataFrame, highlight: int | None) ->
                     ax=ax, color=HOTSPOT_FILL, linewidth=1.6, linestyle="--" if dashed else "-", zorder=4
                 )
         for rank, geom in zip(others["hotspot_id"].astype(int), others.geometry, strict=True):
+            if numbered is not None and rank not in numbered:
+                continue
             p = geom.point_on_surface()
             text = ax.text(
                 p.x, p.y, f"#{rank}", fontsize=7, color="#08306b", ha="center", va="center", zorder=7

@@ -487,7 +487,10 @@ def _briefing_html(
     if hotspot is not None:
         snapshot = focus_png(result, focus, highlight=hotspot)
     else:
-        snapshot = focus_png(result, focus, size_in=(7.0, 6.2), pad_m=300, min_width_m=0, dots=False)
+        own = {int(i) for i in chosen["hotspot_id"]}
+        snapshot = focus_png(
+            result, focus, size_in=(7.0, 6.2), pad_m=300, min_width_m=0, dots=False, numbered=own
+        )
     cards = []
     records = chosen.sort_values("hotspot_id").to_dict("records")
     for row, record in list(zip(rows, records, strict=True))[:BRIEFING_CARDS]:
