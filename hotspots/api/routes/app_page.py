@@ -222,7 +222,8 @@ def slide_title(
     meta: dict[str, Any], params: AnalysisParams, boroughs: list[str], measure: str, dataset: str
 ) -> str:
     """The slide's title: period, every filter applied and the data, e.g.
-    "Hotspots, 2020-01 to 2020-12: Robbery, Burglary; Havering; wards by rate per 1,000 (data x@1)"."""
+    "Hotspots, 2020-01 to 2020-12: Robbery, Burglary; hotspots touching Northside; wards by rate
+    per 1,000 residents; hotspot radius 100 m, at least 9 incidents within it (data x@1)"."""
     types = params.crime_types
     what = ", ".join(types) if len(types) <= 3 else f"{', '.join(types[:3])} and {len(types) - 3} more"
     parts = [what or "all crime types"]
