@@ -168,8 +168,9 @@ def test_natural_breaks_separate_groups_that_quantiles_split() -> None:
 
 def test_change_palette_is_symmetric_and_diverging() -> None:
     bounds = change_breaks(np.array([-90.0, 0.0, 30.0, 60.0]))
-    assert bounds == [-60.0, -30.0, -0.5, 0.5, 30.0, 60.0]
-    assert change_colour(0.0, bounds) == "#f7f7f7"
+    assert bounds == [-60.5, -30.5, -0.5, 0.5, 30.5, 60.5]
+    assert change_colour(0.0, bounds) == "#f7f7f7" and change_colour(0.4, bounds) == "#f7f7f7"
+    assert change_colour(30.0, bounds) == "#fddbc7" and change_colour(31.0, bounds) == "#ef8a62"
     assert change_colour(100.0, bounds) == "#b2182b" and change_colour(-100.0, bounds) == "#2166ac"
     assert change_colour(float("nan"), bounds) == "#cccccc"
 
@@ -296,3 +297,152 @@ def test_map_png_legend_names_withheld_wards(client: TestClient) -> None:
     assert not any("fewer than" in label for label in labels)
     r = client.get("/app/map.png", params={"dataset": "bd-2023-01", "category": "Robbery"})
     assert r.status_code == 200 and r.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# --- slides and briefings (issue 14, points 9 and 11) ---------------------------------------------
+
+
+def test_map_png_is_16_9_and_its_title_names_the_filters(client: TestClient) -> None:
+    from hotspots.api.routes.app_page import slide_title
+    from hotspots.geo.analysis import AnalysisParams
+
+    q = {**YEAR, "category": ["Robbery", "Burglary"], "borough": "Havering", "measure": "rate"}
+    r = client.get("/app/map.png", params=q)
+    assert r.status_code == 200
+    width, height = Image.open(io.BytesIO(r.content)).size
+    assert (width, height) == (1600, 900) and width * 9 == height * 16
+    meta = {"month_from": "2020-01", "month_to": "2020-12", "eps_m": 100, "min_samples": 9}
+    params = AnalysisParams(crime_types=("Robbery", "Burglary"), weight="harm")
+    title = slide_title(meta, params, ["Havering"], "rate", "tri@1")
+    for words in ("2020-01 to 2020-12", "Robbery, Burglary", "Havering", "harm", "rate per 1,000", "tri@1"):
+        assert words in title, (words, title)
+    assert "all crime types" in slide_title(meta, AnalysisParams(), [], "count", "tri@1")
+
+
+def _pages(html: str) -> int:
+    import weasyprint
+
+    offline = weasyprint.URLFetcher(allowed_protocols={"data"})
+    return len(weasyprint.HTML(string=html, url_fetcher=offline).render().pages)
+
+
+def test_hotspot_briefing_is_one_page_and_borough_briefing_one_page_per_hotspot(client: TestClient) -> None:
+    one = client.get("/app/briefing", params={**YEAR, "hotspot": 1}).text
+    assert _pages(one) == 1
+    borough = client.get("/app/briefing", params={**YEAR, "borough": "Havering"}).text
+    cards = len(re.findall(r"<h2>Hotspot #(\d+)", borough))
+    assert cards >= 2 and _pages(borough) == 1 + cards  # the overview, then a page per hotspot
+    assert borough.count("Street-scale map of hotspot") == cards
+
+
+def _text_boxes(fig: object, gid: str) -> list[object]:
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    renderer = FigureCanvasAgg(fig).get_renderer()  # type: ignore[arg-type]
+    return [t.get_window_extent(renderer) for t in fig.findobj(lambda a: a.get_gid() == gid)]  # type: ignore[attr-defined]
+
+
+def test_focus_map_outlines_the_hotspot_and_ward_labels_do_not_overlap(client: TestClient) -> None:
+    from hotspots.maps.static_map import focus_figure, overlaps
+
+    service = client.app.state.service  # type: ignore[attr-defined]
+    _, result = service.analyse(None, _year_params())
+    hot = result.hotspots
+    first = hot[hot["hotspot_id"] == 1].geometry.iloc[0]
+    fig = focus_figure(result, first, highlight=1)
+    outline = fig.findobj(lambda a: a.get_gid() == "hotspot-outline")
+    assert len(outline) == 1 and outline[0].get_linewidth()[0] >= 2.5  # type: ignore[attr-defined]
+    xmin, xmax = fig.axes[0].get_xlim()
+    assert 800 <= xmax - xmin <= 2500  # street scale
+    borough = result.boroughs[result.boroughs["borough_name"] == "Havering"].geometry.iloc[0]
+    overview = focus_figure(result, borough, pad_m=300, min_width_m=0, dots=False)
+    for figure in (fig, overview):
+        wards = _text_boxes(figure, "ward-label")
+        labels = wards + _text_boxes(figure, "hotspot-label")
+        assert len(wards) >= 2 and not overlaps(labels)  # type: ignore[arg-type]
+    # The whole borough is in view (nothing cut at any edge).
+    x0, x1 = overview.axes[0].get_xlim()
+    y0, y1 = overview.axes[0].get_ylim()
+    bx0, by0, bx1, by1 = borough.bounds
+    assert x0 < bx0 and x1 > bx1 and y0 < by0 and y1 > by1
+    assert not _dots(overview)  # no incident dots at borough scale
+    own = focus_figure(result, borough, pad_m=300, min_width_m=0, dots=False, numbered={1})
+    assert len(_text_boxes(own, "hotspot-label")) <= 1  # only the borough's own hotspots numbered
+    assert _dots(fig)  # at street scale, for an exact view
+    _, protected = service.analyse(None, _year_params(), view=service.disclosure_for("viewer"))
+    assert not _dots(focus_figure(protected, first, highlight=1))  # never for a protected view
+
+
+def _dots(fig: object) -> bool:
+    from matplotlib.collections import PathCollection
+
+    return any(type(c) is PathCollection for c in fig.axes[0].collections)  # type: ignore[attr-defined]
+
+
+def test_monthly_chart_labels_do_not_run_together() -> None:
+    from hotspots.maps.static_map import monthly_figure, overlaps
+
+    for n in (3, 12, 36, 60):
+        months = {f"{2018 + i // 12}-{i % 12 + 1:02d}": float(i % 7) for i in range(n)}
+        fig = monthly_figure(months)
+        boxes = [t.get_window_extent() for t in fig.axes[0].get_xticklabels() if t.get_text()]
+        assert len(boxes) >= min(n, 5) and not overlaps(boxes), n
+        assert "Jan\n2018" in [t.get_text() for t in fig.axes[0].get_xticklabels()]
+
+
+def _year_params() -> object:
+    from hotspots.geo.analysis import AnalysisParams
+
+    return AnalysisParams(month_from="2020-01", month_to="2020-12")
+
+
+# --- compare (issue 14, point 12) -------------------------------------------------------------------
+
+
+def test_compare_class_limits_are_not_shared() -> None:
+    from hotspots.maps.compare import _class_labels
+
+    labels = _class_labels(change_breaks(np.array([-90.0, 0.0, 30.0, 60.0])))
+    assert labels == [
+        "-61 or fewer", "-60 to -31", "-30 to -1", "about the same", "+1 to +30", "+31 to +60", "+61 or more",
+    ]  # fmt: skip
+    limits = [int(n) for label in labels for n in re.findall(r"[-+]?\d+", label)]
+    assert len(limits) == len(set(limits))  # no limit appears in two classes
+    small = _class_labels(change_breaks(np.array([-2.0, 1.0])))
+    assert small[:3] == ["-3 or fewer", "-2", "-1"]
+
+
+def test_compare_keeps_the_crime_type_filter_and_formats_numbers(client: TestClient) -> None:
+    q = {"a_from": "2019-01", "a_to": "2019-12", "b_from": "2020-01", "b_to": "2020-12"}
+    everything = client.get("/app/compare", params=q).text
+    status = re.search(r'id="hs-status"[^>]*>(.*?)</p>', everything, re.S)
+    assert status and re.search(r"\(\d{1,3}(,\d{3})+ incidents\)", status.group(1)), status
+    assert not re.search(r"\b\d{4,}\b incidents", status.group(1))  # "51,610", never "51610"
+    cells = re.findall(r'<td class="hs-num">([^<]*)</td>', everything)
+    assert cells and all(re.fullmatch(r"[-+]?\d{1,3}(,\d{3})*|fewer than \d+|n/a", c) for c in cells)
+    robbery = client.get("/app/compare", params={**q, "category": "Robbery", "eps_m": "120"}).text
+    assert 'name="category" value="Robbery" checked' in robbery
+    assert 'name="category" value="Burglary">' in robbery  # offered, not ticked
+    assert '<input type="hidden" name="eps_m" value="120">' in robbery  # the app's other filters kept
+    assert "Robbery only" in robbery
+
+    def incidents(page: str) -> int:
+        found = re.search(r"Period A [^(]*\(([\d,]+) incidents\)", page)
+        assert found
+        return int(found.group(1).replace(",", ""))
+
+    assert incidents(robbery) < incidents(everything)
+    back = re.search(r'href="(/app\?[^"]*)">Back to the map', robbery)
+    assert back and "category=Robbery" in back.group(1) and "eps_m=120" in back.group(1)
+
+
+def test_app_links_to_compare_with_its_filters(client: TestClient) -> None:
+    html = client.get("/app", params={**YEAR, "category": "Robbery", "eps_m": "120"}).text
+    link = re.search(r'href="(/app/compare\?[^"]*)">Compare periods', html)
+    assert link, "no compare link"
+    href = link.group(1).replace("&amp;", "&")
+    assert "category=Robbery" in href and "eps_m=120" in href and "from=2020-01" in href
+    page = client.get(href).text
+    assert 'name="category" value="Robbery" checked' in page
+    assert '<option value="2020-01" selected>' in page  # period B is the app's period
+    assert '<option value="2019-01" selected>' in page  # against as long a period before it

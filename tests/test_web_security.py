@@ -173,10 +173,21 @@ def test_security_headers_on_every_response(app_keys: tuple[TestClient, dict[str
     csp = _policy(r.headers["content-security-policy"])
     assert csp["default-src"] == ["'self'"] and csp["frame-ancestors"] == ["'none'"]
     assert csp["object-src"] == ["'none'"] and csp["form-action"] == ["'self'"]
-    cdn = "https://cdn.jsdelivr.net"
-    assert (cdn in csp["script-src"]) == (path == "/docs"), "only the API docs may load the CDN"
-    if path != "/docs":
-        assert csp["img-src"] == ["'self'", "data:"]  # tiles are off in this app
+    assert "http" not in r.headers["content-security-policy"], "no page may load from another host"
+    assert csp["script-src"] == ["'self'", "'unsafe-inline'"]  # the API docs included: no CDN
+    assert csp["img-src"] == ["'self'", "data:"]  # tiles are off in this app
+
+
+def test_api_docs_load_their_assets_from_our_server(app_keys: tuple[TestClient, dict[str, str]]) -> None:
+    client, _ = app_keys
+    page = client.get("/docs").text
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)""", page) + re.findall(r"url: ?'([^']+)'", page)
+    assert urls and all(u.startswith(("/static/docs/", "/openapi.json")) for u in urls), urls
+    assert "https://" not in page and '"validatorUrl": null' in page
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "favicon.png"):
+        r = client.get(f"/static/docs/{asset}")
+        assert r.status_code == 200 and len(r.content) > 1000, asset
+    assert client.get("/redoc").status_code == 404  # ReDoc would fetch its logo from redoc.ly
 
 
 def test_the_policy_allows_the_configured_tiles() -> None:

@@ -22,6 +22,8 @@ from hotspots.api.routes import (
     areas,
     boundaries,
     datasets,
+    docs,
+    evaluation_page,
     exports,
     health,
     hotspots,
@@ -67,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Crime and harm hotspots for community safety partnerships: ward counts, DBSCAN "
         "hotspots across borough borders, maps and GIS layers.",
         lifespan=lifespan,
+        docs_url=None,  # our own /docs loads its assets from this server
+        redoc_url=None,  # ReDoc fetches its logo from redoc.ly: not offered
     )
     app.state.static_prefix = STATIC_PREFIX
     app.tiles = settings.tiles
@@ -75,6 +79,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         health,
         app_page,
+        evaluation_page,
         datasets,
         areas,
         boundaries,
@@ -84,9 +89,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         maps,
         admin,
         ogc,
+        docs,
     ):
         app.include_router(module.router)
     for name, directory in ASSET_DIRS.items():
         app.mount(f"{STATIC_PREFIX}/{name}", StaticFiles(directory=directory), name=f"static-{name}")
+    app.mount(
+        f"{STATIC_PREFIX}/{docs.DOCS_ASSET_NAME}", StaticFiles(directory=docs.DOCS_ASSETS), name="static-docs"
+    )
     app.mount(f"{STATIC_PREFIX}/app", StaticFiles(directory=APP_STATIC), name="static-app")
     return app

@@ -5,8 +5,9 @@ The policy lets pages load scripts, styles, fonts and images from this server on
 only here, and never be framed. The map pages are Folium documents whose scripts and styles
 are inline, so the page policy allows inline scripts and styles; what it stops is loading
 code from anywhere else, sending data elsewhere, plugins, ``<base>`` tricks and framing.
-Swagger UI (``/docs``) and ReDoc (``/redoc``) load FastAPI's defaults from a CDN; only those
-pages may (see :data:`DOCS_SOURCES`).
+Swagger UI (``/docs``) loads its assets from this server too (the installed
+``fastapi-offline`` package, see :mod:`hotspots.api.routes.docs`) under the same policy: no
+page of ours may load anything from another host but the base map's tiles.
 """
 
 from __future__ import annotations
@@ -17,15 +18,6 @@ from urllib.parse import urlparse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 OSM_TILE_HOSTS = ("https://tile.openstreetmap.org", "https://*.tile.openstreetmap.org")
-DOCS_PATHS = ("/docs", "/docs/oauth2-redirect", "/redoc")
-DOCS_SOURCES = {
-    "script-src": ("https://cdn.jsdelivr.net",),
-    "style-src": ("https://cdn.jsdelivr.net", "https://fonts.googleapis.com"),
-    "img-src": ("https://fastapi.tiangolo.com", "https://cdn.redoc.ly"),
-    "font-src": ("https://fonts.gstatic.com",),
-    "worker-src": ("blob:",),
-}
-"""What FastAPI's Swagger UI and ReDoc pages load from outside (CDN assets, fonts, favicon)."""
 
 _HOST = re.compile(r"^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:\d+)?$")
 
@@ -49,8 +41,8 @@ def tile_sources(tiles: str) -> tuple[str, ...]:
     return (f"{parsed.scheme}://{host}",)
 
 
-def content_security_policy(tiles: str, docs: bool = False) -> str:
-    """The policy of the app's pages (``docs``: of the Swagger UI and ReDoc pages)."""
+def content_security_policy(tiles: str) -> str:
+    """The policy of every page of the app, the API documentation included."""
     directives: dict[str, list[str]] = {
         "default-src": ["'self'"],
         "script-src": ["'self'", "'unsafe-inline'"],
@@ -64,9 +56,6 @@ def content_security_policy(tiles: str, docs: bool = False) -> str:
         "form-action": ["'self'"],
         "frame-ancestors": ["'none'"],
     }
-    if docs:
-        for name, sources in DOCS_SOURCES.items():
-            directives[name] += sources
     return "; ".join(f"{name} {' '.join(sources)}" for name, sources in directives.items())
 
 
@@ -81,22 +70,17 @@ class SecurityHeaders:
             (b"referrer-policy", b"same-origin"),
         ]
         self.headers = [(b"content-security-policy", content_security_policy(tiles).encode()), *common]
-        self.docs_headers = [
-            (b"content-security-policy", content_security_policy(tiles, docs=True).encode()),
-            *common,
-        ]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        extra = self.docs_headers if scope.get("path") in DOCS_PATHS else self.headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                headers += [(name, value) for name, value in extra if name not in present]
+                headers += [(name, value) for name, value in self.headers if name not in present]
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -25,7 +25,7 @@ from hotspots.crs import BNG
 from hotspots.geo.analysis import AnalysisResult
 from hotspots.geo.outputs.export import feature_collection
 from hotspots.maps.assets import LEAFLET_CSS, LEAFLET_JS, asset_url
-from hotspots.maps.fmt import count_text, disclosure_k, fmt_number
+from hotspots.maps.fmt import count_text, disclosure_k
 from hotspots.maps.render import (
     BOROUGH_STROKE,
     DATA_ATTRIBUTION_HTML,
@@ -55,19 +55,24 @@ COMPARE_WARD_CLASS = "hs-change"
 
 
 def change_breaks(change: np.ndarray) -> list[float]:
-    """Six symmetric bounds around zero for seven classes: ±(1/3, 2/3, 1) x the largest absolute change."""
+    """Six symmetric bounds around zero for seven classes of the change rounded to whole incidents.
+
+    With ``s`` a third of the largest absolute change (at least 1), the bounds are
+    ±0.5, ±(s + 0.5) and ±(2s + 0.5): no whole number sits on a bound, so the classes'
+    labels ("+1 to +30", "+31 to +60", ...) never share a limit.
+    """
     finite = np.abs(change[np.isfinite(change)])
     top = float(finite.max()) if finite.size else 1.0
-    top = top if top > 0 else 1.0
-    step = top / 3
-    return [-2 * step, -step, -0.5, 0.5, step, 2 * step] if step > 0.5 else [-1.5, -1.0, -0.5, 0.5, 1.0, 1.5]
+    step = max(1.0, float(round(top / 3)))
+    return [-2 * step - 0.5, -step - 0.5, -0.5, 0.5, step + 0.5, 2 * step + 0.5]
 
 
 def change_colour(value: float, bounds: list[float]) -> str:
-    """RdBu colour of a change value for :func:`change_breaks` bounds (grey when unknown)."""
+    """RdBu colour of a change value (rounded to whole incidents, as it is shown) for
+    :func:`change_breaks` bounds (grey when unknown)."""
     if not math.isfinite(value):
         return "#cccccc"
-    return RDBU_REVERSED[int(np.searchsorted(np.asarray(bounds), value, side="right"))]
+    return RDBU_REVERSED[int(np.searchsorted(np.asarray(bounds), round(value), side="right"))]
 
 
 def ward_change_parts(
@@ -235,19 +240,20 @@ def _legend(bounds: list[float]) -> str:
 
 
 def _class_labels(bounds: list[float]) -> list[str]:
+    """Labels of :func:`change_breaks` classes: whole numbers from one bound to the next, none shared."""
     edges = [-math.inf, *bounds, math.inf]
     out = []
     for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         if lo == -0.5 and hi == 0.5:
             out.append("about the same")
         elif math.isinf(lo):
-            out.append(f"{fmt_number(hi, 0)} or fewer")
+            out.append(f"{_signed(hi - 0.5)} or fewer")
         elif math.isinf(hi):
-            out.append(f"+{fmt_number(lo, 0)} or more")
-        else:  # counts are whole numbers: the band next to "about the same" starts at 1
-            low = math.copysign(1.0, lo) if abs(lo) == 0.5 else lo
-            high = math.copysign(1.0, hi) if abs(hi) == 0.5 else hi
-            out.append(f"{_signed(low)} to {_signed(high)}")
+            out.append(f"{_signed(lo + 0.5)} or more")
+        elif lo + 0.5 == hi - 0.5:
+            out.append(_signed(lo + 0.5))
+        else:
+            out.append(f"{_signed(lo + 0.5)} to {_signed(hi - 0.5)}")
     return out
 
 

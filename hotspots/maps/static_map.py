@@ -11,15 +11,20 @@ ColorBrewer palettes of the interactive map.
 from __future__ import annotations
 
 import io
+from collections.abc import Collection
 from typing import Literal
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from matplotlib import patheffects
 from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.text import Text
+from matplotlib.transforms import Bbox
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
 from hotspots.geo.analysis import AnalysisResult
@@ -36,6 +41,7 @@ from hotspots.maps.render import (
 )
 
 FOCUS_COLOUR = "#d95f02"  # ColorBrewer Dark2 orange: the hotspot a briefing is about
+FOCUS_EDGE = "#a63603"  # its outline
 WITHHELD_HATCH = "////"  # wards whose small count disclosure control withheld
 NICE_BARS_M = (50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000)
 
@@ -47,8 +53,8 @@ def map_png(
     breaks: Literal["quantile", "natural"] = "quantile",
     classes: int = 5,
     title: str = "",
-    size_in: tuple[float, float] = (13.33, 7.5),
-    dpi: int = 120,
+    size_in: tuple[float, float] = (16.0, 9.0),
+    dpi: int = 100,
 ) -> bytes:
     """The whole analysis as a slide-sized PNG: ward choropleth, boroughs, hotspots, legend.
 
@@ -61,12 +67,13 @@ def map_png(
     title:
         Plain text drawn above the map.
     size_in, dpi:
-        Figure size in inches (default 16:9) and resolution.
+        Figure size in inches and resolution (default 16:9, 1600 x 900 pixels); the PNG is
+        exactly this size.
     """
     fig = map_figure(
         result, measure=measure, breaks=breaks, classes=classes, title=title, size_in=size_in, dpi=dpi
     )
-    return _png(fig)
+    return _png(fig, tight=False)  # the canvas is the slide: exactly ``size_in`` (16:9), not cropped
 
 
 def map_figure(
@@ -76,16 +83,23 @@ def map_figure(
     breaks: Literal["quantile", "natural"] = "quantile",
     classes: int = 5,
     title: str = "",
-    size_in: tuple[float, float] = (13.33, 7.5),
-    dpi: int = 120,
+    size_in: tuple[float, float] = (16.0, 9.0),
+    dpi: int = 100,
 ) -> Figure:
     """The matplotlib figure of :func:`map_png` (same parameters), with its legend on the one axes.
 
     Wards whose count disclosure control withheld (1 to k-1 incidents, shown as missing to
     viewers and councils) are drawn hatched grey and have their own legend entry, "fewer than
     k incidents"; so are wards whose rate was withheld for that reason.
+
+    The figure is laid out on its whole canvas (title band on top, map on the left, legend on
+    the right, attribution at the foot), so the PNG keeps the canvas's 16:9 shape.
     """
-    fig, ax = _figure(size_in, dpi)
+    fig = Figure(figsize=size_in, dpi=dpi)
+    top = 0.90 if title else 0.97
+    ax = fig.add_axes((0.01, 0.05, 0.64, top - 0.05))
+    ax.set_aspect("equal")
+    ax.set_axis_off()
     wards = latest_wards(result)
     handles: list[Patch] = []
     if len(wards):
@@ -141,9 +155,19 @@ def map_figure(
             )
         )
     if handles:
-        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=9, frameon=False)
+        ax.legend(
+            handles=handles,
+            loc="upper left",
+            bbox_to_anchor=(0.665, top),
+            bbox_transform=fig.transFigure,
+            fontsize=12,
+            frameon=False,
+        )
     _frame(ax, _bounds(result.boroughs if len(result.boroughs) else wards), pad_m=300)
-    _furniture(ax, fig, title)
+    _furniture(ax, fig, "")
+    if title:
+        fig.text(0.01, 0.955, title, fontsize=15, fontweight="bold", ha="left", va="center", wrap=True)
+        fig.texts[-1].set_gid("slide-title")
     return fig
 
 
@@ -159,42 +183,103 @@ def focus_png(
     *,
     highlight: int | None = None,
     title: str = "",
-    size_in: tuple[float, float] = (7.0, 5.0),
+    size_in: tuple[float, float] = (7.0, 4.2),
     dpi: int = 130,
-    pad_m: float = 250.0,
+    pad_m: float = 150.0,
+    min_width_m: float = 900.0,
+    dots: bool = True,
+    numbered: Collection[int] | None = None,
 ) -> bytes:
     """A close-up PNG around ``focus`` (a hotspot or borough shape, EPSG:27700).
 
-    Draws ward outlines with names, borough outlines, every hotspot in view
-    (the one ranked ``highlight`` in orange and labelled) and, for exact views only, the
-    located incidents as dots sized by how many share a location (a disclosure-protected
-    result gets none).
+    See :func:`focus_figure` for the parameters.
     """
-    fig, ax = _figure(size_in, dpi)
-    minx, miny, maxx, maxy = shapely.bounds(focus)
-    box = (minx - pad_m, miny - pad_m, maxx + pad_m, maxy + pad_m)
+    fig = focus_figure(
+        result,
+        focus,
+        highlight=highlight,
+        title=title,
+        size_in=size_in,
+        dpi=dpi,
+        pad_m=pad_m,
+        min_width_m=min_width_m,
+        dots=dots,
+        numbered=numbered,
+    )
+    return _png(fig, tight=False)
+
+
+def focus_figure(
+    result: AnalysisResult,
+    focus: shapely.Geometry,
+    *,
+    highlight: int | None = None,
+    title: str = "",
+    size_in: tuple[float, float] = (7.0, 4.2),
+    dpi: int = 130,
+    pad_m: float = 150.0,
+    min_width_m: float = 900.0,
+    dots: bool = True,
+    numbered: Collection[int] | None = None,
+) -> Figure:
+    """The figure of :func:`focus_png`: a map of ``focus`` filling the whole picture.
+
+    The view is ``focus``'s bounds plus ``pad_m`` on every side, at least ``min_width_m``
+    wide (street scale for one hotspot), widened to the picture's shape so nothing is cut.
+    Drawn: ward outlines with names (a name that would overlap another, or run off the
+    picture, is left out), borough outlines, every hotspot in view outlined and numbered, the
+    one ranked ``highlight`` outlined heavily in orange (its artist has gid
+    ``"hotspot-outline"``), and, when ``dots`` and for exact views only, the located incidents
+    as faint dots sized by how many share a location (a disclosure-protected result never
+    gets them). ``numbered`` (when given) limits the numbers to those hotspots (a borough's own).
+    """
+    fig = Figure(figsize=size_in, dpi=dpi)
+    foot = 0.1  # band for the attribution under the map
+    ax = fig.add_axes((0.0, foot, 1.0, 1.0 - foot))
+    ax.set_aspect("equal")
+    ax.set_axis_off()
+    aspect = (size_in[0]) / (size_in[1] * (1.0 - foot))
+    box = _fit_box(shapely.bounds(focus), pad_m, min_width_m, aspect)
+    view = shapely.box(*box)
     wards = latest_wards(result)
     if len(wards):
-        wards.plot(ax=ax, facecolor="#f7f7f7", edgecolor=WARD_STROKE, linewidth=0.6)
-        view = shapely.box(*box)
-        for name, geom in zip(wards["ward_name"].astype(str), wards.geometry, strict=True):
-            if geom is not None and geom.intersects(view):
-                p = geom.intersection(view).point_on_surface()
-                ax.annotate(name, (p.x, p.y), fontsize=7, color="#555555", ha="center", va="center")
-    if disclosure_k(result.meta) is None:  # dots sized by count: exact views only
+        wards.plot(ax=ax, facecolor="#f7f7f7", edgecolor=WARD_STROKE, linewidth=0.6, zorder=1)
+    if dots and disclosure_k(result.meta) is None:  # dots sized by count: exact views only
         _incident_dots(ax, result, box)
     _boroughs(ax, result, labels=False)
     hot = result.hotspots
+    labels: list[Text] = []
     if len(hot):
-        _hotspots(ax, hot, highlight)
+        in_view = hot[hot.geometry.intersects(view)]
+        if len(in_view):
+            labels += _hotspot_outlines(ax, in_view, highlight, numbered)
     _frame(ax, box, pad_m=0)
+    if len(wards):
+        labels += _ward_labels(ax, wards, view)
     _furniture(ax, fig, title)
-    return _png(fig)
+    drop_overlapping(fig, labels)
+    return fig
 
 
-def monthly_png(monthly: dict[str, float | None], *, size_in: tuple[float, float] = (6.0, 1.8)) -> bytes:
+def monthly_png(monthly: dict[str, float | None], *, size_in: tuple[float, float] = (6.0, 1.7)) -> bytes:
     """A small bar chart of monthly counts (``None`` bars, withheld counts, drawn hatched)."""
+    return _png(monthly_figure(monthly, size_in=size_in))
+
+
+MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def month_label(month: str, first: bool) -> str:
+    """``"2020-01"`` as ``"Jan\n2020"`` (the year under January and under the first bar), else ``"Feb"``."""
+    year, _, mm = month.partition("-")
+    name = MONTH_NAMES[int(mm) - 1] if mm.isdigit() and 1 <= int(mm) <= 12 else month
+    return f"{name}\n{year}" if first or name == "Jan" else name
+
+
+def monthly_figure(monthly: dict[str, float | None], *, size_in: tuple[float, float] = (6.0, 1.7)) -> Figure:
+    """The figure of :func:`monthly_png`: its month labels are thinned until none touch another."""
     fig = Figure(figsize=size_in, dpi=110)
+    FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     months = sorted(monthly)
     values = [monthly[m] for m in months]
@@ -204,14 +289,45 @@ def monthly_png(monthly: dict[str, float | None], *, size_in: tuple[float, float
         if v is None:
             bar.set_hatch("///")
             bar.set_facecolor("#cccccc")
-    step = max(1, len(months) // 8)
-    ax.set_xticks(range(0, len(months), step), [months[i] for i in range(0, len(months), step)], fontsize=7)
     ax.tick_params(axis="y", labelsize=7)
     ax.set_ylabel("incidents", fontsize=7)
+    ax.set_xlim(-0.6, len(months) - 0.4)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-    fig.tight_layout()
-    return _png(fig)
+    for step in (1, 2, 3, 4, 6, 12, 24, 36, 60, 120):
+        ticks = list(range(0, len(months), step))
+        ax.set_xticks(ticks, [month_label(months[i], i == 0) for i in ticks], fontsize=7)
+        fig.tight_layout()
+        if not overlaps([t.get_window_extent() for t in ax.get_xticklabels()]):
+            break
+    return fig
+
+
+def drop_overlapping(fig: Figure, texts: list[Text], pad_px: float = 2.0) -> list[Text]:
+    """Remove every text of ``texts`` that overlaps one kept before it or leaves its axes; the kept.
+
+    ``texts`` are in priority order (the first is always kept when inside its axes).
+    """
+    if not texts:
+        return []
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    kept: list[Text] = []
+    boxes: list[Bbox] = []
+    for text in texts:
+        box = text.get_window_extent(renderer).expanded(1.0, 1.0).padded(pad_px)
+        axes = text.axes
+        inside = axes is None or axes.bbox.contains(box.x0, box.y0) and axes.bbox.contains(box.x1, box.y1)
+        if inside and not any(box.overlaps(b) for b in boxes):
+            kept.append(text)
+            boxes.append(box)
+        else:
+            text.remove()
+    return kept
+
+
+def overlaps(boxes: list[Bbox]) -> bool:
+    """Whether any two of ``boxes`` (display units) overlap."""
+    return any(a.overlaps(b) for i, a in enumerate(boxes) for b in boxes[i + 1 :])
 
 
 # --- drawing helpers ----------------------------------------------------------------------------------
@@ -245,7 +361,7 @@ def _boroughs(ax: Axes, result: AnalysisResult, labels: bool) -> None:
             )
 
 
-def _hotspots(ax: Axes, hot: gpd.GeoDataFrame, highlight: int | None = None) -> None:
+def _hotspots(ax: Axes, hot: gpd.GeoDataFrame) -> None:
     cross = (
         hot["cross_border"].astype(bool).to_numpy() if "cross_border" in hot.columns else np.zeros(len(hot))
     )
@@ -259,20 +375,6 @@ def _hotspots(ax: Axes, hot: gpd.GeoDataFrame, highlight: int | None = None) -> 
                 edgecolor=HOTSPOT_STROKE,
                 linewidth=1.2,
                 linestyle="--" if dashed else "-",
-            )
-    if highlight is not None:
-        mine = hot[hot["hotspot_id"].astype(int) == int(highlight)]
-        if len(mine):
-            mine.plot(ax=ax, facecolor=FOCUS_COLOUR, alpha=0.55, edgecolor="#7f2704", linewidth=2.0)
-            p = mine.geometry.iloc[0].point_on_surface()
-            ax.annotate(
-                f"#{highlight}",
-                (p.x, p.y),
-                fontsize=11,
-                fontweight="bold",
-                ha="center",
-                va="center",
-                color="white",
             )
 
 
@@ -289,12 +391,109 @@ def _incident_dots(ax: Axes, result: AnalysisResult, box: tuple[float, float, fl
     ax.scatter(
         locations.real,
         locations.imag,
-        s=4 + 6 * np.sqrt(counts),
+        s=2 + 2 * np.sqrt(counts),
         c="#252525",
-        alpha=0.55,
+        alpha=0.3,
         linewidths=0,
-        zorder=3,
+        zorder=2,
     )
+
+
+def _fit_box(
+    bounds: np.ndarray | tuple[float, float, float, float], pad_m: float, min_width_m: float, aspect: float
+) -> tuple[float, float, float, float]:
+    """``bounds`` padded by ``pad_m``, at least ``min_width_m`` wide, widened to ``aspect`` (w/h)."""
+    minx, miny, maxx, maxy = (float(v) for v in bounds)
+    cx, cy = (minx + maxx) / 2, (miny + maxy) / 2
+    width = max(maxx - minx + 2 * pad_m, min_width_m)
+    height = maxy - miny + 2 * pad_m
+    if width / height < aspect:
+        width = height * aspect
+    else:
+        height = width / aspect
+    return (cx - width / 2, cy - height / 2, cx + width / 2, cy + height / 2)
+
+
+HALO: list[patheffects.AbstractPathEffect] = [patheffects.withStroke(linewidth=2.5, foreground="white")]
+
+
+def _ward_labels(ax: Axes, wards: gpd.GeoDataFrame, view: shapely.Geometry) -> list[Text]:
+    """Ward names inside the view, the wards with most area in view first (gid ``"ward-label"``)."""
+    placed = []
+    for name, geom in zip(wards["ward_name"].astype(str), wards.geometry, strict=True):
+        if geom is None or not geom.intersects(view):
+            continue
+        part = geom.intersection(view)
+        if part.is_empty:
+            continue
+        placed.append((part.area, name, part.point_on_surface()))
+    placed.sort(key=lambda item: -item[0])
+    texts = []
+    for _, name, p in placed:
+        text = ax.text(
+            p.x, p.y, name, fontsize=8, color="#333333", ha="center", va="center", zorder=6, clip_on=True
+        )
+        text.set_path_effects(HALO)
+        text.set_gid("ward-label")
+        texts.append(text)
+    return texts
+
+
+def _hotspot_outlines(
+    ax: Axes, hot: gpd.GeoDataFrame, highlight: int | None, numbered: Collection[int] | None = None
+) -> list[Text]:
+    """Hotspots in view: a light fill and a clear outline, numbered; ``highlight`` heavy orange.
+
+    Returns the number labels, ``highlight``'s first (gid ``"hotspot-label"``).
+    """
+    labels: list[Text] = []
+    ids = hot["hotspot_id"].astype(int).to_numpy()
+    others = hot[ids != (highlight if highlight is not None else -(10**9))]
+    if len(others):
+        cross = (
+            others["cross_border"].astype(bool).to_numpy()
+            if "cross_border" in others.columns
+            else np.zeros(len(others), dtype=bool)
+        )
+        for dashed in (False, True):
+            part = others[cross == dashed]
+            if len(part):
+                part.plot(ax=ax, facecolor=HOTSPOT_FILL, alpha=0.18, edgecolor="none", zorder=4)
+                part.boundary.plot(
+                    ax=ax, color=HOTSPOT_FILL, linewidth=1.6, linestyle="--" if dashed else "-", zorder=4
+                )
+        for rank, geom in zip(others["hotspot_id"].astype(int), others.geometry, strict=True):
+            if numbered is not None and rank not in numbered:
+                continue
+            p = geom.point_on_surface()
+            text = ax.text(
+                p.x, p.y, f"#{rank}", fontsize=7, color="#08306b", ha="center", va="center", zorder=7
+            )
+            text.set_path_effects(HALO)
+            text.set_gid("hotspot-label")
+            labels.append(text)
+    if highlight is not None:
+        mine = hot[ids == int(highlight)]
+        if len(mine):
+            mine.plot(ax=ax, facecolor=FOCUS_COLOUR, alpha=0.22, edgecolor="none", zorder=5)
+            mine.boundary.plot(ax=ax, color=FOCUS_EDGE, linewidth=3.0, zorder=5)
+            ax.collections[-1].set_gid("hotspot-outline")
+            p = mine.geometry.iloc[0].point_on_surface()
+            text = ax.text(
+                p.x,
+                p.y,
+                f"#{highlight}",
+                fontsize=12,
+                fontweight="bold",
+                ha="center",
+                va="center",
+                color=FOCUS_EDGE,
+                zorder=8,
+            )
+            text.set_path_effects(HALO)
+            text.set_gid("hotspot-label")
+            labels.insert(0, text)
+    return labels
 
 
 def _bounds(frame: gpd.GeoDataFrame) -> tuple[float, float, float, float]:
@@ -342,7 +541,7 @@ def _furniture(ax: Axes, fig: Figure, title: str) -> None:
         ax.set_title(title, fontsize=12, loc="left")
 
 
-def _png(fig: Figure) -> bytes:
+def _png(fig: Figure, tight: bool = True) -> bytes:
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight", facecolor="white")
+    fig.savefig(buffer, format="png", bbox_inches="tight" if tight else None, facecolor="white")
     return buffer.getvalue()

@@ -27,6 +27,7 @@ from hotspots.errors import HotspotError, InvalidInput, NotFound
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult
 from hotspots.maps import MapOptions, render_parts
 from hotspots.maps.compare import ward_change_parts
+from hotspots.maps.fmt import count_text, num
 from hotspots.maps.panel import (
     borough_focus,
     choices,
@@ -203,7 +204,7 @@ def map_picture(
     params = _default_period(params, _months(service.dataset(ref)))
     version, result = service.analyse(ref, params, view=who.disclosure)
     shown = borough_focus(result, borough or [])
-    title = f"Hotspots, {result.meta['month_from']} to {result.meta['month_to']} ({version.ref})"
+    title = slide_title(result.meta, params, borough or [], measure, version.ref)
     variant = (who.disclosure.identity, tuple(sorted(borough or [])), measure, breaks)
     png = service.rendered(
         "app-png",
@@ -215,6 +216,27 @@ def map_picture(
     return Response(
         png, media_type="image/png", headers={"Content-Disposition": 'inline; filename="map.png"'}
     )
+
+
+def slide_title(
+    meta: dict[str, Any], params: AnalysisParams, boroughs: list[str], measure: str, dataset: str
+) -> str:
+    """The slide's title: period, every filter applied and the data, e.g.
+    "Hotspots, 2020-01 to 2020-12: Robbery, Burglary; hotspots touching Northside; wards by rate
+    per 1,000 residents; hotspot radius 100 m, at least 9 incidents within it (data x@1)"."""
+    types = params.crime_types
+    what = ", ".join(types) if len(types) <= 3 else f"{', '.join(types[:3])} and {len(types) - 3} more"
+    parts = [what or "all crime types"]
+    if boroughs:
+        parts.append("hotspots touching " + ", ".join(boroughs))
+    if params.sources:
+        parts.append("sources " + ", ".join(params.sources))
+    if params.weight == "harm":
+        parts.append("weighted by harm")
+    parts.append("wards by rate per 1,000 residents" if measure == "rate" else "wards by count")
+    method = method_in_words(meta).replace(" (chosen from the data)", "")
+    parts.append(method[:1].lower() + method[1:])
+    return f"Hotspots, {meta['month_from']} to {meta['month_to']}: {'; '.join(parts)} (data {dataset})"
 
 
 @router.get("/app/compare", operation_id="app_compare", response_class=HTMLResponse)
@@ -233,10 +255,13 @@ def compare_page(
     ref, params = query
     selection = service.dataset(ref)
     months = _months(selection)
-    a_from, a_to, b_from, b_to = _default_periods(months, a_from, a_to, b_from, b_to)
+    a_from, a_to, b_from, b_to = _default_periods(
+        months, a_from, a_to, b_from, b_to, params.month_from, params.month_to
+    )
     context: dict[str, Any] = {
         "dataset": selection.ref,
         "months": months,
+        "crime_types": choices(ct for v in selection.versions for ct in v.report.get("crime_types", {})),
         "form": {
             "a_from": a_from,
             "a_to": a_to,
@@ -244,7 +269,20 @@ def compare_page(
             "b_to": b_to,
             "tiles": tiles,
             "dataset": ref or "",
+            "categories": list(params.crime_types),
         },
+        # the app's other filters (radius, density, boundaries, ...) ride along unchanged
+        "hidden": [
+            (k, v) for k, v in request.query_params.multi_items() if k not in COMPARE_OWN and k != "dataset"
+        ],
+        "back_link": "/app?"
+        + urlencode(
+            [(k, v) for k, v in request.query_params.multi_items() if k not in COMPARE_OWN]
+            + [("from", b) for b in (b_from,) if b]
+            + [("to", b) for b in (b_to,) if b]
+            + [("category", c) for c in params.crime_types]
+            + ([("tiles", tiles)] if tiles != "osm" else [])
+        ),
         "error": None,
         "k": service.settings.disclosure_k,
     }
@@ -282,7 +320,9 @@ def compare_page(
         period_a=report["period_a"],
         period_b=report["period_b"],
         statuses=report["hotspots"],
-        ward_rows=_ward_rows(wards),
+        incidents_a=count_text(report["period_a"].get("incidents"), context["k"]),
+        incidents_b=count_text(report["period_b"].get("incidents"), context["k"]),
+        ward_rows=_ward_rows(wards, context["k"]),
         method=method_in_words(a.meta),
     )
     return templates.TemplateResponse(request, "compare.html", context)
@@ -442,18 +482,29 @@ def _briefing_html(
         chosen = shown.hotspots
         rows = hotspot_rows(chosen, meta)
         subject = f"{borough}: {len(rows)} of {len(hot)} hotspots touch the borough"
-    snapshot = focus_png(result, focus, highlight=hotspot, pad_m=250 if hotspot else 100)
+    # One hotspot: its street-scale map heads the page. A borough: an overview of the borough
+    # (hotspots outlined and numbered, no incident dots), then one page per hotspot, each with
+    # its own street-scale map.
+    if hotspot is not None:
+        snapshot = focus_png(result, focus, highlight=hotspot)
+    else:
+        own = {int(i) for i in chosen["hotspot_id"]}
+        snapshot = focus_png(
+            result, focus, size_in=(7.0, 6.2), pad_m=300, min_width_m=0, dots=False, numbered=own
+        )
     cards = []
     records = chosen.sort_values("hotspot_id").to_dict("records")
     for row, record in list(zip(rows, records, strict=True))[:BRIEFING_CARDS]:
         monthly = record.get("monthly_counts")
         chart = monthly_png(monthly) if isinstance(monthly, dict) and monthly else None
+        street = None if hotspot is not None else focus_png(result, record["geometry"], highlight=row.rank)
         cards.append(
             {
                 "row": row,
                 "first": record.get("first_month"),
                 "last": record.get("last_month"),
                 "chart": _data_uri(chart) if chart else None,
+                "map": _data_uri(street) if street else None,
                 "easting": round(float(record["geometry"].centroid.x)),
                 "northing": round(float(record["geometry"].centroid.y)),
             }
@@ -466,6 +517,7 @@ def _briefing_html(
         "method": method_in_words(meta),
         "summary": result_in_words(result),
         "snapshot": _data_uri(snapshot),
+        "one_hotspot": hotspot is not None,
         "cards": cards,
         "more": max(0, len(rows) - BRIEFING_CARDS),
         "pdf_link": f"/app/briefing.pdf?{links[0]}",
@@ -489,13 +541,29 @@ def _default_period(params: AnalysisParams, months: list[str]) -> AnalysisParams
 
 
 def _default_periods(
-    months: list[str], a_from: str | None, a_to: str | None, b_from: str | None, b_to: str | None
+    months: list[str],
+    a_from: str | None,
+    a_to: str | None,
+    b_from: str | None,
+    b_to: str | None,
+    month_from: str | None = None,
+    month_to: str | None = None,
 ) -> tuple[str | None, str | None, str | None, str | None]:
-    """Unset periods default to the latest 12 months (B) against the 12 before (A)."""
+    """Unset periods: the app's period (``from``/``to``, when a link from the app carries it) as B
+    against as many months before it as A; else the latest 12 months (B) against the 12 before."""
     if any((a_from, a_to, b_from, b_to)) or len(months) < 2:
         return a_from, a_to, b_from, b_to
+    if month_from in months and month_to in months and month_from <= month_to:
+        first, last = months.index(month_from), months.index(month_to)
+        n = last - first + 1
+        if first >= n:
+            return months[first - n], months[first - 1], month_from, month_to
     n = min(DEFAULT_MONTHS, len(months) // 2)
     return months[-2 * n], months[-n - 1], months[-n], months[-1]
+
+
+COMPARE_OWN = ("a_from", "a_to", "b_from", "b_to", "tiles", "category", "from", "to")
+"""Query parameters the compare form sets itself (the rest are the app's filters, kept)."""
 
 
 def _form_state(
@@ -550,9 +618,21 @@ def _link_query(
     return urlencode([(k, v) for k, v in period if v] + items)
 
 
-def _ward_rows(wards: Any) -> list[dict[str, Any]]:
+def _ward_rows(wards: Any, k: int) -> list[dict[str, Any]]:
+    """Wards by change, their counts and change as text (``1,234``, ``+1,234``, ``fewer than k``)."""
     frame = wards.sort_values("change", ascending=False, na_position="last")
-    return [dict(r) for r in frame.to_dict("records")]
+    rows = []
+    for record in frame.to_dict("records"):
+        change = num(record.get("change"))
+        rows.append(
+            {
+                **record,
+                "a_text": count_text(record.get("count_a"), k),
+                "b_text": count_text(record.get("count_b"), k),
+                "change_text": "n/a" if change is None else f"{change:+,.0f}",
+            }
+        )
+    return rows
 
 
 def _data_uri(png: bytes) -> str:
