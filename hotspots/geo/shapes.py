@@ -110,3 +110,56 @@ def _offsets(span: int) -> tuple[np.ndarray, np.ndarray]:
     d = np.abs(np.arange(-span, span + 1))
     di, dj = np.meshgrid(d, d, indexing="ij")
     return di, dj
+
+
+LINK_WIDTH_FACTOR = 1.0
+"""Street links are as wide as the circles' radius (15 m wide for the default 15 m circles)."""
+
+
+def hotspot_outline(
+    x: np.ndarray, y: np.ndarray, radius: float, link_m: float, *, quad_segs: int = QUAD_SEGS
+) -> shapely.Geometry:
+    """A hotspot's outline: circles around its places joined by street links (EPSG:27700 metres).
+
+    The union of the ``radius``-metre circles around the distinct places ``x``, ``y``
+    (:func:`circle_union`) and of corridors ``radius * LINK_WIDTH_FACTOR`` metres wide
+    along the edges of the minimum spanning tree of the places, using only edges of at
+    most ``link_m`` metres (DBSCAN's ``eps``). A DBSCAN cluster is connected by such
+    edges (cores within ``eps`` of each other, each border place within ``eps`` of a
+    core), so its outline is one contiguous shape a patrol can walk, yet it claims only
+    a narrow strip between places instead of large circles that hold no incidents.
+    Places farther apart than ``link_m`` (possible with HDBSCAN) stay separate parts.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    circles = circle_union(x, y, radius, quad_segs=quad_segs)
+    if len(x) < 2 or not (link_m > 0):
+        return circles
+    a, b = minimum_spanning_links(x, y, link_m)
+    if not len(a):
+        return circles
+    segments = shapely.linestrings(np.stack([np.c_[x[a], y[a]], np.c_[x[b], y[b]]], axis=1))
+    corridors = shapely.buffer(segments, radius * LINK_WIDTH_FACTOR / 2.0, quad_segs=2)
+    return shapely.union_all(np.append(corridors, circles))
+
+
+def minimum_spanning_links(x: np.ndarray, y: np.ndarray, link_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Edges (index pairs, ``a < b``) of the minimum spanning forest of the points over edges of at
+    most ``link_m`` metres, in a fixed order (sorted by ``a`` then ``b``)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import minimum_spanning_tree
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(np.column_stack([x, y]))
+    pairs = tree.query_pairs(link_m, output_type="ndarray")
+    if not len(pairs):
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    i, j = pairs[:, 0], pairs[:, 1]
+    # + a hair: a zero-length edge would be no edge to the sparse graph
+    d = np.hypot(x[i] - x[j], y[i] - y[j]) + 1e-9
+    graph = coo_matrix((d, (i, j)), shape=(len(x), len(x))).tocsr()
+    mst = minimum_spanning_tree(graph).tocoo()
+    a = np.minimum(mst.row, mst.col).astype(np.int64)
+    b = np.maximum(mst.row, mst.col).astype(np.int64)
+    order = np.lexsort((b, a))
+    return a[order], b[order]
