@@ -139,3 +139,26 @@ def test_pai_curve_of_the_shipped_points(points: pd.DataFrame, boundary_sets: di
     assert row["pai"] >= 0.9 * row["grid_pai"]
     png = pai_curve_png(curve, "test")
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_spanning_links_are_the_minimum_spanning_tree() -> None:
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import minimum_spanning_tree
+    from scipy.spatial import cKDTree
+
+    from hotspots.geo.shapes import minimum_spanning_links
+
+    rng = np.random.default_rng(11)
+    for _ in range(20):
+        n = int(rng.integers(2, 300))
+        x = np.round(rng.normal(545000, rng.uniform(20, 300), n), int(rng.integers(0, 3)))
+        y = np.round(rng.normal(185000, 100, n))
+        a, b = minimum_spanning_links(x, y, 100.0)
+        p = cKDTree(np.column_stack([x, y])).query_pairs(100.0, output_type="ndarray")
+        d = np.hypot(x[p[:, 0]] - x[p[:, 1]], y[p[:, 0]] - y[p[:, 1]]) + 1e-9
+        ref = minimum_spanning_tree(coo_matrix((d, (p[:, 0], p[:, 1])), shape=(n, n)).tocsr())
+        assert len(a) == ref.nnz
+        assert np.hypot(x[a] - x[b], y[a] - y[b]).sum() == pytest.approx(ref.sum() - 1e-9 * ref.nnz, abs=1e-6)
+    # on one line (no triangulation): still the chain
+    a, b = minimum_spanning_links(np.arange(6) * 50.0, np.zeros(6), 100.0)
+    assert a.tolist() == [0, 1, 2, 3, 4] and b.tolist() == [1, 2, 3, 4, 5]
