@@ -25,7 +25,7 @@ from rich.table import Table
 from hotspots.boundaries.formats import FORMATS as BOUNDARY_FORMATS
 from hotspots.errors import HotspotError, InvalidInput
 from hotspots.geo.analysis import AUTO, AnalysisParams
-from hotspots.geo.clusters.hotspots import DEFAULT_SHAPE_BUFFER_M
+from hotspots.geo.clusters.hotspots import DEFAULT_MIN_LOCATIONS, DEFAULT_SHAPE_BUFFER_M
 from hotspots.geo.inputs.ingest import OUTSIDE_POLICIES, ColumnMapping, IngestResult, Source
 from hotspots.geo.outputs.export import (
     boroughs_geojson,
@@ -136,6 +136,7 @@ CellSizeOpt = Annotated[float | None, _contract("cell_size_m")]
 WeightOpt = Annotated[str, _contract("weight")]
 MethodOpt = Annotated[str, _contract("method")]
 MinClusterOpt = Annotated[int | None, _contract("min_cluster_size")]
+MinLocationsOpt = Annotated[int, _contract("min_locations")]
 CategoryOpt = Annotated[list[str] | None, typer.Option(help="Crime type to include (repeatable)")]
 OutsideOpt = Annotated[
     str,
@@ -214,6 +215,7 @@ def analyse_cmd(
     area: AreaOpt = None,
     population: PopulationOpt = None,
     buffer_m: BufferOpt = DEFAULT_SHAPE_BUFFER_M,
+    min_locations: MinLocationsOpt = DEFAULT_MIN_LOCATIONS,
     cell_size_m: CellSizeOpt = None,
     weight: WeightOpt = "count",
     method: MethodOpt = "dbscan",
@@ -248,6 +250,7 @@ def analyse_cmd(
             weight=weight,  # type: ignore[arg-type]
             method=method,  # type: ignore[arg-type]
             min_cluster_size=min_cluster_size,
+            min_locations=min_locations,
             harm_table=_harm_table(harm_table),
         )
         params.validate()
@@ -310,6 +313,7 @@ def analyse_distributed_cmd(
     category: CategoryOpt = None,
     boundaries: Annotated[str, typer.Option(help="Boundary set, or 'auto' for the set in force")] = "auto",
     buffer_m: BufferOpt = DEFAULT_SHAPE_BUFFER_M,
+    min_locations: MinLocationsOpt = DEFAULT_MIN_LOCATIONS,
     tile_m: Annotated[
         float | None, typer.Option("--tile-m", help="DBSCAN tile width, m (default 50 x eps)")
     ] = None,
@@ -335,6 +339,7 @@ def analyse_distributed_cmd(
             min_samples=min_samples,
             boundaries=boundaries,
             shape_buffer_m=buffer_m,
+            min_locations=min_locations,
         )
         params.validate()
         csv_input = _distributed_input(paths)
@@ -458,18 +463,36 @@ def _print_summary(meta: dict[str, Any], hotspots: Any) -> None:
         + (f" ({hit:.0%} in {meta['hotspot_area_share']:.1%} of the area)" if hit is not None else ""),
         highlight=False,
     )
-    if len(hotspots):
-        table = Table(title="Top hotspots")
-        for col in ("#", "incidents", "area (ha)", "wards", "boroughs", "cross-border"):
+    areas = hotspots[hotspots["kind"] == "area"] if len(hotspots) else hotspots
+    places = hotspots[hotspots["kind"] == "place"] if len(hotspots) else hotspots
+    if len(areas):
+        table = Table(title="Top hotspot areas")
+        for col in ("rank", "id", "incidents", "locations", "area (ha)", "wards", "boroughs", "cross-border"):
             table.add_column(col)
-        for row in hotspots.head(10).itertuples():
+        for row in areas.head(10).itertuples():
             table.add_row(
+                str(row.rank),
                 str(row.hotspot_id),
                 str(row.count),
+                str(row.locations),
                 f"{row.area_m2 / 1e4:.1f}",
                 ", ".join(row.wards[:3]) + (" ..." if len(row.wards) > 3 else ""),
                 ", ".join(row.boroughs),
                 "yes" if row.cross_border else "",
+            )
+        console.print(table)
+    if len(places):
+        table = Table(title=f"Top places (hotspots on fewer than {meta.get('min_locations')} locations)")
+        for col in ("rank", "id", "incidents", "locations", "location", "wards"):
+            table.add_column(col)
+        for row in places.head(10).itertuples():
+            table.add_row(
+                str(row.rank),
+                str(row.hotspot_id),
+                str(row.count),
+                str(row.locations),
+                row.location_text or "-",
+                ", ".join(row.wards[:2]),
             )
         console.print(table)
 
@@ -493,6 +516,14 @@ def evaluate_cmd(
     outside: OutsideOpt = "keep",
     json_out: Annotated[
         Path | None, typer.Option("--json", help="Also write the full report as JSON")
+    ] = None,
+    curve_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--curve",
+            help="Also draw the PAI curve (PAI against area share 0.5-5%: hotspots, 50 m grid, "
+            "kernel density, wards) of the last test month as a PNG",
+        ),
     ] = None,
 ) -> None:
     """Do hotspots predict? Fit on months 1..n, test on n+1: hit rate, PAI, PEI, RRI, baselines."""
@@ -542,9 +573,41 @@ def evaluate_cmd(
             _fmt_num(row["grid_pai"]),
         )
     Console().print(table)
+    curve = report.get("curve")
+    if curve:
+        Console().print(_curve_table(curve, report["test_months"][-1]))
     if json_out is not None:
         _write(json_out, dumps(jsonable(report)))
         console.print(f"Wrote {json_out}")
+    if curve_out is not None and report.get("curve"):
+        from hotspots.geo.stats.evaluation import pai_curve_png
+
+        title = f"Fitted on the months before {report['test_months'][-1]}, tested on it"
+        tmp = curve_out.with_name(f".{curve_out.name}.tmp")
+        tmp.write_bytes(pai_curve_png(report["curve"], title))
+        os.replace(tmp, curve_out)
+        console.print(f"Wrote {curve_out}")
+
+
+def _curve_table(curve: dict[str, Any], test_month: str) -> Table:
+    """PAI at a few area shares: hotspots (the densest first, up to that share) and baselines."""
+    table = Table(title=f"PAI curve, test month {test_month} (PAI at each share of the area)")
+    for col in ("area share", "hotspots", "50 m grid", "KDE", "wards"):
+        table.add_column(col, justify="right")
+    shares = curve["shares"]
+    hs = curve.get("hotspots") or {}
+    h_share, h_pai = hs.get("area_share", []), hs.get("pai", [])
+    for target in (0.005, 0.01, 0.02, 0.03, 0.05):
+        i = min(range(len(shares)), key=lambda j: abs(shares[j] - target)) if shares else None
+        if i is None:
+            continue
+        upto = [p for a, p in zip(h_share, h_pai, strict=True) if a <= shares[i] + 1e-12]
+        table.add_row(
+            _fmt_share(shares[i], 1),
+            _fmt_num(upto[-1]) if upto else "-",
+            *(_fmt_num((curve.get(name) or [None] * len(shares))[i]) for name in ("grid", "kde", "wards")),
+        )
+    return table
 
 
 def _fmt_share(value: float | None, decimals: int = 0) -> str:

@@ -290,7 +290,11 @@ def test_real_dbscan_hotspots_beat_the_ward_baseline(real_evaluation) -> None:  
     wards = res.baselines["wards"]
     assert res.pai is not None and wards.pai is not None
     assert res.pai > 2 * wards.pai
-    assert 20 < res.pai < 50  # DESIGN: about 33 with tight 30 m shapes
+    # 30 m circles gave PAI 33 here, 0.83x the 50 m grid; 15 m circles joined by street links
+    # hold the same incidents in half the area and beat the grid at the same area share
+    assert 50 < res.pai < 120
+    grid = res.baselines["grid"]
+    assert grid.pai is not None and res.pai >= 0.9 * grid.pai
     assert res.pei is not None and 0 < res.pei <= 1
     assert res.rri is not None and 0.5 < res.rri < 2
     assert 0.3 < (res.hit_rate or 0) < 0.8 and res.area_share < 0.05

@@ -22,8 +22,15 @@ from hotspots.boundaries import BoundarySet
 from hotspots.crs import BNG, WGS84, to_wgs84_point, transform
 from hotspots.errors import InvalidInput
 from hotspots.geo.clusters.dbscan import attach_border_points, canonical_labels, weighted_dbscan
-from hotspots.geo.clusters.hotspots import HOTSPOT_COLUMNS, SUMMARY_INPUTS, TOP_CATEGORIES, build_hotspots
+from hotspots.geo.clusters.hotspots import (
+    DEFAULT_MIN_LOCATIONS,
+    HOTSPOT_COLUMNS,
+    SUMMARY_INPUTS,
+    TOP_CATEGORIES,
+    build_hotspots,
+)
 from hotspots.geo.clusters.locations import Locations
+from hotspots.geo.clusters.shapes import minimum_spanning_links
 from hotspots.geo.inputs.ingest import (
     CATEGORY_COLUMNS,
     MISSING_NUMBER_TOKENS,
@@ -83,7 +90,9 @@ def reference_hotspots(
     """The per-hotspot loop that :func:`build_hotspots` replaced."""
     member = labels >= 0
     has_harm = "harm" in incidents.columns
-    df = incidents.loc[member, SUMMARY_INPUTS + (["harm"] if has_harm else [])].copy()
+    has_text = "location" in incidents.columns
+    extra = (["harm"] if has_harm else []) + (["location"] if has_text else [])
+    df = incidents.loc[member, SUMMARY_INPUTS + extra].copy()
     for c in df.columns:  # the loop worked on text: category columns are compared as text
         if isinstance(df[c].dtype, pd.CategoricalDtype):
             df[c] = df[c].astype("string")
@@ -92,7 +101,16 @@ def reference_hotspots(
     rows = []
     for label, group in df.groupby("label", sort=True):
         xy = np.unique(group[["x", "y"]].to_numpy(), axis=0)
-        shape = shapely.union_all(shapely.buffer(shapely.points(xy), 30.0, quad_segs=8))
+        shape = shapely.union_all(shapely.buffer(shapely.points(xy), 15.0, quad_segs=8))
+        a, b = minimum_spanning_links(xy[:, 0], xy[:, 1], 100.0)
+        if len(a):
+            links = shapely.buffer(shapely.linestrings(np.stack([xy[a], xy[b]], axis=1)), 7.5, quad_segs=2)
+            shape = shapely.union_all([*links, shape])
+        place = len(xy) < DEFAULT_MIN_LOCATIONS
+        text = None
+        if has_text and place:
+            texts = [str(t).strip() for t in group["location"].dropna().value_counts().index]
+            text = "; ".join(t for t in texts if t) or None
         area = float(shape.area)
         count = int(len(group))
         inside = group[~group["outside_area"].astype(bool)]
@@ -114,9 +132,12 @@ def reference_hotspots(
         rows.append(
             {
                 "hotspot_id": int(label) + 1,
+                "kind": "place" if place else "area",
+                "rank": None,
                 "count": count,
                 "harm": round(float(group["harm"].sum()), 1) if has_harm else None,
                 "locations": int(len(xy)),
+                "location_text": text,
                 "area_m2": round(area, 1),
                 "density_per_km2": round(count / (area / 1e6), 1) if area > 0 else None,
                 "share_of_incidents": share_inc,
@@ -142,6 +163,10 @@ def reference_hotspots(
                 "geometry": shape,
             }
         )
+    seen = {"place": 0, "area": 0}
+    for row in rows:
+        seen[row["kind"]] += 1
+        row["rank"] = seen[row["kind"]]
     return gpd.GeoDataFrame(rows, columns=HOTSPOT_COLUMNS, geometry="geometry", crs=BNG)
 
 

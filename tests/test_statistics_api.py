@@ -84,6 +84,19 @@ def test_evaluate_reports_pai_and_baselines(client: TestClient) -> None:
     assert 0 < row["pei"] <= 1
     assert 0.5 < row["rri"] < 2
     assert client.get("/evaluate", params={"rolling": 40}).status_code == 422
+    curve = body["curve"]
+    assert len(curve["grid"]) == len(curve["shares"]) and curve["hotspots"]["pai"]
+    png = client.get("/evaluate/curve.png", params={"min_samples": 70, "test_month": "2020-12"})
+    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
+    assert png.content[:4] == b"\x89PNG"
+    # viewers get no curve: PAI at nested area shares would difference to small counts
+    anonymous = {"X-API-Key": ""}
+    shown = client.get("/evaluate", params={"min_samples": 70, "test_month": "2020-12"}, headers=anonymous)
+    assert shown.status_code == 200 and shown.json()["curve"] is None
+    refused = client.get(
+        "/evaluate/curve.png", params={"min_samples": 70, "test_month": "2020-12"}, headers=anonymous
+    )
+    assert refused.status_code == 403
 
 
 def test_compare_periods(client: TestClient) -> None:
@@ -121,9 +134,13 @@ def test_cli_evaluate_and_statistics_outputs(
     src = tmp_path / "points.csv"
     src.write_bytes(points_source.data)
     report = tmp_path / "eval.json"
-    result = runner.invoke(cli, ["evaluate", str(src), "--min-samples", "70", "--json", str(report)])
+    curve = tmp_path / "curve.png"
+    result = runner.invoke(
+        cli, ["evaluate", str(src), "--min-samples", "70", "--json", str(report), "--curve", str(curve)]
+    )
     assert result.exit_code == 0, result.output
     assert "PAI" in result.output and "2020-12" in result.output
+    assert "PAI curve" in result.output and curve.read_bytes()[:4] == b"\x89PNG"
     assert json.loads(report.read_text())["rows"][0]["pai"] > 10
     bd = tmp_path / "bd.csv"
     bd.write_bytes(bd_source.data)

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import Depends, Query, Request
 
 from hotspots.geo.analysis import AnalysisParams
-from hotspots.geo.clusters.hotspots import DEFAULT_SHAPE_BUFFER_M
+from hotspots.geo.clusters.hotspots import DEFAULT_MIN_LOCATIONS, DEFAULT_SHAPE_BUFFER_M
 from hotspots.geo.params import SPECS, Method, Weight
 from hotspots.service import HotspotService
 
@@ -62,6 +62,7 @@ async def analysis_query(
         ),
     ] = None,
     cell_size_m: Annotated[float | None, contract("cell_size_m")] = None,
+    min_locations: Annotated[int, contract("min_locations")] = DEFAULT_MIN_LOCATIONS,
 ) -> tuple[str | None, AnalysisParams]:
     params = AnalysisParams(
         month_from=month_from,
@@ -77,6 +78,7 @@ async def analysis_query(
         min_cluster_size=min_cluster_size,
         sources=tuple(source or ()),
         area=area,
+        min_locations=min_locations,
     )
     return dataset, params
 

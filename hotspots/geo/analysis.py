@@ -30,7 +30,7 @@ from hotspots.geo.clusters.dbscan import (
     weighted_dbscan,
 )
 from hotspots.geo.clusters.hdbscan import hdbscan_labels
-from hotspots.geo.clusters.hotspots import DEFAULT_SHAPE_BUFFER_M, build_hotspots
+from hotspots.geo.clusters.hotspots import DEFAULT_MIN_LOCATIONS, DEFAULT_SHAPE_BUFFER_M, build_hotspots
 from hotspots.geo.inputs.ingest import MONTH_RE
 from hotspots.geo.inputs.join import join_wards
 from hotspots.geo.params import SPECS, Method, Weight, check_grid, hotspots_note, smallest_cell_size
@@ -52,7 +52,9 @@ class AnalysisParams:
     ``boundaries`` names a boundary set or ``"auto"`` for the set in force for
     each incident's month; ``area`` names the area to analyse in (``None``: the
     one the dataset was stored for; resolved by the service); ``shape_buffer_m``
-    is the radius in metres of the circles drawn around member locations.
+    is the radius in metres of the circles drawn around member locations (and the
+    width of the street links joining them); a hotspot on fewer than
+    ``min_locations`` distinct locations is a ``place``, ranked apart from the areas.
     """
 
     month_from: str | None = None
@@ -69,6 +71,7 @@ class AnalysisParams:
     harm_table: tuple[tuple[str, float], ...] | None = None
     sources: tuple[str, ...] = ()
     area: str | None = None
+    min_locations: int = DEFAULT_MIN_LOCATIONS
 
     def harm(self) -> HarmWeights:
         """The harm weights in use: a custom table, else the documented default."""
@@ -81,7 +84,15 @@ class AnalysisParams:
                 raise InvalidInput(f"'{label}' must be a month in the form YYYY-MM, got {value!r}")
         if self.month_from and self.month_to and self.month_from > self.month_to:
             raise InvalidInput(f"'from' ({self.month_from}) is after 'to' ({self.month_to})")
-        for name in ("eps_m", "min_samples", "shape_buffer_m", "cell_size_m", "weight", "method"):
+        for name in (
+            "eps_m",
+            "min_samples",
+            "shape_buffer_m",
+            "cell_size_m",
+            "weight",
+            "method",
+            "min_locations",
+        ):
             SPECS[name].check(getattr(self, name))
         SPECS["min_cluster_size"].check(self.min_cluster_size)
 
@@ -206,6 +217,8 @@ def analyse(
         months=months,
         study_area=coverage,
         shape_buffer_m=params.shape_buffer_m,
+        link_m=eps,
+        min_locations=params.min_locations,
     )
     _name_outside_districts(hotspots, joined, labels, located & ~inside, neighbours, own)
     context = _context_shapes(joined, outside_only, params.shape_buffer_m)
@@ -244,6 +257,15 @@ def analyse(
         "harm": assignment.meta(),
         "harm_total": float(joined["harm"].to_numpy()[inside].sum()),
         "shape_buffer_m": params.shape_buffer_m,
+        "shape_rule": "circles of shape_buffer_m metres around member locations, joined by links as wide "
+        "as that radius along the minimum spanning tree of the locations (links of at most eps_m)",
+        "min_locations": params.min_locations,
+        "hotspot_kinds": {
+            "area": int((hotspots["kind"] == "area").sum()) if len(hotspots) else 0,
+            "place": int((hotspots["kind"] == "place").sum()) if len(hotspots) else 0,
+            "rule": f"a place is a hotspot on fewer than {params.min_locations} distinct locations; "
+            "places and areas are ranked separately (rank), hotspot_id ranks all",
+        },
         "boundary_sets": [s.name for s in sets],
         "boundary_notes": [n for s in sets for n in s.notes],
         "incidents": int(len(joined)),

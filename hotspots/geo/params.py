@@ -147,14 +147,25 @@ _SPECS = (
     ParamSpec(
         "shape_buffer_m",
         float,
-        "Radius drawn around hotspot member locations",
+        "Radius of the circles drawn around hotspot member locations, and width of the street links "
+        "joining them (default 15)",
         5.0,
         500.0,
-        default=30.0,
+        default=15.0,
         unit="metres",
         alias="buffer_m",
         option="--buffer-m",
         why="street scale",
+    ),
+    ParamSpec(
+        "min_locations",
+        int,
+        "Distinct locations a hotspot needs to be an area; with fewer it is a place (a shopping centre, "
+        "a station), listed and ranked on its own (default 3)",
+        1,
+        1000,
+        default=3,
+        why="police.uk snaps incidents to map points: one or two points are a place, not an area",
     ),
     ParamSpec(
         "cell_size_m",

@@ -10,6 +10,7 @@ from fastapi.responses import Response
 
 from hotspots.api.auth import Viewer
 from hotspots.api.deps import AnalysisQuery, Service, contract
+from hotspots.errors import Forbidden
 from hotspots.geo.outputs.export import (
     HOTSPOT_PROPERTIES,
     dumps,
@@ -21,6 +22,7 @@ from hotspots.geo.outputs.export import (
 )
 from hotspots.geo.stats.assessment import emerging_summary
 from hotspots.geo.stats.emerging import NO_PATTERN
+from hotspots.geo.stats.evaluation import pai_curve_png
 
 router = APIRouter(tags=["statistics"])
 GEOJSON = "application/geo+json"
@@ -89,6 +91,32 @@ def evaluate(
     version, report = service.evaluate(ref, params, test_month, rolling, view=who.disclosure)
     body: dict[str, Any] = jsonable({"dataset": version.ref, **report})
     return body
+
+
+@router.get(
+    "/evaluate/curve.png",
+    operation_id="evaluate_curve_png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def evaluate_curve_png(
+    service: Service,
+    query: AnalysisQuery,
+    who: Viewer,
+    test_month: Annotated[Month, Query(description="Month to test on (default: the last month)")] = None,
+    rolling: Annotated[int, contract("rolling")] = 1,
+) -> Response:
+    """The PAI curve of the last test month as a PNG: PAI against area share (0.5-5%) for the
+    hotspots (taken by density), the 50 m grid, kernel density and wards (the JSON is ``curve``
+    in ``/evaluate``). Police and admin keys only: nested area shares difference to counts."""
+    ref, params = query
+    version, report = service.evaluate(ref, params, test_month, rolling, view=who.disclosure)
+    curve = report.get("curve")
+    if not curve:
+        raise Forbidden(report.get("curve_note") or "no PAI curve for this evaluation")
+    title = f"{version.ref}: fitted on the months before {report['test_months'][-1]}, tested on it"
+    png = pai_curve_png(curve, title)
+    return Response(png, media_type="image/png")
 
 
 @router.get("/compare", operation_id="compare_periods")

@@ -1,9 +1,12 @@
 """Hotspot shapes and summaries from DBSCAN labels.
 
-A hotspot is drawn tight to where its incidents are: the union of circles of
-``shape_buffer_m`` metres (default 30 m, street scale) around its member
-locations, in EPSG:27700. A convex hull would cover far more empty ground and
-inflate the area, which makes a hotspot look weaker than it is (lower PAI).
+A hotspot is drawn tight to where its incidents are: circles of ``shape_buffer_m``
+metres (default 15 m) around its member locations, joined by street links as wide
+as that radius along the minimum spanning tree of its locations (edges of at most
+``eps``), in EPSG:27700 (:func:`hotspots.geo.clusters.shapes.hotspot_outline`). One
+contiguous street-scale shape per hotspot. A convex hull, or wide circles, would
+cover far more empty ground and inflate the area, which makes a hotspot look
+weaker than it is (lower PAI).
 """
 
 from __future__ import annotations
@@ -20,23 +23,32 @@ import shapely
 
 from hotspots.crs import BNG, WGS84, transform
 from hotspots.geo.clusters.locations import Locations
-from hotspots.geo.clusters.shapes import circle_union
+from hotspots.geo.clusters.shapes import hotspot_outline
 from hotspots.geo.geos import prepared_copy
 from hotspots.geo.stats.trend import mann_kendall_many, time_profile
 
-DEFAULT_SHAPE_BUFFER_M = 30.0
+DEFAULT_SHAPE_BUFFER_M = 15.0
+DEFAULT_MIN_LOCATIONS = 3
+"""A hotspot on fewer distinct locations than this is a *place* (a shopping centre, a station),
+not an area."""
+PLACE, AREA = "place", "area"
 TOP_CATEGORIES = 3
 SUMMARY_INPUTS = [
     *("x", "y", "month", "crime_type", "occurred_at", "outside_area"),
     *("ward_code", "ward_name", "borough_code", "borough_name"),
 ]
-"""Columns :func:`build_hotspots` reads; ``harm`` (weight per incident) is used when present."""
+OPTIONAL_INPUTS = ["harm", "location"]
+"""Columns :func:`build_hotspots` reads; ``harm`` (weight per incident) and ``location`` (police.uk's
+location text, "On or near ...") are used when present."""
 
 HOTSPOT_COLUMNS = [
     "hotspot_id",
+    "kind",
+    "rank",
     "count",
     "harm",
     "locations",
+    "location_text",
     "area_m2",
     "density_per_km2",
     "share_of_incidents",
@@ -70,6 +82,8 @@ def build_hotspots(
     months: Sequence[str],
     study_area: shapely.Geometry,
     shape_buffer_m: float = DEFAULT_SHAPE_BUFFER_M,
+    link_m: float = 100.0,
+    min_locations: int = DEFAULT_MIN_LOCATIONS,
 ) -> gpd.GeoDataFrame:
     """One row per cluster, in label order (``hotspot_id`` 1 = label 0 = most incidents, or most harm).
 
@@ -87,6 +101,16 @@ def build_hotspots(
         member incidents inside it over all located incidents inside it, and
         ``share_of_area`` the hotspot's area inside it over its area, so that
         ``pai`` (their ratio) compares like with like.
+    shape_buffer_m:
+        Radius (metres) of the circles around member locations, and width of the links.
+    link_m:
+        Longest link (metres) drawn between member locations: DBSCAN's ``eps``.
+    min_locations:
+        A hotspot on fewer distinct locations is ``kind`` "place" (one or two snapped map points:
+        a shopping centre, a station), the others "area". ``rank`` counts within each kind
+        (1 = most incidents or harm), so a place's tiny area and huge density are never ranked
+        against street-scale areas; ``hotspot_id`` is the rank over all clusters, as before.
+        ``location_text`` gives a place's police.uk location texts, most incidents first.
 
     Returns
     -------
@@ -101,7 +125,8 @@ def build_hotspots(
     if not member.any():
         return gpd.GeoDataFrame({c: [] for c in HOTSPOT_COLUMNS if c != "geometry"}, geometry=[], crs=BNG)
     has_harm = "harm" in incidents.columns
-    df = incidents[SUMMARY_INPUTS + (["harm"] if has_harm else [])]
+    has_text = "location" in incidents.columns
+    df = incidents[SUMMARY_INPUTS + [c for c in OPTIONAL_INPUTS if c in incidents.columns]]
     total_inside = int((~incidents["outside_area"].to_numpy(dtype=bool)).sum())
     study_area_m2 = float(study_area.area)
     study_area = prepared_copy(study_area)  # the boundary set's outline is shared: prepare a copy
@@ -114,7 +139,7 @@ def build_hotspots(
     # The shapes are unioned in worker threads (GEOS runs without the GIL) while this
     # thread works out everything else.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        pending, n_locations = _start_shapes(pool, df, g, shape_buffer_m)
+        pending, n_locations = _start_shapes(pool, df, g, shape_buffer_m, link_m)
         rows = _summaries(df, g, months, outside, has_harm)
         shapes = np.array([f.result() for f in pending], dtype=object)
     areas = shapely.area(shapes)
@@ -124,12 +149,21 @@ def build_hotspots(
         area_inside[i] = float(shapes[i].intersection(study_area).area)
     centroids = shapely.centroid(shapes)
     lons, lats = transform(shapely.get_x(centroids), shapely.get_y(centroids), BNG, WGS84)
+    kinds = np.where(np.asarray(n_locations) < min_locations, PLACE, AREA)
+    ranks = np.zeros(len(rows), dtype=np.int64)
+    for kind in (PLACE, AREA):
+        mine = kinds == kind
+        ranks[mine] = np.arange(1, int(mine.sum()) + 1)  # rows are in hotspot_id order
+    texts = _location_texts(df, g, kinds == PLACE) if has_text else [None] * len(rows)
     for k, row in enumerate(rows):
         count = row["count"]
         area = float(areas[k])
         share_inc = int(n_inside[k]) / total_inside if total_inside else 0.0
         share_area = float(area_inside[k]) / study_area_m2 if study_area_m2 > 0 else float("nan")
         row.update(
+            kind=str(kinds[k]),
+            rank=int(ranks[k]),
+            location_text=texts[k],
             locations=int(n_locations[k]),
             area_m2=round(area, 1),
             density_per_km2=round(count / (area / 1e6), 1) if area > 0 else None,
@@ -140,7 +174,9 @@ def build_hotspots(
             centroid_lat=round(float(lats[k]), 6),
             geometry=shapes[k],
         )
-    return gpd.GeoDataFrame(rows, columns=HOTSPOT_COLUMNS, geometry="geometry", crs=BNG)
+    out = gpd.GeoDataFrame(rows, columns=HOTSPOT_COLUMNS, geometry="geometry", crs=BNG)
+    out["location_text"] = pd.Series(texts, index=out.index, dtype=object)  # None, not NaN, where none
+    return out
 
 
 def _summaries(
@@ -179,9 +215,12 @@ def _summaries(
         rows.append(
             {
                 "hotspot_id": int(label) + 1,
+                "kind": None,
+                "rank": None,
                 "count": count,
                 "harm": round(float(_nansum(harm[g.slice(k)])), 1) if harm is not None else None,
                 "locations": None,
+                "location_text": None,
                 "area_m2": None,
                 "density_per_km2": None,
                 "share_of_incidents": None,
@@ -213,6 +252,21 @@ def _summaries(
     for row, trend in zip(rows, mann_kendall_many(series), strict=True):
         row.update(trend=trend.trend, trend_p=trend.p, slope_per_month=trend.slope_per_month)
     return rows
+
+
+def _location_texts(df: pd.DataFrame, g: _Groups, wanted: np.ndarray) -> list[str | None]:
+    """Per group, its location texts joined by ``'; '``, most incidents first (``None`` unless
+    ``wanted``, or where the data has no text)."""
+    out: list[str | None] = [None] * len(g)
+    if not wanted.any():
+        return out
+    codes = _Codes(df["location"], g, _factorize(df, "location"))
+    for k, (cs, ns) in enumerate(codes.counts_in_first_order()):
+        if wanted[k] and len(cs):
+            texts = [codes.labels[int(cs[i])].strip() for i in _descending(ns)]
+            texts = [t for t in texts if t]
+            out[k] = "; ".join(texts) if texts else None
+    return out
 
 
 def _factorize(df: pd.DataFrame, column: str) -> tuple[Any, Any]:
@@ -361,9 +415,9 @@ def _pair_counts(
 
 
 def _start_shapes(
-    pool: ThreadPoolExecutor, df: pd.DataFrame, g: _Groups, radius: float
+    pool: ThreadPoolExecutor, df: pd.DataFrame, g: _Groups, radius: float, link_m: float
 ) -> tuple[list[Future[shapely.Geometry]], np.ndarray]:
-    """Start, per group, the union of ``radius`` circles around its distinct locations.
+    """Start, per group, the outline of its distinct locations (:func:`hotspot_outline`).
 
     Returns the pending unions (in group order) and how many locations each group has.
     Circles are unioned in (x, y) order of their locations, as ``np.unique`` sorts them
@@ -379,7 +433,7 @@ def _start_shapes(
     pending: list[Future[shapely.Geometry] | None] = [None] * len(g)
     for k in np.argsort(-sizes, kind="stable"):  # largest first: the two threads end together
         mine = loc[cut[k] : cut[k + 1]]
-        pending[k] = pool.submit(circle_union, locs.x[mine], locs.y[mine], radius)
+        pending[k] = pool.submit(hotspot_outline, locs.x[mine], locs.y[mine], radius, link_m)
     return [f for f in pending if f is not None], sizes
 
 

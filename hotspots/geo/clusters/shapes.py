@@ -110,3 +110,94 @@ def _offsets(span: int) -> tuple[np.ndarray, np.ndarray]:
     d = np.abs(np.arange(-span, span + 1))
     di, dj = np.meshgrid(d, d, indexing="ij")
     return di, dj
+
+
+LINK_WIDTH_FACTOR = 1.0
+"""Street links are as wide as the circles' radius (15 m wide for the default 15 m circles)."""
+
+
+def hotspot_outline(
+    x: np.ndarray, y: np.ndarray, radius: float, link_m: float, *, quad_segs: int = QUAD_SEGS
+) -> shapely.Geometry:
+    """A hotspot's outline: circles around its places joined by street links (EPSG:27700 metres).
+
+    The union of the ``radius``-metre circles around the distinct places ``x``, ``y``
+    (:func:`circle_union`) and of corridors ``radius * LINK_WIDTH_FACTOR`` metres wide
+    along the edges of the minimum spanning tree of the places, using only edges of at
+    most ``link_m`` metres (DBSCAN's ``eps``). A DBSCAN cluster is connected by such
+    edges (cores within ``eps`` of each other, each border place within ``eps`` of a
+    core), so its outline is one contiguous shape a patrol can walk, yet it claims only
+    a narrow strip between places instead of large circles that hold no incidents.
+    Places farther apart than ``link_m`` (possible with HDBSCAN) stay separate parts.
+    A link short enough to lie inside its two end circles is left out (the same region).
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    circles = circle_union(x, y, radius, quad_segs=quad_segs)
+    if len(x) < 2 or not (link_m > 0):
+        return circles
+    a, b = minimum_spanning_links(x, y, link_m)
+    half = radius * LINK_WIDTH_FACTOR / 2.0
+    # a corridor lies inside its end circles when every point of it is within the circles'
+    # inradius of the nearer end: (d / 2)^2 + half^2 <= inradius^2
+    inner = radius * math.cos(math.pi / (4 * quad_segs)) - _SLACK_M
+    d = np.hypot(x[a] - x[b], y[a] - y[b])
+    needed = (d / 2.0) ** 2 + half**2 > inner**2 if inner > half else np.ones(len(a), dtype=bool)
+    a, b = a[needed], b[needed]
+    if not len(a):
+        return circles
+    segments = shapely.linestrings(np.stack([np.c_[x[a], y[a]], np.c_[x[b], y[b]]], axis=1))
+    corridors = shapely.buffer(segments, half, quad_segs=2)
+    return shapely.union_all(np.append(corridors, circles))
+
+
+def minimum_spanning_links(x: np.ndarray, y: np.ndarray, link_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Edges (index pairs, ``a < b``) of the minimum spanning forest of the points over edges of at
+    most ``link_m`` metres, sorted by ``a`` then ``b``.
+
+    The Euclidean minimum spanning tree is a subgraph of the Delaunay triangulation, so only its
+    edges are weighed (a few per point, however dense the cluster); points that Qhull cannot
+    triangulate (all on one line, or fewer than three) fall back to every pair within ``link_m``.
+    """
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import minimum_spanning_tree
+    from scipy.spatial import cKDTree
+
+    n = len(x)
+    empty = np.empty(0, dtype=np.int64)
+    if n < 2:
+        return empty, empty
+    xy = np.column_stack([x, y])
+    pairs = None
+    if n >= 4:
+        from scipy.spatial import Delaunay, QhullError
+
+        try:
+            tri = Delaunay(xy - xy.mean(axis=0))
+        except QhullError:
+            tri = None
+        if tri is not None:
+            s = tri.simplices
+            e = np.concatenate([s[:, [0, 1]], s[:, [1, 2]], s[:, [0, 2]]])
+            # points Qhull left out of the triangulation (coincident ones) have no edge: pair them too
+            if len(np.unique(s)) == n:
+                e = np.sort(e, axis=1).astype(np.int64)
+                key = np.unique(e[:, 0] * n + e[:, 1])
+                pairs = np.column_stack([key // n, key % n])
+    if pairs is None:
+        pairs = cKDTree(xy).query_pairs(link_m, output_type="ndarray")
+    if not len(pairs):
+        return empty, empty
+    i, j = pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64)
+    d = np.hypot(x[i] - x[j], y[i] - y[j])
+    ok = d <= link_m
+    i, j, d = i[ok], j[ok], d[ok]
+    if not len(i):
+        return empty, empty
+    # + a hair: a zero-length edge would be no edge to the sparse graph
+    graph = coo_matrix((d + 1e-9, (i, j)), shape=(n, n)).tocsr()
+    mst = minimum_spanning_tree(graph).tocoo()
+    a = np.minimum(mst.row, mst.col).astype(np.int64)
+    b = np.maximum(mst.row, mst.col).astype(np.int64)
+    order = np.lexsort((b, a))
+    return a[order], b[order]

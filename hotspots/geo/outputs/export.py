@@ -28,9 +28,12 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 HOTSPOT_PROPERTIES = [
     "hotspot_id",
+    "kind",
+    "rank",
     "count",
     "harm",
     "locations",
+    "location_text",
     "area_m2",
     "density_per_km2",
     "share_of_incidents",
@@ -59,6 +62,10 @@ GI_PROPERTIES = ["cell_id", "count", "z", "p", "p_fdr", "gi_bin", "label"]
 EMERGING_PROPERTIES = ["cell_id", "count", "category", "trend_z", "trend_p", "n_months_hot", "last_month_hot"]
 HOTSPOT_TABLE_COLUMNS = [
     "hotspot_id",
+    "kind",
+    "rank",
+    "location_text",
+    "locations",
     "count",
     "harm",
     "share_of_incidents",
@@ -90,12 +97,59 @@ INCIDENT_EXPORT_COLUMNS = [
 ]
 
 
+BNG_DECIMALS = 3
+"""Decimals kept in British National Grid coordinates (metres) in GeoPackages: the millimetre."""
+
+_POLYGONAL = ("Polygon", "MultiPolygon")
+
+
+def rounded_geometry(geom: shapely.Geometry, decimals: int) -> shapely.Geometry:
+    """``geom`` with its coordinates rounded to ``decimals`` places, and still valid.
+
+    The one place where every written geometry (GeoJSON, OGC API Features, GeoPackage)
+    gets its precision. Rounding each vertex on its own can make a valid polygon invalid:
+    two parts of a hotspot a few millimetres apart come to overlap, or a ring meets itself
+    at a narrow neck (GEOS then refuses to union them, QGIS's checker flags them). Polygons
+    are therefore snap-rounded to the grid of ``10**-decimals`` (``shapely.set_precision``,
+    which keeps the result valid: parts closer than the grid merge, slivers thinner than it
+    vanish), and repaired with ``shapely.make_valid`` in the rare case rounding the snapped
+    coordinates to decimals still upsets them. Other geometries (points) are rounded as they are.
+    """
+    if geom is None or geom.is_empty:
+        return geom
+
+    def round_coords(g: shapely.Geometry) -> shapely.Geometry:
+        return shapely.transform(g, lambda c: np.round(c, decimals))
+
+    if geom.geom_type not in _POLYGONAL:
+        return round_coords(geom)
+    out = round_coords(shapely.set_precision(geom, 10.0**-decimals))
+    if not shapely.is_valid(out):
+        out = _polygonal(shapely.make_valid(out))
+        if not shapely.is_valid(out):  # rounding the repair's new vertices upset it again
+            out = _polygonal(shapely.make_valid(round_coords(shapely.set_precision(out, 10.0**-decimals))))
+    return out
+
+
+def _polygonal(geom: shapely.Geometry) -> shapely.Geometry:
+    """The polygons of a ``make_valid`` result (it may add lines or points where rings touched)."""
+    if geom.geom_type in _POLYGONAL or geom.is_empty:
+        return geom
+    parts = [p for p in shapely.get_parts(geom) if p.geom_type in _POLYGONAL]
+    polys = [q for p in parts for q in shapely.get_parts(p)]
+    if not polys:
+        return shapely.MultiPolygon()
+    return polys[0] if len(polys) == 1 else shapely.MultiPolygon(polys)
+
+
 def rfc7946_geometry(geom: shapely.Geometry) -> dict[str, Any] | None:
-    """A WGS84 shapely geometry as a GeoJSON dict: rounded to 6 dp, right-hand rule."""
+    """A WGS84 shapely geometry as a GeoJSON dict: rounded to 6 dp and valid, right-hand rule."""
     if geom is None or geom.is_empty:
         return None
-    rounded = shapely.transform(geom, lambda c: np.round(c, COORD_DECIMALS))
-    if rounded.geom_type in ("Polygon", "MultiPolygon"):
+    rounded = rounded_geometry(geom, COORD_DECIMALS)
+    if rounded.is_empty:
+        return None
+    if rounded.geom_type in _POLYGONAL:
         rounded = shapely.orient_polygons(rounded, exterior_cw=False)
     result: dict[str, Any] = json.loads(shapely.to_geojson(rounded))
     return result
@@ -192,14 +246,20 @@ def emerging_geojson(result: AnalysisResult, cells: gpd.GeoDataFrame) -> dict[st
 
 
 def hotspots_csv(result: AnalysisResult) -> str:
-    """The ranked hotspot table (one row per hotspot), for printing or spreadsheets."""
-    table = result.hotspots[HOTSPOT_TABLE_COLUMNS].copy()
+    """The ranked hotspot table (one row per hotspot), for printing or spreadsheets: the areas by
+    rank, then the places (one or two locations) by rank."""
+    hotspots = result.hotspots
+    if "kind" in hotspots.columns and len(hotspots):
+        order = np.lexsort((hotspots["rank"].to_numpy(), (hotspots["kind"] == "place").to_numpy()))
+        hotspots = hotspots.iloc[order]
+    table = hotspots[HOTSPOT_TABLE_COLUMNS].copy()
     table["boroughs"] = table["boroughs"].map("; ".join)
     table["wards"] = table["wards"].map("; ".join)
     table["top_categories"] = table["top_categories"].map(
         lambda cats: "; ".join(f"{c['crime_type']} ({c['count']})" for c in cats)
     )
-    numeric = [c for c in HOTSPOT_TABLE_COLUMNS if c not in ("boroughs", "wards", "top_categories", "trend")]
+    text = ("kind", "location_text", "boroughs", "wards", "top_categories", "trend")
+    numeric = [c for c in HOTSPOT_TABLE_COLUMNS if c not in text]
     return write_csv(table, numeric=numeric)
 
 
@@ -212,6 +272,8 @@ def export_metadata(result: AnalysisResult, layer: str) -> dict[str, Any]:
         "crime_types": meta["crime_types"],
         "dbscan": {"eps_m": meta["eps_m"], "min_samples": meta["min_samples"]},
         "shape_buffer_m": meta["shape_buffer_m"],
+        "min_locations": meta.get("min_locations"),
+        "hotspot_kinds": meta.get("hotspot_kinds"),
         "boundary_sets": meta["boundary_sets"],
         "counts": {
             k: meta[k]

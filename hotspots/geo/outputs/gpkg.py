@@ -2,9 +2,10 @@
 
 A GeoPackage keeps the analysis's own coordinate system, British National
 Grid (EPSG:27700), so areas and distances measured in QGIS or ArcGIS are in
-metres without reprojection. (The GeoJSON exports are WGS84 as RFC 7946
-requires.) Attribute values that a GeoPackage column cannot hold are
-flattened: lists of names or codes become ``'; '``-joined text and nested
+metres without reprojection. Coordinates are rounded to the millimetre and every
+polygon is valid after rounding (:func:`hotspots.geo.outputs.export.rounded_geometry`).
+(The GeoJSON exports are WGS84 as RFC 7946 requires.) Attribute values that a
+GeoPackage column cannot hold are flattened: lists of names or codes become ``'; '``-joined text and nested
 records (``top_categories``, ``monthly_counts``, ``time_profile``) become
 JSON text. The export metadata (period, parameters, boundary sets, sources)
 goes into the layer's metadata and its description.
@@ -25,7 +26,15 @@ import pyogrio
 
 from hotspots.crs import BNG
 from hotspots.geo.analysis import AnalysisResult
-from hotspots.geo.outputs.export import GI_PROPERTIES, HOTSPOT_PROPERTIES, dumps, export_metadata, jsonable
+from hotspots.geo.outputs.export import (
+    BNG_DECIMALS,
+    GI_PROPERTIES,
+    HOTSPOT_PROPERTIES,
+    dumps,
+    export_metadata,
+    jsonable,
+    rounded_geometry,
+)
 
 GPKG_MEDIA_TYPE = "application/geopackage+sqlite3"
 GpkgLayer = Literal["wards", "boroughs", "hotspots", "significance"]
@@ -56,7 +65,10 @@ def layer_frame(result: AnalysisResult, layer: str) -> gpd.GeoDataFrame:
         raise ValueError(f"unknown GeoPackage layer {layer!r}; known: {', '.join(GPKG_LAYERS)}")
     flat = flatten_attributes(pd.DataFrame(gdf[columns]))
     out = gpd.GeoDataFrame(flat, geometry=gdf.geometry.to_numpy(), crs=gdf.crs)
-    return out.to_crs(BNG) if out.crs is None or out.crs.to_epsg() != BNG else out
+    out = out.to_crs(BNG) if out.crs is None or out.crs.to_epsg() != BNG else out
+    # millimetre coordinates, valid after rounding (the same rule as the GeoJSON writers)
+    geoms = [rounded_geometry(g, BNG_DECIMALS) for g in out.geometry.to_numpy()]
+    return out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=out.crs))
 
 
 def flatten_attributes(df: pd.DataFrame) -> pd.DataFrame:

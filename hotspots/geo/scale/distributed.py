@@ -662,7 +662,13 @@ def analyse_distributed(
     labels = np.where(labels >= params_module.MAX_HOTSPOTS, -1, labels)
     members["harm"] = assign_harm(members["crime_type"], params.harm()).weights
     hotspots = build_hotspots(
-        members, labels, months=months, study_area=coverage, shape_buffer_m=params.shape_buffer_m
+        members,
+        labels,
+        months=months,
+        study_area=coverage,
+        shape_buffer_m=params.shape_buffer_m,
+        link_m=eps,
+        min_locations=params.min_locations,
     )
     _name_outside_districts(hotspots, members, labels, members["outside_area"].to_numpy(dtype=bool), None)
     hotspots = _shares_of_all(hotspots, members, labels, agg.inside)

@@ -15,7 +15,6 @@ from typing import Any
 import geopandas as gpd
 import numpy as np
 import pandas as pd
-import shapely
 
 from hotspots.boundaries.model import BoundarySet
 from hotspots.errors import InvalidInput
@@ -24,7 +23,7 @@ from hotspots.geo.cancel import checkpoint
 from hotspots.geo.clusters.dbscan import MIN_MIN_SAMPLES
 from hotspots.geo.params import SPECS, check_evaluation
 from hotspots.geo.stats.emerging import NO_PATTERN, emerging_hot_spots
-from hotspots.geo.stats.evaluation import rolling_evaluation
+from hotspots.geo.stats.evaluation import CURVE_SHARES, rolling_evaluation
 from hotspots.geo.stats.trend import compare_periods, ward_change
 
 
@@ -115,7 +114,7 @@ def evaluate_hotspots(
     wards = reference.wards[reference.wards["boundary_set"] == reference.boundary_sets[-1].name]
     used: dict[str, Any] = {}
 
-    def hotspot_fn(fit: pd.DataFrame) -> shapely.Geometry:
+    def hotspot_fn(fit: pd.DataFrame) -> gpd.GeoDataFrame:
         checkpoint()
         fitted = analyse(fit, boundary_sets, fit_params, statistics=False)
         used[str(fitted.months[-1])] = {
@@ -123,7 +122,7 @@ def evaluate_hotspots(
             "min_samples": fitted.meta["min_samples"],
             "hotspots": fitted.meta["hotspots"],
         }
-        return shapely.union_all(fitted.hotspots.geometry.to_numpy()) if len(fitted.hotspots) else None
+        return fitted.hotspots[["count", "density_per_km2", "geometry"]]
 
     rolled = rolling_evaluation(
         selected,
@@ -132,14 +131,16 @@ def evaluate_hotspots(
         test_months=test_months,
         window_months=window_months,
         wards=wards,
+        curve_shares=CURVE_SHARES,
     )
     return {
         "test_months": test_months,
         "window": rolled.window_rule,
         "parameters_by_fit_period_end": used,
-        "results": [r.as_dict() for r in rolled.results],
+        "results": [{k: v for k, v in r.as_dict().items() if k != "curve"} for r in rolled.results],
         "rows": _records(rolled.rows),
         "mean": rolled.mean,
+        "curve": rolled.results[-1].curve if rolled.results else None,
         "explanation": {
             "hit_rate": "share of the test month's incidents (inside the study area) in the hotspots",
             "area_share": "share of the study area the hotspots cover",
@@ -148,6 +149,8 @@ def evaluate_hotspots(
             "rri": "Recapture Rate Index = PAI in the test month / PAI in the fit period (about 1 = stable)",
             "baselines": "ward ranking (by density), kernel density (150 m) and 50 m grid ranking, "
             "each at the same area share, fitted on the same months",
+            "curve": "the last test month's PAI against area share (0.5-5%): hotspots taken in order of "
+            "density, and each baseline at each share",
         },
     }
 

@@ -408,6 +408,8 @@ class EvaluationResult:
     rri: float | None
     baselines: dict[str, BaselineResult] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    curve: dict[str, Any] | None = None
+    """The PAI curve (:func:`pai_curve_data`) when asked for: PAI against area share."""
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -446,6 +448,7 @@ def evaluate(
     cell_size_m: float = DEFAULT_CELL_M,
     bandwidth_m: float = DEFAULT_BANDWIDTH_M,
     weight_column: str | None = None,
+    curve_shares: Sequence[float] | None = None,
 ) -> EvaluationResult:
     """Draw hotspots on the fit months, score them on the test month, and compare with baselines.
 
@@ -473,6 +476,10 @@ def evaluate(
         Kernel standard deviation in metres for the KDE baseline.
     weight_column:
         Optional column of harm weights; default counts each incident once.
+    curve_shares:
+        Area shares (0..1) at which to score the baselines for the PAI curve
+        (``result.curve``, see :func:`pai_curve_data`); ``None``: no curve. The hotspots'
+        curve needs ``hotspot_fn`` to return a GeoDataFrame (one row per hotspot).
 
     Raises
     ------
@@ -514,7 +521,8 @@ def evaluate(
     total_fit = float(w_fit.sum())
     total_test = float(w_test.sum())
 
-    hotspots = as_union(hotspot_fn(incidents.loc[in_fit]))
+    fitted = hotspot_fn(incidents.loc[in_fit])
+    hotspots = as_union(fitted)
     clipped = shapely.intersection(hotspots, area) if not hotspots.is_empty else hotspots
     h_area = float(clipped.area)
     share = h_area / area_m2
@@ -555,6 +563,26 @@ def evaluate(
     best = scored("best", _top_area(test_cells[eligible], cell_areas, test_cells[eligible], h_area))
     baselines["best"] = best
 
+    curve = None
+    if curve_shares is not None:
+        curve = pai_curve_data(
+            fitted if isinstance(fitted, gpd.GeoDataFrame) else None,
+            area,
+            locs,
+            w_test * 1.0,
+            loc_in_area,
+            curve_shares,
+            {
+                "grid": lambda a: _top_area(fit_cells[eligible], cell_areas, test_cells[eligible], a),
+                "kde": lambda a: _top_area(kde[eligible], cell_areas, test_cells[eligible], a),
+                **(
+                    {"wards": lambda a: _ward_pick(wards, area, locs, w_fit, w_test, a)}
+                    if wards is not None
+                    else {}
+                ),
+                "best": lambda a: _top_area(test_cells[eligible], cell_areas, test_cells[eligible], a),
+            },
+        )
     pei_raw = _ratio(hit_test, best.hit_rate)
     notes: list[str] = []
     if pei_raw is not None and pei_raw > 1:
@@ -586,7 +614,125 @@ def evaluate(
         rri=_ratio(pai_test, pai_fit),
         baselines=baselines,
         notes=notes,
+        curve=curve,
     )
+
+
+CURVE_SHARES = (0.0005, 0.001, 0.0015, 0.002, 0.003, 0.004) + tuple(
+    round(0.005 + 0.0025 * i, 4) for i in range(19)
+)
+"""Area shares of the PAI curve: 0.5% to 5% of the study area in steps of 0.25%, and below
+0.5% (from 0.05%), where the default street-scale hotspots lie (about 0.2% of a London area)."""
+
+CURVE_RULE = (
+    "PAI (test-month hit rate / area share) against area share. Hotspots: taken one by one in "
+    "order of fit-period density (incidents per km2), cumulative area and hits (an incident in "
+    "two hotspots counts once). Baselines: at each area share, the units ranked as in "
+    "the evaluation (50 m grid by past counts, kernel density, wards by density; best = the "
+    "test month's own top cells)"
+)
+
+
+def pai_curve_data(
+    hotspots: gpd.GeoDataFrame | None,
+    area: shapely.Geometry,
+    locs: Locations,
+    w_test: np.ndarray,
+    loc_in_area: np.ndarray,
+    shares: Sequence[float],
+    baselines: dict[str, Callable[[float], _Pick]],
+) -> dict[str, Any]:
+    """The PAI curve of one test month: PAI against area share for hotspots and baselines.
+
+    ``hotspots``: one row per hotspot (EPSG:27700), ranked by ``density_per_km2`` (else
+    ``count`` over area); each step adds the next hotspot's area inside the study area and
+    the test weight ``w_test`` (per location of ``locs``) of locations it newly holds.
+    ``baselines``: for each name, the pick at a target area (m2). Shares are 0..1.
+    """
+    area_m2 = float(area.area)
+    total = float(w_test[loc_in_area].sum())
+    out: dict[str, Any] = {"shares": [float(s) for s in shares], "rule": CURVE_RULE}
+    for name, pick in baselines.items():
+        values = []
+        for share in shares:
+            p = pick(float(share) * area_m2)
+            values.append(_ratio(_ratio(p.value, total), p.area / area_m2))
+        out[name] = values
+    h_share: list[float] = []
+    h_pai: list[float | None] = []
+    if hotspots is not None and len(hotspots) and total > 0:
+        geoms = hotspots.geometry.to_numpy()
+        clipped = shapely.area(shapely.intersection(geoms, area))
+        if "density_per_km2" in hotspots.columns:
+            density = pd.to_numeric(hotspots["density_per_km2"], errors="coerce").to_numpy(float)
+        else:
+            counts = pd.to_numeric(hotspots.get("count", pd.Series(1.0, index=hotspots.index)))
+            density = counts.to_numpy(float) / np.maximum(shapely.area(geoms), 1e-9)
+        order = np.argsort(-np.nan_to_num(density, nan=-1.0), kind="stable")
+        free = loc_in_area & (w_test > 0)
+        cum_area = cum_hit = 0.0
+        for k in order:
+            geom = geoms[k]
+            if geom is None or geom.is_empty:
+                continue
+            minx, miny, maxx, maxy = geom.bounds
+            cand = np.flatnonzero(
+                free & (locs.x >= minx) & (locs.x <= maxx) & (locs.y >= miny) & (locs.y <= maxy)
+            )
+            if len(cand):
+                hit = cand[shapely.contains_xy(prepared_copy(geom), locs.x[cand], locs.y[cand])]
+                cum_hit += float(w_test[hit].sum())
+                free[hit] = False
+            cum_area += float(clipped[k])
+            share = cum_area / area_m2
+            h_share.append(share)
+            h_pai.append(_ratio(cum_hit / total, share))
+    out["hotspots"] = {"area_share": h_share, "pai": h_pai, "rank_by": "fit-period density"}
+    return out
+
+
+def pai_curve_png(curve: dict[str, Any], title: str = "", max_share: float = 0.05) -> bytes:
+    """The PAI curve as a PNG: PAI against area share (%) for hotspots, grid, KDE and wards."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7, 4.5), dpi=110)
+    ax = fig.subplots()
+    shares = np.asarray(curve.get("shares", []), dtype=float) * 100
+    styles = {
+        "grid": ("50 m grid (past counts)", "#1b9e77", "-"),
+        "kde": ("kernel density", "#7570b3", "-"),
+        "wards": ("wards (density)", "#e7298a", "-"),
+        "best": ("best possible 50 m cells", "#999999", ":"),
+    }
+    for name, (label, colour, style) in styles.items():
+        values = curve.get(name)
+        if values:
+            y = np.array([np.nan if v is None else v for v in values], dtype=float)
+            ax.plot(shares, y, style, color=colour, label=label, linewidth=1.6)
+    hs = curve.get("hotspots") or {}
+    hx = np.asarray(hs.get("area_share", []), dtype=float) * 100
+    hy = np.array([np.nan if v is None else v for v in hs.get("pai", [])], dtype=float)
+    if len(hx):
+        keep = (hx <= max_share * 100) & (hx >= 0.01)
+        ax.plot(hx[keep], hy[keep], "-", color="#d95f02", linewidth=2.4, label="hotspots (by density)")
+        ax.plot(hx[-1:], hy[-1:], "o", color="#d95f02")
+    ax.set_xscale("log")
+    ax.set_xlim(0.01, max_share * 100)
+    ax.set_yscale("log")
+    ax.set_xlabel("share of the study area (%, log scale)")
+    ax.set_ylabel("PAI (hit rate / area share, log scale)")
+    ax.set_title(title or "PAI curve: fitted on past months, tested on the next", fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="upper right")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    return buf.getvalue()
 
 
 def _ward_pick(
@@ -676,6 +822,7 @@ def rolling_evaluation(
     cell_size_m: float = DEFAULT_CELL_M,
     bandwidth_m: float = DEFAULT_BANDWIDTH_M,
     weight_column: str | None = None,
+    curve_shares: Sequence[float] | None = None,
 ) -> RollingEvaluation:
     """:func:`evaluate` over several test months, each fitted on the months before it.
 
@@ -727,6 +874,7 @@ def rolling_evaluation(
                 cell_size_m=cell_size_m,
                 bandwidth_m=bandwidth_m,
                 weight_column=weight_column,
+                curve_shares=curve_shares,
             )
         )
     rows = pd.DataFrame([r.summary() for r in results])
