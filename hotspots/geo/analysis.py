@@ -21,6 +21,8 @@ from hotspots.boundaries.model import WARD_COLUMNS, BoundarySet
 from hotspots.errors import InvalidInput, NotFound
 from hotspots.geo import params as params_module
 from hotspots.geo.cancel import checkpoint
+from hotspots.geo.concentration import concentration
+from hotspots.geo.coverage import compute_coverage, missing_by_month
 from hotspots.geo.crs import BNG
 from hotspots.geo.dbscan import (
     DEFAULT_EPS_M,
@@ -199,12 +201,14 @@ def analyse(
     n_clusters = int(labels.max()) + 1 if len(labels) else 0
     labels[labels >= params_module.MAX_HOTSPOTS] = -1
     checkpoint()
+    month_coverage = compute_coverage(joined, months, _district_names(sets))
     hotspots = build_hotspots(
         joined.loc[located].reset_index(drop=True),
         labels[located],
         months=months,
         study_area=coverage,
         shape_buffer_m=params.shape_buffer_m,
+        missing=missing_by_month(month_coverage),
     )
     own = {str(n) for s in sets for n in s.boroughs["borough_name"]}
     _name_outside_districts(hotspots, joined, labels, located & ~inside, neighbours, own)
@@ -263,6 +267,10 @@ def analyse(
         "hit_rate_rule": "incidents inside the study area that fall in hotspots, over all located "
         "incidents inside the study area; area share is the hotspots' area inside the study area",
         "time_profile": time_profile(joined["occurred_at"]),
+        "coverage": month_coverage,
+        "concentration": concentration(
+            joined["x"].to_numpy()[inside], joined["y"].to_numpy()[inside], joined["harm"].to_numpy()[inside]
+        ),
         "gi_star": {"cell_size_m": gi_grid.attrs.get("cell_size_m"), **gi_grid.attrs.get("gi_method", {})},
         "population_sources": {s.name: s.population_source for s in sets if s.population_source},
         "study_area_km2": round(study_area / 1e6, 3),
@@ -273,6 +281,15 @@ def analyse(
     return AnalysisResult(
         resolved, joined, hotspots, wards, boroughs, sets, months, coverage, gi_grid, meta, context
     )
+
+
+def _district_names(sets: Sequence[BoundarySet]) -> dict[str, str]:
+    """District (borough) code -> name over ``sets`` (the latest set's name wins)."""
+    names: dict[str, str] = {}
+    for bset in sets:
+        for code, name in zip(bset.boroughs["borough_code"], bset.boroughs["borough_name"], strict=True):
+            names[str(code)] = str(name)
+    return names
 
 
 def _owned_clusters(labels: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

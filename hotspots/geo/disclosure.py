@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from hotspots.geo.analysis import AnalysisResult
+from hotspots.geo.concentration import protect_concentration
 from hotspots.geo.grid import HexGrid, axial_coords
 from hotspots.geo.significance import RESULT_COLUMNS, gi_star, gi_star_polygons, hot_share
 
@@ -436,6 +437,8 @@ def protect(result: AnalysisResult, view: Disclosure) -> AnalysisResult:
     inside_shown = _one(float(inside_total))
     if isinstance(meta.get("gi_star"), dict):
         meta["gi_star"] = _method_counts(meta["gi_star"], inside_shown)
+    if "concentration" in meta:
+        meta["concentration"] = protect_concentration(meta["concentration"], float(inside_total), k)
     meta["disclosure"] = view.describe()
 
     # hotspots
@@ -489,7 +492,8 @@ def protect(result: AnalysisResult, view: Disclosure) -> AnalysisResult:
                 tops.append(tc)
             profiles.append(_profile(tp, cells, k, h))
         hotspots["monthly_counts"] = monthly
-        _protected_trends(hotspots, monthly)
+        gaps = hotspots["missing_months"] if "missing_months" in hotspots.columns else [()] * len(hotspots)
+        _protected_trends(hotspots, monthly, list(gaps))
         hotspots["top_categories"] = tops
         hotspots["time_profile"] = profiles
     out.hotspots = hotspots
@@ -505,32 +509,39 @@ def protect(result: AnalysisResult, view: Disclosure) -> AnalysisResult:
     return out
 
 
-def _protected_trends(hotspots: pd.DataFrame, monthly: list[Any]) -> None:
+def _protected_trends(hotspots: pd.DataFrame, monthly: list[Any], missing: list[Any] | None = None) -> None:
     """Trend, its p-value, Sen's slope and the peak month from the protected monthly counts
-    (suppressed months as 0), so they reveal nothing the months shown do not."""
+    (suppressed months as 0), so they reveal nothing the months shown do not. Months in
+    ``missing`` (per hotspot: not covered by the source, ``None`` in the exact counts too) are
+    left out of the trend, as in the exact analysis: a missing month is not a count."""
     from hotspots.geo.trend import mann_kendall
 
+    gaps_of = missing if missing is not None else [()] * len(monthly)
     seen: dict[tuple[float, ...], Any] = {}
     trends: list[Any] = []
     ps: list[Any] = []
     slopes: list[Any] = []
     peaks: list[Any] = []
-    for months in monthly:
+    for months, gaps in zip(monthly, gaps_of, strict=True):
         if not isinstance(months, dict) or not months:
             trends.append(None)
             ps.append(None)
             slopes.append(None)
             peaks.append(None)
             continue
-        values: list[float] = [0.0 if v is None else float(v) for v in months.values()]
+        skip = set(gaps) if isinstance(gaps, list | tuple | set) else set()
+        values: list[float] = [
+            math.nan if m in skip else 0.0 if v is None else float(v) for m, v in months.items()
+        ]
         series = tuple(values)
         if series not in seen:  # small hotspots share series (all withheld: all 0)
-            seen[series] = mann_kendall(values)
+            present = [i for i, v in enumerate(values) if not math.isnan(v)]
+            seen[series] = mann_kendall([values[i] for i in present], times=present)
         result = seen[series]
         trends.append(result.trend)
         ps.append(result.p)
         slopes.append(result.slope_per_month)
-        best = max(values)
+        best = max((v for v in values if not math.isnan(v)), default=0.0)
         peaks.append(next(m for m, v in zip(months, values, strict=True) if v == best) if best > 0 else None)
     for col, values in (
         ("trend", trends),

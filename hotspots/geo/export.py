@@ -48,6 +48,7 @@ HOTSPOT_PROPERTIES = [
     "extends_outside_area",
     "top_categories",
     "monthly_counts",
+    "missing_months",
     "first_month",
     "last_month",
     "peak_month",
@@ -76,6 +77,7 @@ HOTSPOT_TABLE_COLUMNS = [
     "first_month",
     "last_month",
     "peak_month",
+    "missing_months",
     "centroid_lon",
     "centroid_lat",
 ]
@@ -193,13 +195,17 @@ def emerging_geojson(result: AnalysisResult, cells: gpd.GeoDataFrame) -> dict[st
 
 def hotspots_csv(result: AnalysisResult) -> str:
     """The ranked hotspot table (one row per hotspot), for printing or spreadsheets."""
-    table = result.hotspots[HOTSPOT_TABLE_COLUMNS].copy()
+    columns = [c for c in HOTSPOT_TABLE_COLUMNS if c in result.hotspots.columns]
+    table = result.hotspots[columns].copy()
+    if "missing_months" in table.columns:  # months with no data (missing, not zero): empty when none
+        table["missing_months"] = table["missing_months"].map(lambda ms: "; ".join(ms or []))
     table["boroughs"] = table["boroughs"].map("; ".join)
     table["wards"] = table["wards"].map("; ".join)
     table["top_categories"] = table["top_categories"].map(
         lambda cats: "; ".join(f"{c['crime_type']} ({c['count']})" for c in cats)
     )
-    numeric = [c for c in HOTSPOT_TABLE_COLUMNS if c not in ("boroughs", "wards", "top_categories", "trend")]
+    text = ("boroughs", "wards", "top_categories", "trend", "missing_months")
+    numeric = [c for c in columns if c not in text]
     return write_csv(table, numeric=numeric)
 
 
@@ -224,6 +230,7 @@ def export_metadata(result: AnalysisResult, layer: str) -> dict[str, Any]:
             )
         },
         "crs": "EPSG:4326 (RFC 7946); metric work in EPSG:27700",
+        "coverage": meta.get("coverage"),
         "attribution": ATTRIBUTION,
     }
 

@@ -11,6 +11,7 @@ ColorBrewer palettes of the interactive map.
 from __future__ import annotations
 
 import io
+from collections.abc import Collection
 from typing import Literal
 
 import geopandas as gpd
@@ -192,16 +193,39 @@ def focus_png(
     return _png(fig)
 
 
-def monthly_png(monthly: dict[str, float | None], *, size_in: tuple[float, float] = (6.0, 1.8)) -> bytes:
-    """A small bar chart of monthly counts (``None`` bars, withheld counts, drawn hatched)."""
+def monthly_png(
+    monthly: dict[str, float | None],
+    *,
+    size_in: tuple[float, float] = (6.0, 1.8),
+    missing: Collection[str] = (),
+) -> bytes:
+    """A small bar chart of monthly counts (``None`` bars, withheld counts, drawn hatched).
+
+    Months in ``missing`` (not covered by the source: missing, not zero) are gaps: no bar,
+    a small "no data" mark at the axis.
+    """
     fig = Figure(figsize=size_in, dpi=110)
     ax = fig.add_subplot()
     months = sorted(monthly)
+    gaps = set(missing)
     values = [monthly[m] for m in months]
     heights = [v if v is not None else 0.0 for v in values]
     bars = ax.bar(range(len(months)), heights, color=HOTSPOT_FILL, width=0.85)
-    for bar, v in zip(bars, values, strict=True):
-        if v is None:
+    for i, (bar, v) in enumerate(zip(bars, values, strict=True)):
+        if months[i] in gaps:
+            bar.set_visible(False)
+            ax.annotate(
+                "no data",
+                (i, 0),
+                xytext=(0, 2),
+                textcoords="offset points",
+                rotation=90,
+                ha="center",
+                va="bottom",
+                fontsize=5,
+                color="#666666",
+            )
+        elif v is None:
             bar.set_hatch("///")
             bar.set_facecolor("#cccccc")
     step = max(1, len(months) // 8)
