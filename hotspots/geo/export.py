@@ -78,6 +78,7 @@ HOTSPOT_TABLE_COLUMNS = [
     "last_month",
     "peak_month",
     "missing_months",
+    "months_hot",
     "centroid_lon",
     "centroid_lat",
 ]
