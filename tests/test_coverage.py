@@ -130,3 +130,68 @@ def test_mann_kendall_many_with_gaps() -> None:
     assert not math.isnan(after[17].p or 0.0)
     with pytest.raises(Exception, match="finite"):
         mann_kendall_many(np.array([[1.0, np.inf, 2.0, 3.0]]))
+
+
+def test_emerging_masks_missing_months_per_cell_district(gapped: AnalysisResult) -> None:
+    from hotspots.geo.assessment import emerging_layer
+
+    cells = emerging_layer(gapped, 500.0)
+    n = len(gapped.months)
+    covered = cells["n_months_covered"].value_counts()
+    assert set(covered.index) <= {n, n - 1}
+    assert covered.get(n - 1, 0) > 0  # the B&D and Havering cells lost one month each
+    assert cells.attrs["method"]["missing_bins"] == int((n - cells["n_months_covered"]).sum())
+    assert (cells["n_months_hot"] <= cells["n_months_covered"]).all()
+
+
+def test_masked_gi_star_equals_unmasked_when_all_covered() -> None:
+    from scipy import sparse
+
+    from hotspots.geo.emerging import space_time_gi_star
+
+    rng = np.random.default_rng(3)
+    cube = rng.poisson(3, size=(8, 30)).astype(float)
+    adj = sparse.random(30, 30, density=0.2, random_state=4)
+    adj = ((adj + adj.T) > 0).astype(float)
+    plain = space_time_gi_star(cube, adj)
+    np.testing.assert_array_equal(
+        plain, space_time_gi_star(cube, adj, covered=np.ones_like(cube, dtype=bool))
+    )
+    mask = np.ones_like(cube, dtype=bool)
+    mask[3, :10] = False
+    masked = space_time_gi_star(cube, adj, covered=mask)
+    assert np.isnan(masked[3, :10]).all()
+    # a missing bin is not a zero: zeroing it instead changes the neighbours' z-scores
+    zeroed = cube.copy()
+    zeroed[3, :10] = 0
+    assert not np.allclose(
+        np.nan_to_num(masked[3, 10:]), np.nan_to_num(space_time_gi_star(zeroed, adj)[3, 10:])
+    )
+
+
+def test_compare_leaves_missing_months_out_of_the_ward_exposure(
+    boundary_sets: dict[str, BoundarySet],
+) -> None:
+    from hotspots.geo.assessment import compare
+
+    incidents = read_incidents([sample_source(BD_HAVERING)]).incidents
+    pa = AnalysisParams(month_from="2016-01", month_to="2016-06", eps_m=100, min_samples=60)
+    pb = AnalysisParams(month_from="2017-01", month_to="2017-06", eps_m=100, min_samples=60)
+    report = compare(incidents, boundary_sets, pa, pb)
+    assert {(r["month"], r["district_code"]) for r in report["coverage"]["missing_a"]} == {
+        ("2016-04", BD),
+        ("2016-03", HAVERING),
+    }
+    wards = report["wards"]
+    wards = wards[wards["borough_name"].isin(["Barking and Dagenham", "Havering"])]
+    assert len(wards) > 30
+    for code, row in wards.set_index("ward_code").iterrows():
+        if row["count_a"] > 0:
+            # each borough lost one month of six in period A: B would hold A's count x 6/5
+            assert row["expected_b"] == pytest.approx(row["count_a"] * 6 / 5), code
+    shown = __import__("hotspots.geo.disclosure", fromlist=["protect_compare"]).protect_compare(
+        report, Disclosure(exact=False, k=5, secret=b"c" * 32)
+    )
+    big = shown["wards"][pd.to_numeric(shown["wards"]["count_a"], errors="coerce") > 50].iloc[0]
+    assert big["borough_name"] in ("Barking and Dagenham", "Havering")
+    assert big["expected_b"] == pytest.approx(big["count_a"] * 6 / 5)

@@ -731,7 +731,7 @@ def protect_compare(report: dict[str, Any], view: Disclosure) -> dict[str, Any]:
     """A period comparison as a protected ``view`` may see it: both results protected, the
     period totals from them, the ward change recomputed from the protected ward counts, and
     the data-driven ``min_samples`` (which moves with period A's count) withheld."""
-    from hotspots.geo.trend import ward_change
+    from hotspots.geo.assessment import _ward_change_covered
 
     a, b = (protect(r, view) for r in report["results"])
     out = dict(report)
@@ -748,13 +748,13 @@ def protect_compare(report: dict[str, Any], view: Disclosure) -> dict[str, Any]:
     def ward_counts(result: AnalysisResult) -> pd.DataFrame:
         wards = result.wards
         name = result.boundary_sets[-1].name
-        return wards[wards["boundary_set"] == name][["ward_code", "count"]]
+        return wards[wards["boundary_set"] == name][["ward_code", "borough_code", "count"]]
 
     wa, wb = ward_counts(a), ward_counts(b)
     withheld = set(wa.loc[wa["count"].isna(), "ward_code"]) | set(wb.loc[wb["count"].isna(), "ward_code"])
     filled_a = wa.assign(count=pd.to_numeric(wa["count"], errors="coerce").fillna(0).astype(int))
     filled_b = wb.assign(count=pd.to_numeric(wb["count"], errors="coerce").fillna(0).astype(int))
-    change = ward_change(filled_a, filled_b, len(a.months), len(b.months))
+    change = _ward_change_covered(a, b, filled_a, filled_b)  # missing months are not exposure
     old = report["wards"]
     extra = [c for c in old.columns if c not in change.columns]
     if extra:

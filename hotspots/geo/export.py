@@ -57,7 +57,10 @@ HOTSPOT_PROPERTIES = [
     "time_profile",
 ]
 GI_PROPERTIES = ["cell_id", "count", "z", "p", "p_fdr", "gi_bin", "label"]
-EMERGING_PROPERTIES = ["cell_id", "count", "category", "trend_z", "trend_p", "n_months_hot", "last_month_hot"]
+EMERGING_PROPERTIES = [
+    *("cell_id", "count", "category", "trend_z", "trend_p", "n_months_hot", "last_month_hot"),
+    "n_months_covered",
+]
 HOTSPOT_TABLE_COLUMNS = [
     "hotspot_id",
     "count",

@@ -160,6 +160,7 @@ def compare_periods(
             "period_b": report["period_b"],
             "dbscan": report["dbscan"],
             "hotspots": report["hotspots"],
+            "coverage": report.get("coverage"),
             "hotspot_shapes": matches,
             "wards": wards.to_dict("records"),
             **({"disclosure": report["disclosure"]} if "disclosure" in report else {}),
