@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -195,3 +196,43 @@ def test_compare_leaves_missing_months_out_of_the_ward_exposure(
     big = shown["wards"][pd.to_numeric(shown["wards"]["count_a"], errors="coerce") > 50].iloc[0]
     assert big["borough_name"] in ("Barking and Dagenham", "Havering")
     assert big["expected_b"] == pytest.approx(big["count_a"] * 6 / 5)
+
+
+def test_evaluation_says_which_test_months_are_missing(boundary_sets: dict[str, BoundarySet]) -> None:
+    from hotspots.geo.assessment import evaluate_hotspots
+
+    incidents = read_incidents([sample_source(BD_HAVERING)]).incidents
+    params = AnalysisParams(month_to="2016-04", eps_m=100, min_samples=40)
+    report = evaluate_hotspots(incidents, boundary_sets, params, test_month="2016-04")
+    assert report["coverage"]["test_months_missing"] == {"2016-04": ["Barking and Dagenham"]}
+    assert "2016-04 in Barking and Dagenham" in report["coverage"]["note"]
+    later = evaluate_hotspots(
+        incidents, boundary_sets, replace(params, month_to="2016-06"), test_month="2016-06"
+    )
+    assert later["coverage"]["note"] is None
+
+
+def test_notes_for_templates(gapped: AnalysisResult) -> None:
+    from hotspots.api.templating import templates
+    from hotspots.maps.notes import analysis_notes
+
+    notes = analysis_notes(gapped.meta)
+    assert notes["coverage"] and "Havering 2016-03" in notes["coverage"]
+    assert notes["concentration"] and notes["concentration"].startswith("Half of the incidents")
+    assert notes["stability"] is None
+    html = templates.get_template("_analysis_notes.html").render(meta=gapped.meta)
+    assert 'class="note coverage-note"' in html and "Barking and Dagenham 2016-04" in html
+    assert templates.get_template("_analysis_notes.html").render().strip() == ""
+    meta = {
+        **gapped.meta,
+        "coverage": {
+            **gapped.meta["coverage"],
+            "missing": [
+                {"source": "all", "month": m, "district_code": BD, "district_name": "<b>B&D</b>"}
+                for m in ("2016-03", "2016-04", "2016-05", "2016-09")
+            ],
+        },
+    }
+    note = analysis_notes(meta)["coverage"]
+    assert note is not None and "2016-03 to 2016-05, 2016-09" in note
+    assert "&lt;b&gt;" in templates.get_template("_analysis_notes.html").render(meta=meta)  # escaped

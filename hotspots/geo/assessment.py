@@ -161,8 +161,23 @@ def evaluate_hotspots(
         window_months=window_months,
         wards=wards,
     )
+    gaps = missing_by_month(reference.meta.get("coverage"))
+    names = {d["code"]: d["name"] for d in reference.meta.get("coverage", {}).get("districts", [])}
+    affected = {m: sorted(names.get(c, c) for c in gaps[m]) for m in test_months if m in gaps}
     return {
         "test_months": test_months,
+        "coverage": {
+            "missing": reference.meta.get("coverage", {}).get("missing", []),
+            "test_months_missing": affected,
+            "note": (
+                "months the source did not cover: "
+                + "; ".join(f"{m} in {', '.join(d)}" for m, d in affected.items())
+                + ". Those districts' test-month incidents are missing, not zero, so that month's hit "
+                "rate and PAI understate the hotspots there; read it with care"
+            )
+            if affected
+            else None,
+        },
         "window": rolled.window_rule,
         "parameters_by_fit_period_end": used,
         "results": [r.as_dict() for r in rolled.results],

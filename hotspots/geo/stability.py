@@ -213,3 +213,19 @@ def with_stability(result: AnalysisResult, stability: Mapping[str, Any]) -> Anal
     out.hotspots = hot
     out.meta = {**result.meta, "stability": {k: v for k, v in stability.items() if k != "hotspots"}}
     return out
+
+
+def stability_note(meta: Mapping[str, Any] | None) -> str | None:
+    """One sentence on the set's persistence from ``meta["stability"]`` (``None`` without it)."""
+    s = meta.get("stability") if isinstance(meta, Mapping) else None
+    if not isinstance(s, Mapping):
+        return None
+    prev = s.get("previous_period")
+    share = s.get("persistence_share")
+    if not isinstance(prev, Mapping) or share is None:
+        return f"Stability: months hot counted over {len(s.get('months') or [])} months; no previous period."
+    return (
+        f"{share:.0%} of the previous period's hotspots ({prev['from']} to {prev['to']}) persist "
+        "into this one; "
+        f"months_hot counts the last {len(s.get('months') or [])} months each hotspot was hot."
+    )
