@@ -71,10 +71,14 @@ def test_protected_rounds_to_whole_percent_and_withholds_small_totals() -> None:
 
 
 def test_in_the_analysis_meta(points: pd.DataFrame, boundary_sets: dict[str, BoundarySet]) -> None:
-    result = analyse(
-        points, boundary_sets, AnalysisParams(month_from="2020-01", month_to="2020-06"), statistics=False
-    )
+    result = analyse(points, boundary_sets, AnalysisParams(month_from="2020-01", month_to="2020-06"))
     c = result.meta["concentration"]
+    assert (
+        analyse(points, boundary_sets, AnalysisParams(month_from="2020-06"), statistics=False).meta[
+            "concentration"
+        ]
+        is None
+    )  # runs for hotspots only (evaluation, stability) skip it
     inside = result.incidents["has_location"] & ~result.incidents["outside_area"]
     assert c["incidents"] == int(inside.sum())
     assert 0 < c["incidents_share"]["places_for_half"] < 0.5

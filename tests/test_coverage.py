@@ -26,7 +26,7 @@ BD, HAVERING = "E09000002", "E09000016"
 @pytest.fixture(scope="module")
 def gapped(boundary_sets: dict[str, BoundarySet]) -> AnalysisResult:
     incidents = read_incidents([sample_source(BD_HAVERING)]).incidents
-    return analyse(incidents, boundary_sets, AnalysisParams(), statistics=False)
+    return analyse(incidents, boundary_sets, AnalysisParams())
 
 
 def test_shipped_gaps_are_found(gapped: AnalysisResult) -> None:

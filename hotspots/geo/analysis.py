@@ -138,7 +138,8 @@ def analyse(
     are kept as ``context_hotspots``, shapes only). ``neighbours`` names the
     district at BNG points outside the area, for each hotspot's
     ``outside_districts``. ``statistics=False`` skips Getis-Ord Gi* (hex grid and
-    wards) when only the hotspots are needed, e.g. inside a rolling evaluation.
+    wards) and the concentration figures (``meta["concentration"]`` is ``None``) when only the
+    hotspots are needed, e.g. inside a rolling evaluation.
 
     Raises
     ------
@@ -270,7 +271,9 @@ def analyse(
         "coverage": month_coverage,
         "concentration": concentration(
             joined["x"].to_numpy()[inside], joined["y"].to_numpy()[inside], joined["harm"].to_numpy()[inside]
-        ),
+        )
+        if statistics
+        else None,
         "gi_star": {"cell_size_m": gi_grid.attrs.get("cell_size_m"), **gi_grid.attrs.get("gi_method", {})},
         "population_sources": {s.name: s.population_source for s in sets if s.population_source},
         "study_area_km2": round(study_area / 1e6, 3),

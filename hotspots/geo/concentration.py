@@ -26,7 +26,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 TOP_SHARES = (0.01, 0.05, 0.10)
 CURVE_POINTS = 101
@@ -84,7 +83,7 @@ def concentration(x: np.ndarray, y: np.ndarray, harm: np.ndarray | None = None) 
     }
     if not len(xa):
         return out
-    place = pd.DataFrame({"x": xa, "y": ya}).groupby(["x", "y"], sort=False).ngroup().to_numpy()
+    place = _places(xa, ya)
     counts = np.bincount(place).astype(float)
     out["places"] = int(len(counts))
     out["incidents_share"] = _shares(counts)
@@ -95,6 +94,13 @@ def concentration(x: np.ndarray, y: np.ndarray, harm: np.ndarray | None = None) 
         out["harm_share"] = _shares(per_place) if per_place.sum() > 0 else None
     out["sentence"] = concentration_sentence(out)
     return out
+
+
+def _places(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """A place code (0..places-1) per incident: equal coordinates, equal code."""
+    from hotspots.geo.locations import Locations
+
+    return Locations.from_xy(x, y).inverse
 
 
 def _shares(values: np.ndarray) -> dict[str, Any]:

@@ -76,44 +76,35 @@ def compute_coverage(
     """
     codes = sorted(districts)
     month_list = [str(m) for m in months]
-    inside = incidents
+    keep = np.ones(len(incidents), dtype=bool)
     if "outside_area" in incidents.columns:
-        inside = incidents.loc[~incidents["outside_area"].to_numpy(dtype=bool)]
-    if "borough_code" in inside.columns:
-        inside = inside.loc[inside["borough_code"].notna()]
-    source = (
-        inside["dataset"].astype(str).to_numpy()
-        if "dataset" in inside.columns
-        else np.full(len(inside), ALL_SOURCES, dtype=object)
-    )
-    sources = sorted(set(source.tolist())) or [ALL_SOURCES]
+        keep &= ~incidents["outside_area"].to_numpy(dtype=bool)
+    inside = incidents
+    if "dataset" in inside.columns:
+        src_codes, src_labels = pd.factorize(inside["dataset"].astype(str), sort=True)
+        sources = [str(v) for v in src_labels] or [ALL_SOURCES]
+    else:
+        src_codes = np.zeros(len(inside), dtype=np.int64)
+        sources = [ALL_SOURCES]
     missing: list[dict[str, Any]] = []
-    if len(inside) and codes and month_list:
-        frame = pd.DataFrame(
-            {
-                "source": source,
-                "month": inside["month"].astype(str).to_numpy(),
-                "district": inside["borough_code"].astype(str).to_numpy(),
-            }
-        )
-        counts = frame.groupby(["source", "district", "month"]).size()
-        for src in sources:
-            mine = counts[counts.index.get_level_values(0) == src].droplevel(0)
-            for code in codes:
-                per_month = mine[mine.index.get_level_values(0) == code].droplevel(0)
-                series = per_month.reindex(month_list, fill_value=0).to_numpy(dtype=float)
-                if float(np.median(series)) < min_median:
-                    continue
-                for m, v in zip(month_list, series, strict=True):
-                    if v == 0:
-                        missing.append(
-                            {
-                                "source": src,
-                                "month": m,
-                                "district_code": code,
-                                "district_name": districts[code],
-                            }
-                        )
+    if keep.any() and codes and month_list and "borough_code" in inside.columns:
+        m_pos = _positions(inside["month"], month_list)
+        d_pos = _positions(inside["borough_code"], codes)  # no district: -1
+        ok = keep & (src_codes >= 0) & (m_pos >= 0) & (d_pos >= 0)
+        n_m, n_d = len(month_list), len(codes)
+        flat = (np.asarray(src_codes)[ok] * n_d + d_pos[ok]) * n_m + m_pos[ok]
+        cube = np.bincount(flat, minlength=len(sources) * n_d * n_m).reshape(len(sources), n_d, n_m)
+        busy = np.median(cube, axis=2) >= min_median
+        for si, di, mi in zip(*np.nonzero(busy[:, :, None] & (cube == 0)), strict=True):
+            code = codes[int(di)]
+            missing.append(
+                {
+                    "source": sources[int(si)],
+                    "month": month_list[int(mi)],
+                    "district_code": code,
+                    "district_name": districts[code],
+                }
+            )
     missing.sort(key=lambda r: (r["month"], r["district_code"], r["source"]))
     return {
         "rule": COVERAGE_RULE,
@@ -124,6 +115,16 @@ def compute_coverage(
         "missing": missing,
         "complete": not missing,
     }
+
+
+def _positions(values: pd.Series, labels: list[str]) -> np.ndarray:
+    """Position of each value in ``labels`` (-1 if absent), via a category column's codes if it has them."""
+    index = pd.Index(labels)
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        lookup = index.get_indexer(values.cat.categories.astype(str))
+        codes = values.cat.codes.to_numpy()
+        return np.where(codes >= 0, lookup[np.maximum(codes, 0)], -1)
+    return np.asarray(index.get_indexer(pd.Index(values.astype(str))))
 
 
 def missing_by_month(coverage: Mapping[str, Any] | None) -> dict[str, set[str]]:
