@@ -236,3 +236,24 @@ def test_notes_for_templates(gapped: AnalysisResult) -> None:
     note = analysis_notes(meta)["coverage"]
     assert note is not None and "2016-03 to 2016-05, 2016-09" in note
     assert "&lt;b&gt;" in templates.get_template("_analysis_notes.html").render(meta=meta)  # escaped
+
+
+def test_table_rows_name_missing_months(gapped: AnalysisResult) -> None:
+    from hotspots.maps.panel import hotspot_rows
+
+    rows = hotspot_rows(gapped.hotspots, gapped.meta)
+    by_rank = {r.rank: r for r in rows}
+    for hid, codes in zip(gapped.hotspots["hotspot_id"], gapped.hotspots["borough_codes"], strict=True):
+        if codes == [BD]:
+            assert by_rank[int(hid)].missing_months == "2016-04"
+        if codes == [BD, HAVERING] or codes == [HAVERING, BD]:
+            assert by_rank[int(hid)].missing_months == "2016-03, 2016-04"
+
+
+def test_monthly_chart_draws_missing_months_as_gaps(gapped: AnalysisResult) -> None:
+    from hotspots.maps.static_map import monthly_png
+
+    top = gapped.hotspots[gapped.hotspots["borough_codes"].map(lambda c: c == [BD])].iloc[0]
+    with_gap = monthly_png(top["monthly_counts"], missing=top["missing_months"])
+    assert with_gap[:8] == b"\x89PNG\r\n\x1a\n"
+    assert with_gap != monthly_png(top["monthly_counts"])  # a gap, not a withheld (hatched) bar

@@ -72,3 +72,16 @@ def test_persistence_share_of_the_previous_period(planted) -> None:  # type: ign
     assert report["persistence_share"] == pytest.approx(2 / 3)
     per = {r["hotspot_id"]: r["months_hot"] for r in report["hotspots"]}
     assert per[_hotspot_at(result, b)] == 7  # the last 12 months reach back before the period
+
+
+def test_table_rows_show_months_hot(planted) -> None:  # type: ignore[no-untyped-def]
+    from hotspots.maps.panel import hotspot_rows
+
+    incidents, sets, (_, b, _) = planted
+    params = AnalysisParams(month_from="2024-01", month_to="2024-12", eps_m=100, min_samples=240)
+    result = analyse(incidents, sets, params, statistics=False)
+    assert {r.months_hot for r in hotspot_rows(result.hotspots, result.meta)} == {"n/a"}
+    shown = with_stability(result, hotspot_stability(incidents, sets, result))
+    rows = {r.rank: r for r in hotspot_rows(shown.hotspots, shown.meta)}
+    assert rows[_hotspot_at(result, b)].months_hot == "7 of 12"
+    assert all(r.missing_months == "" for r in rows.values())
