@@ -147,7 +147,7 @@ def coverage_note(meta: Mapping[str, Any] | None) -> str | None:
     """One sentence for pages and briefings naming the months missing where, or ``None`` if none.
 
     ``meta`` is an analysis's ``meta`` (reads ``meta["coverage"]``), e.g. "Missing months (no data
-    from the source, shown as gaps, not zeros): Barking and Dagenham 2016-04; Havering 2016-03."
+    from the source, shown as gaps, not zeros): North 2016-04; South 2016-03 to 2016-05."
     """
     coverage = meta.get("coverage") if isinstance(meta, Mapping) else None
     if not isinstance(coverage, Mapping) or not coverage.get("missing"):
