@@ -59,6 +59,7 @@ from hotspots.geo.inputs.ingest import (
 from hotspots.geo.stats.assessment import compare, emerging_layer, evaluate_hotspots, k_distance_inputs
 from hotspots.geo.stats.harm import DEFAULT_HARM, default_min_harm, parse_harm_weights
 from hotspots.geo.stats.parameters import k_distance_json, k_distance_png
+from hotspots.geo.stats.stability import hotspot_stability, with_stability
 from hotspots.settings import Settings
 from hotspots.store import DatasetVersion, Store
 from hotspots.store.areas import AreaRecord, AreaRegister
@@ -808,6 +809,27 @@ class HotspotService:
         return version, self._cached(
             ("protected", view.identity, *key), lambda: protect_compare(report, view)
         )
+
+    def stability(
+        self, ref: str | None, params: AnalysisParams, *, view: Disclosure = EXACT
+    ) -> tuple[Selection, AnalysisResult]:
+        """The analysis (as ``view`` may see it) with ``months_hot``/``months_checked`` per hotspot and
+        ``meta["stability"]`` (see :mod:`hotspots.geo.stats.stability`); cached per analysis and view.
+
+        Twelve single-month DBSCAN fits and one of the previous period, without Gi*. The fits use
+        the shown analysis's parameters (for a protected view, its protected defaults); they yield
+        months and shares of hotspots, not incident counts.
+        """
+        version, shown = self.analyse(ref, params, view=view)
+        params = self.with_harm(params)
+        area = self.area_of(version, params.area)
+
+        def run() -> AnalysisResult:
+            report = hotspot_stability(self.load(version), self.analysis_sets(area, params), shown)
+            return with_stability(shown, report)
+
+        key = ("stability", view.identity, version.id, area.key, *params.cache_key())
+        return version, self._cached(key, run, heavy=True)
 
     def k_distance(
         self,

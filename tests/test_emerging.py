@@ -165,6 +165,7 @@ def test_emerging_hot_spots_recovers_planted_patterns() -> None:
         "n_months_hot",
         "n_months_cold",
         "last_month_hot",
+        "n_months_covered",
         "geometry",
     ]
     assert len(out.attrs["months"]) == 35 and out.attrs["months"][0] == "2018-02"

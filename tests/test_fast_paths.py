@@ -154,6 +154,7 @@ def reference_hotspots(
                 "extends_outside_area": outside,
                 "top_categories": [{"crime_type": str(k), "count": int(v)} for k, v in cats.items()],
                 "monthly_counts": monthly,
+                "missing_months": [],  # no coverage given: no month is missing
                 "first_month": str(group["month"].min()),
                 "last_month": str(group["month"].max()),
                 "peak_month": str(by_month.index[0]) if len(by_month) else None,

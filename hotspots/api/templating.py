@@ -10,3 +10,12 @@ templates = Jinja2Templates(directory=Path(__file__).resolve().parent / "templat
 
 APP_PREFIX = "/app"
 """Pages for people (HTML): their errors are pages too, and a missing key sends them to sign in."""
+
+
+def _register_globals() -> None:
+    from hotspots.maps.notes import analysis_notes
+
+    templates.env.globals["analysis_notes"] = analysis_notes
+
+
+_register_globals()

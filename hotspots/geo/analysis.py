@@ -34,6 +34,8 @@ from hotspots.geo.clusters.hotspots import DEFAULT_MIN_LOCATIONS, DEFAULT_SHAPE_
 from hotspots.geo.inputs.ingest import MONTH_RE
 from hotspots.geo.inputs.join import join_wards
 from hotspots.geo.params import SPECS, Method, Weight, check_grid, hotspots_note, smallest_cell_size
+from hotspots.geo.stats.concentration import concentration
+from hotspots.geo.stats.coverage import compute_coverage, missing_by_month
 from hotspots.geo.stats.grid import default_cell_size
 from hotspots.geo.stats.harm import DEFAULT_HARM, HarmWeights, assign_harm, default_min_harm
 from hotspots.geo.stats.significance import gi_star_grid, gi_star_polygons, hot_share
@@ -147,7 +149,8 @@ def analyse(
     are kept as ``context_hotspots``, shapes only). ``neighbours`` names the
     district at BNG points outside the area, for each hotspot's
     ``outside_districts``. ``statistics=False`` skips Getis-Ord Gi* (hex grid and
-    wards) when only the hotspots are needed, e.g. inside a rolling evaluation.
+    wards) and the concentration figures (``meta["concentration"]`` is ``None``) when only the
+    hotspots are needed, e.g. inside a rolling evaluation.
 
     Raises
     ------
@@ -211,6 +214,7 @@ def analyse(
     n_clusters = int(labels.max()) + 1 if len(labels) else 0
     labels[labels >= params_module.MAX_HOTSPOTS] = -1
     checkpoint()
+    month_coverage = compute_coverage(joined, months, _district_names(sets))
     hotspots = build_hotspots(
         joined.loc[located].reset_index(drop=True),
         labels[located],
@@ -219,6 +223,7 @@ def analyse(
         shape_buffer_m=params.shape_buffer_m,
         link_m=eps,
         min_locations=params.min_locations,
+        missing=missing_by_month(month_coverage),
     )
     _name_outside_districts(hotspots, joined, labels, located & ~inside, neighbours, own)
     context = _context_shapes(joined, outside_only, params.shape_buffer_m)
@@ -285,6 +290,12 @@ def analyse(
         "hit_rate_rule": "incidents inside the study area that fall in hotspots, over all located "
         "incidents inside the study area; area share is the hotspots' area inside the study area",
         "time_profile": time_profile(joined["occurred_at"]),
+        "coverage": month_coverage,
+        "concentration": concentration(
+            joined["x"].to_numpy()[inside], joined["y"].to_numpy()[inside], joined["harm"].to_numpy()[inside]
+        )
+        if statistics
+        else None,
         "gi_star": {"cell_size_m": gi_grid.attrs.get("cell_size_m"), **gi_grid.attrs.get("gi_method", {})},
         "population_sources": {s.name: s.population_source for s in sets if s.population_source},
         "study_area_km2": round(study_area / 1e6, 3),
@@ -307,6 +318,15 @@ def _in_other_district(
         return (names.notna() & ~names.isin(list(own))).to_numpy(dtype=bool)
 
     return elsewhere
+
+
+def _district_names(sets: Sequence[BoundarySet]) -> dict[str, str]:
+    """District (borough) code -> name over ``sets`` (the latest set's name wins)."""
+    names: dict[str, str] = {}
+    for bset in sets:
+        for code, name in zip(bset.boroughs["borough_code"], bset.boroughs["borough_name"], strict=True):
+            names[str(code)] = str(name)
+    return names
 
 
 def _owned_clusters(labels: np.ndarray, inside: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -48,6 +48,7 @@ import numpy as np
 import pandas as pd
 
 from hotspots.geo.analysis import AnalysisResult
+from hotspots.geo.stats.concentration import protect_concentration
 from hotspots.geo.stats.grid import HexGrid, axial_coords
 from hotspots.geo.stats.significance import RESULT_COLUMNS, gi_star, gi_star_polygons, hot_share
 
@@ -446,6 +447,8 @@ def protect(result: AnalysisResult, view: Disclosure) -> AnalysisResult:
         meta["gi_star"] = _method_counts(meta["gi_star"], inside_shown)
     if meta.get("occupied_area_km2") is not None:
         meta["occupied_area_km2"] = coarse_area_km2(float(meta["occupied_area_km2"]))
+    if "concentration" in meta:
+        meta["concentration"] = protect_concentration(meta["concentration"], float(inside_total), k)
     meta["disclosure"] = view.describe()
 
     # hotspots
@@ -499,7 +502,8 @@ def protect(result: AnalysisResult, view: Disclosure) -> AnalysisResult:
                 tops.append(tc)
             profiles.append(_profile(tp, cells, k, h))
         hotspots["monthly_counts"] = monthly
-        _protected_trends(hotspots, monthly)
+        gaps = hotspots["missing_months"] if "missing_months" in hotspots.columns else [()] * len(hotspots)
+        _protected_trends(hotspots, monthly, list(gaps))
         hotspots["top_categories"] = tops
         hotspots["time_profile"] = profiles
     out.hotspots = hotspots
@@ -515,32 +519,39 @@ def protect(result: AnalysisResult, view: Disclosure) -> AnalysisResult:
     return out
 
 
-def _protected_trends(hotspots: pd.DataFrame, monthly: list[Any]) -> None:
+def _protected_trends(hotspots: pd.DataFrame, monthly: list[Any], missing: list[Any] | None = None) -> None:
     """Trend, its p-value, Sen's slope and the peak month from the protected monthly counts
-    (suppressed months as 0), so they reveal nothing the months shown do not."""
+    (suppressed months as 0), so they reveal nothing the months shown do not. Months in
+    ``missing`` (per hotspot: not covered by the source, ``None`` in the exact counts too) are
+    left out of the trend, as in the exact analysis: a missing month is not a count."""
     from hotspots.geo.stats.trend import mann_kendall
 
+    gaps_of = missing if missing is not None else [()] * len(monthly)
     seen: dict[tuple[float, ...], Any] = {}
     trends: list[Any] = []
     ps: list[Any] = []
     slopes: list[Any] = []
     peaks: list[Any] = []
-    for months in monthly:
+    for months, gaps in zip(monthly, gaps_of, strict=True):
         if not isinstance(months, dict) or not months:
             trends.append(None)
             ps.append(None)
             slopes.append(None)
             peaks.append(None)
             continue
-        values: list[float] = [0.0 if v is None else float(v) for v in months.values()]
+        skip = set(gaps) if isinstance(gaps, list | tuple | set) else set()
+        values: list[float] = [
+            math.nan if m in skip else 0.0 if v is None else float(v) for m, v in months.items()
+        ]
         series = tuple(values)
         if series not in seen:  # small hotspots share series (all withheld: all 0)
-            seen[series] = mann_kendall(values)
+            present = [i for i, v in enumerate(values) if not math.isnan(v)]
+            seen[series] = mann_kendall([values[i] for i in present], times=present)
         result = seen[series]
         trends.append(result.trend)
         ps.append(result.p)
         slopes.append(result.slope_per_month)
-        best = max(values)
+        best = max((v for v in values if not math.isnan(v)), default=0.0)
         peaks.append(next(m for m, v in zip(months, values, strict=True) if v == best) if best > 0 else None)
     for col, values in (
         ("trend", trends),
@@ -733,7 +744,7 @@ def protect_compare(report: dict[str, Any], view: Disclosure) -> dict[str, Any]:
     """A period comparison as a protected ``view`` may see it: both results protected, the
     period totals from them, the ward change recomputed from the protected ward counts, and
     the data-driven ``min_samples`` (which moves with period A's count) withheld."""
-    from hotspots.geo.stats.trend import ward_change
+    from hotspots.geo.stats.assessment import _ward_change_covered
 
     a, b = (protect(r, view) for r in report["results"])
     out = dict(report)
@@ -750,13 +761,13 @@ def protect_compare(report: dict[str, Any], view: Disclosure) -> dict[str, Any]:
     def ward_counts(result: AnalysisResult) -> pd.DataFrame:
         wards = result.wards
         name = result.boundary_sets[-1].name
-        return wards[wards["boundary_set"] == name][["ward_code", "count"]]
+        return wards[wards["boundary_set"] == name][["ward_code", "borough_code", "count"]]
 
     wa, wb = ward_counts(a), ward_counts(b)
     withheld = set(wa.loc[wa["count"].isna(), "ward_code"]) | set(wb.loc[wb["count"].isna(), "ward_code"])
     filled_a = wa.assign(count=pd.to_numeric(wa["count"], errors="coerce").fillna(0).astype(int))
     filled_b = wb.assign(count=pd.to_numeric(wb["count"], errors="coerce").fillna(0).astype(int))
-    change = ward_change(filled_a, filled_b, len(a.months), len(b.months))
+    change = _ward_change_covered(a, b, filled_a, filled_b)  # missing months are not exposure
     old = report["wards"]
     extra = [c for c in old.columns if c not in change.columns]
     if extra:

@@ -38,6 +38,11 @@ class HotspotRow:
     cross_border: bool
     lat: float | None
     lon: float | None
+    months_hot: str = "n/a"
+    """e.g. "7 of 12": months of the last 12 a monthly fit found this hotspot ("n/a" without
+    stability figures: ``service.stability`` / ``/hotspots?stability=true``)."""
+    missing_months: str = ""
+    """Months with no data for this hotspot's districts (missing, not zero), e.g. "2016-04"."""
 
 
 def hotspot_rows(hotspots: gpd.GeoDataFrame | pd.DataFrame, meta: dict[str, Any]) -> list[HotspotRow]:
@@ -74,9 +79,18 @@ def hotspot_rows(hotspots: gpd.GeoDataFrame | pd.DataFrame, meta: dict[str, Any]
                 cross_border=bool(record.get("cross_border")),
                 lat=num(record.get("centroid_lat")),
                 lon=num(record.get("centroid_lon")),
+                months_hot=_months_hot_text(record.get("months_hot"), record.get("months_checked")),
+                missing_months=", ".join(str(m) for m in seq(record.get("missing_months"))),
             )
         )
     return rows
+
+
+def _months_hot_text(hot: Any, checked: Any) -> str:
+    h, c = num(hot), num(checked)
+    if h is None or c is None:
+        return "n/a"
+    return f"{int(h)} of {int(c)}"
 
 
 def method_in_words(meta: dict[str, Any]) -> str:

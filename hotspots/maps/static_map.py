@@ -261,9 +261,18 @@ def focus_figure(
     return fig
 
 
-def monthly_png(monthly: dict[str, float | None], *, size_in: tuple[float, float] = (6.0, 1.7)) -> bytes:
-    """A small bar chart of monthly counts (``None`` bars, withheld counts, drawn hatched)."""
-    return _png(monthly_figure(monthly, size_in=size_in))
+def monthly_png(
+    monthly: dict[str, float | None],
+    *,
+    size_in: tuple[float, float] = (6.0, 1.7),
+    missing: Collection[str] = (),
+) -> bytes:
+    """A small bar chart of monthly counts (``None`` bars, withheld counts, drawn hatched).
+
+    Months in ``missing`` (not covered by the source: missing, not zero) are gaps: no bar,
+    a small "no data" mark at the axis.
+    """
+    return _png(monthly_figure(monthly, size_in=size_in, missing=missing))
 
 
 MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
@@ -276,17 +285,36 @@ def month_label(month: str, first: bool) -> str:
     return f"{name}\n{year}" if first or name == "Jan" else name
 
 
-def monthly_figure(monthly: dict[str, float | None], *, size_in: tuple[float, float] = (6.0, 1.7)) -> Figure:
+def monthly_figure(
+    monthly: dict[str, float | None],
+    *,
+    size_in: tuple[float, float] = (6.0, 1.7),
+    missing: Collection[str] = (),
+) -> Figure:
     """The figure of :func:`monthly_png`: its month labels are thinned until none touch another."""
     fig = Figure(figsize=size_in, dpi=110)
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     months = sorted(monthly)
+    gaps = set(missing)
     values = [monthly[m] for m in months]
     heights = [v if v is not None else 0.0 for v in values]
     bars = ax.bar(range(len(months)), heights, color=HOTSPOT_FILL, width=0.85)
-    for bar, v in zip(bars, values, strict=True):
-        if v is None:
+    for i, (bar, v) in enumerate(zip(bars, values, strict=True)):
+        if months[i] in gaps:
+            bar.set_visible(False)
+            ax.annotate(
+                "no data",
+                (i, 0),
+                xytext=(0, 2),
+                textcoords="offset points",
+                rotation=90,
+                ha="center",
+                va="bottom",
+                fontsize=5,
+                color="#666666",
+            )
+        elif v is None:
             bar.set_hatch("///")
             bar.set_facecolor("#cccccc")
     ax.tick_params(axis="y", labelsize=7)

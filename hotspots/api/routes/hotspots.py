@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from hotspots.api.auth import Viewer
@@ -23,13 +23,26 @@ JSON = "application/json"
     response_class=Response,
     responses={200: {"content": {JSON: {"schema": {"type": "object", "additionalProperties": True}}}}},
 )
-def get_hotspots(request: Request, service: Service, query: AnalysisQuery, who: Viewer) -> Response:
+def get_hotspots(
+    request: Request,
+    service: Service,
+    query: AnalysisQuery,
+    who: Viewer,
+    stability: Annotated[
+        bool,
+        Query(description="Add months_hot per hotspot and meta.stability (12 extra monthly fits, cached)"),
+    ] = False,
+) -> Response:
     """Ranked hotspots (1 = most incidents) with their summaries, and the run's metadata."""
     ref, params = query
-    version, result = service.analyse(ref, params, view=who.disclosure)
+    if stability:
+        version, result = service.stability(ref, params, view=who.disclosure)
+    else:
+        version, result = service.analyse(ref, params, view=who.disclosure)
+    columns = [*HOTSPOT_PROPERTIES, *(["months_hot", "months_checked"] if stability else [])]
 
     def render() -> Body:
-        rows = result.hotspots[HOTSPOT_PROPERTIES].to_dict("records")
+        rows = result.hotspots[columns].to_dict("records")
         body: dict[str, Any] = {
             "dataset": version.ref,
             "meta": result.meta,
@@ -39,7 +52,15 @@ def get_hotspots(request: Request, service: Service, query: AnalysisQuery, who: 
         return Body.of(dumps(jsonable(body)))
 
     return body_response(
-        request, service.rendered("hotspots-json", version, params, (who.disclosure.identity,), render), JSON
+        request,
+        service.rendered(
+            "hotspots-json-stability" if stability else "hotspots-json",
+            version,
+            params,
+            (who.disclosure.identity,),
+            render,
+        ),
+        JSON,
     )
 
 

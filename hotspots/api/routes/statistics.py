@@ -78,6 +78,48 @@ def emerging_cells(service: Service, query: AnalysisQuery, who: Viewer) -> Respo
     return Response(dumps(emerging_geojson(result, cells)), media_type=GEOJSON)
 
 
+@router.get("/concentration", operation_id="get_concentration")
+def get_concentration(service: Service, query: AnalysisQuery, who: Viewer) -> dict[str, Any]:
+    """Crime concentration ("power few"): the share of incidents and of harm at the busiest 1%, 5% and
+    10% of places, the curve, a sentence, and the literature's figures for comparison."""
+    ref, params = query
+    version, result = service.analyse(ref, params, view=who.disclosure)
+    body: dict[str, Any] = jsonable(
+        {
+            "dataset": version.ref,
+            "period": {"from": result.meta.get("month_from"), "to": result.meta.get("month_to")},
+            **(result.meta.get("concentration") or {}),
+        }
+    )
+    return body
+
+
+@router.get(
+    "/concentration.png",
+    operation_id="get_concentration_png",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}}},
+)
+def get_concentration_png(service: Service, query: AnalysisQuery, who: Viewer) -> Response:
+    """The concentration curve with the literature's reference points, as a PNG."""
+    from hotspots.maps.concentration import concentration_png
+
+    ref, params = query
+    _, result = service.analyse(ref, params, view=who.disclosure)
+    return Response(concentration_png(result.meta.get("concentration") or {}), media_type="image/png")
+
+
+@router.get("/stability", operation_id="get_stability")
+def get_stability(service: Service, query: AnalysisQuery, who: Viewer) -> dict[str, Any]:
+    """Per hotspot, in how many of the last 12 months a hotspot fitted on that month overlaps it
+    (``months_hot``), and the share of the previous period's hotspots that persist."""
+    ref, params = query
+    version, result = service.stability(ref, params, view=who.disclosure)
+    rows = result.hotspots[["hotspot_id", "months_hot", "months_checked"]].to_dict("records")
+    body: dict[str, Any] = jsonable({"dataset": version.ref, **result.meta["stability"], "hotspots": rows})
+    return body
+
+
 @router.get("/evaluate", operation_id="evaluate_hotspots")
 def evaluate(
     service: Service,
@@ -146,6 +188,7 @@ def compare_periods(
             "period_b": report["period_b"],
             "dbscan": report["dbscan"],
             "hotspots": report["hotspots"],
+            "coverage": report.get("coverage"),
             "hotspot_shapes": matches,
             "wards": wards.to_dict("records"),
             **({"disclosure": report["disclosure"]} if "disclosure" in report else {}),

@@ -12,7 +12,7 @@ weaker than it is (lower PAI).
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -25,6 +25,7 @@ from hotspots.crs import BNG, WGS84, transform
 from hotspots.geo.clusters.locations import Locations
 from hotspots.geo.clusters.shapes import hotspot_outline
 from hotspots.geo.geos import prepared_copy
+from hotspots.geo.stats.coverage import missing_months_for
 from hotspots.geo.stats.trend import mann_kendall_many, time_profile
 
 DEFAULT_SHAPE_BUFFER_M = 15.0
@@ -65,6 +66,7 @@ HOTSPOT_COLUMNS = [
     "extends_outside_area",
     "top_categories",
     "monthly_counts",
+    "missing_months",
     "first_month",
     "last_month",
     "peak_month",
@@ -84,6 +86,7 @@ def build_hotspots(
     shape_buffer_m: float = DEFAULT_SHAPE_BUFFER_M,
     link_m: float = 100.0,
     min_locations: int = DEFAULT_MIN_LOCATIONS,
+    missing: Mapping[str, Collection[str]] | None = None,
 ) -> gpd.GeoDataFrame:
     """One row per cluster, in label order (``hotspot_id`` 1 = label 0 = most incidents, or most harm).
 
@@ -96,6 +99,12 @@ def build_hotspots(
         Canonical cluster label per incident (0 = largest), -1 for noise.
     months:
         Every month of the period, so monthly counts include zeros.
+    missing:
+        Month -> district (``borough_code``) codes the source did not cover that month
+        (:func:`hotspots.geo.stats.coverage.missing_by_month`). A hotspot's month is missing
+        (``None`` in ``monthly_counts``, listed in ``missing_months``, left out of the trend)
+        when any district its incidents inside the area touch was not covered: a partial
+        count would read as a fall.
     study_area:
         The area the data covers (EPSG:27700). ``share_of_incidents`` counts
         member incidents inside it over all located incidents inside it, and
@@ -140,7 +149,7 @@ def build_hotspots(
     # thread works out everything else.
     with ThreadPoolExecutor(max_workers=2) as pool:
         pending, n_locations = _start_shapes(pool, df, g, shape_buffer_m, link_m)
-        rows = _summaries(df, g, months, outside, has_harm)
+        rows = _summaries(df, g, months, outside, has_harm, missing or {})
         shapes = np.array([f.result() for f in pending], dtype=object)
     areas = shapely.area(shapes)
     inside_study = shapely.contains(study_area, shapes)
@@ -180,7 +189,12 @@ def build_hotspots(
 
 
 def _summaries(
-    df: pd.DataFrame, g: _Groups, months: Sequence[str], outside: np.ndarray, has_harm: bool
+    df: pd.DataFrame,
+    g: _Groups,
+    months: Sequence[str],
+    outside: np.ndarray,
+    has_harm: bool,
+    missing: Mapping[str, Collection[str]],
 ) -> list[dict[str, Any]]:
     """Every column of each hotspot's row that does not depend on its shape."""
     text = ["month", "crime_type", "ward_code", "ward_name", "borough_code", "borough_name"]
@@ -199,18 +213,24 @@ def _summaries(
     profiles = _time_profiles(df["occurred_at"], g)
     n_inside = g.sum(~outside)
     rows = []
-    series_rows: list[list[int]] = []
+    series_rows: list[list[float]] = []
     for k, label in enumerate(g.labels):
         count = int(g.size[k])
         codes_k, counts_k = month_counts[k]
         per_month = dict(zip(codes_k.tolist(), counts_k.tolist(), strict=True))
-        monthly = {m: int(per_month.get(c, 0)) if c >= 0 else 0 for m, c in zip(months, wanted, strict=True)}
-        series_rows.append(list(monthly.values()))
+        ward_list = wards[k]
+        borough_list = boroughs[k]
+        gaps = missing_months_for([code for code, _ in borough_list], missing) if missing else []
+        monthly: dict[str, int | None] = {
+            m: int(per_month.get(c, 0)) if c >= 0 else 0 for m, c in zip(months, wanted, strict=True)
+        }
+        for m in gaps:
+            if m in monthly:
+                monthly[m] = None
+        series_rows.append([float("nan") if v is None else float(v) for v in monthly.values()])
         by_month = _descending(counts_k)
         cat_codes, cat_counts = crime_counts[k]
         top = _descending(cat_counts)[:TOP_CATEGORIES]
-        ward_list = wards[k]
-        borough_list = boroughs[k]
         is_outside = bool(int(n_inside[k]) < count)
         rows.append(
             {
@@ -239,6 +259,7 @@ def _summaries(
                     {"crime_type": crime.labels[int(cat_codes[i])], "count": int(cat_counts[i])} for i in top
                 ],
                 "monthly_counts": monthly,
+                "missing_months": [m for m in gaps if m in monthly],
                 "first_month": month_min[k],
                 "last_month": month_max[k],
                 "peak_month": month.labels[int(codes_k[by_month[0]])] if len(by_month) else None,

@@ -51,6 +51,7 @@ HOTSPOT_PROPERTIES = [
     "extends_outside_area",
     "top_categories",
     "monthly_counts",
+    "missing_months",
     "first_month",
     "last_month",
     "peak_month",
@@ -59,7 +60,10 @@ HOTSPOT_PROPERTIES = [
     "time_profile",
 ]
 GI_PROPERTIES = ["cell_id", "count", "z", "p", "p_fdr", "gi_bin", "label"]
-EMERGING_PROPERTIES = ["cell_id", "count", "category", "trend_z", "trend_p", "n_months_hot", "last_month_hot"]
+EMERGING_PROPERTIES = [
+    *("cell_id", "count", "category", "trend_z", "trend_p", "n_months_hot", "last_month_hot"),
+    "n_months_covered",
+]
 HOTSPOT_TABLE_COLUMNS = [
     "hotspot_id",
     "kind",
@@ -83,6 +87,8 @@ HOTSPOT_TABLE_COLUMNS = [
     "first_month",
     "last_month",
     "peak_month",
+    "missing_months",
+    "months_hot",
     "centroid_lon",
     "centroid_lat",
 ]
@@ -252,14 +258,17 @@ def hotspots_csv(result: AnalysisResult) -> str:
     if "kind" in hotspots.columns and len(hotspots):
         order = np.lexsort((hotspots["rank"].to_numpy(), (hotspots["kind"] == "place").to_numpy()))
         hotspots = hotspots.iloc[order]
-    table = hotspots[HOTSPOT_TABLE_COLUMNS].copy()
+    columns = [c for c in HOTSPOT_TABLE_COLUMNS if c in hotspots.columns]
+    table = hotspots[columns].copy()
+    if "missing_months" in table.columns:  # months with no data (missing, not zero): empty when none
+        table["missing_months"] = table["missing_months"].map(lambda ms: "; ".join(ms or []))
     table["boroughs"] = table["boroughs"].map("; ".join)
     table["wards"] = table["wards"].map("; ".join)
     table["top_categories"] = table["top_categories"].map(
         lambda cats: "; ".join(f"{c['crime_type']} ({c['count']})" for c in cats)
     )
-    text = ("kind", "location_text", "boroughs", "wards", "top_categories", "trend")
-    numeric = [c for c in HOTSPOT_TABLE_COLUMNS if c not in text]
+    text = ("kind", "location_text", "boroughs", "wards", "top_categories", "trend", "missing_months")
+    numeric = [c for c in columns if c not in text]
     return write_csv(table, numeric=numeric)
 
 
@@ -286,6 +295,7 @@ def export_metadata(result: AnalysisResult, layer: str) -> dict[str, Any]:
             )
         },
         "crs": "EPSG:4326 (RFC 7946); metric work in EPSG:27700",
+        "coverage": meta.get("coverage"),
         "attribution": ATTRIBUTION,
     }
 

@@ -8,20 +8,23 @@ answer the same questions the same way. Geometry is EPSG:27700.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 
 from hotspots.boundaries.model import BoundarySet
 from hotspots.errors import InvalidInput
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
 from hotspots.geo.cancel import checkpoint
 from hotspots.geo.clusters.dbscan import MIN_MIN_SAMPLES
+from hotspots.geo.geos import prepared_copy
 from hotspots.geo.params import SPECS, check_evaluation
+from hotspots.geo.stats.coverage import missing_by_month
 from hotspots.geo.stats.emerging import NO_PATTERN, emerging_hot_spots
 from hotspots.geo.stats.evaluation import CURVE_SHARES, rolling_evaluation
 from hotspots.geo.stats.trend import compare_periods, ward_change
@@ -45,7 +48,33 @@ def emerging_layer(result: AnalysisResult, cell_size_m: float | None = None) -> 
         cell_size_m if cell_size_m is not None else result.gi_grid.attrs.get("cell_size_m"),
         weights,
         month_range=result.months,
+        covered=_covered_bins(result),
     )
+
+
+def _covered_bins(
+    result: AnalysisResult,
+) -> Callable[[np.ndarray, np.ndarray, Sequence[str]], np.ndarray] | None:
+    """Whether each month was covered at each cell centre (by the district holding it), from
+    ``result.meta["coverage"]``; ``None`` when nothing is missing."""
+    missing = missing_by_month(result.meta.get("coverage"))
+    if not missing or not result.boundary_sets:
+        return None
+    boroughs = result.boundary_sets[-1].boroughs
+
+    def covered(cx: np.ndarray, cy: np.ndarray, months: Sequence[str]) -> np.ndarray:
+        district = np.full(len(cx), None, dtype=object)
+        for code, geom in zip(boroughs["borough_code"], boroughs.geometry, strict=True):
+            inside = shapely.contains_xy(prepared_copy(geom), cx, cy) & (district == None)  # noqa: E711
+            district[inside] = str(code)
+        out = np.ones((len(months), len(cx)), dtype=bool)
+        for t, month in enumerate(months):
+            gone = missing.get(str(month))
+            if gone:
+                out[t] = ~np.isin(district.astype(str), list(gone))
+        return out
+
+    return covered
 
 
 def k_distance_inputs(
@@ -133,8 +162,23 @@ def evaluate_hotspots(
         wards=wards,
         curve_shares=CURVE_SHARES,
     )
+    gaps = missing_by_month(reference.meta.get("coverage"))
+    names = {d["code"]: d["name"] for d in reference.meta.get("coverage", {}).get("districts", [])}
+    affected = {m: sorted(names.get(c, c) for c in gaps[m]) for m in test_months if m in gaps}
     return {
         "test_months": test_months,
+        "coverage": {
+            "missing": reference.meta.get("coverage", {}).get("missing", []),
+            "test_months_missing": affected,
+            "note": (
+                "months the source did not cover: "
+                + "; ".join(f"{m} in {', '.join(d)}" for m, d in affected.items())
+                + ". Those districts' test-month incidents are missing, not zero, so that month's hit "
+                "rate and PAI understate the hotspots there; read it with care"
+            )
+            if affected
+            else None,
+        },
         "window": rolled.window_rule,
         "parameters_by_fit_period_end": used,
         "results": [{k: v for k, v in r.as_dict().items() if k != "curve"} for r in rolled.results],
@@ -214,9 +258,7 @@ def compare(
         )
     wards_a = a.wards[a.wards["boundary_set"] == set_a]
     wards_b = b.wards[b.wards["boundary_set"] == set_b]
-    change = ward_change(
-        wards_a[["ward_code", "count"]], wards_b[["ward_code", "count"]], len(a.months), len(b.months)
-    )
+    change = _ward_change_covered(a, b, wards_a, wards_b)
     names = wards_b.set_index("ward_code")[["ward_name", "borough_name"]]
     change = change.join(names, on="ward_code")
     statuses = matched["status"].value_counts()
@@ -232,10 +274,50 @@ def compare(
             else "as given, for both periods",
         },
         "hotspots": {str(k): int(v) for k, v in statuses.items()},
+        "coverage": {
+            "missing_a": a.meta.get("coverage", {}).get("missing", []),
+            "missing_b": b.meta.get("coverage", {}).get("missing", []),
+            "rule": "months a source did not cover in a district are left out of that district's "
+            "exposure (its wards' months) in the ward change test, and are gaps in the hotspots' "
+            "monthly series; hotspot matching uses each period's hotspots as fitted",
+        },
         "matches": matched,
         "wards": change,
         "results": (a, b),
     }
+
+
+def _ward_change_covered(
+    a: AnalysisResult, b: AnalysisResult, wards_a: pd.DataFrame, wards_b: pd.DataFrame
+) -> pd.DataFrame:
+    """:func:`ward_change` with each district's months covered as its exposure (missing months
+    are not months of zero crime), and the false discovery rate over all wards."""
+    gaps_a = missing_by_month(a.meta.get("coverage"))
+    gaps_b = missing_by_month(b.meta.get("coverage"))
+    cols = ["ward_code", "count"]
+    if not gaps_a and not gaps_b:
+        return ward_change(wards_a[cols], wards_b[cols], len(a.months), len(b.months))
+    district = {
+        **dict(zip(wards_a["ward_code"], wards_a["borough_code"], strict=True)),
+        **dict(zip(wards_b["ward_code"], wards_b["borough_code"], strict=True)),
+    }
+    parts = []
+    for code in sorted({str(c) for c in district.values()}):
+        months_a = len(a.months) - sum(1 for m in a.months if code in gaps_a.get(m, ()))
+        months_b = len(b.months) - sum(1 for m in b.months if code in gaps_b.get(m, ()))
+        mine_a = wards_a[wards_a["borough_code"].astype(str) == code][cols]
+        mine_b = wards_b[wards_b["borough_code"].astype(str) == code][cols]
+        if months_a <= 0 or months_b <= 0 or (mine_a.empty and mine_b.empty):
+            continue
+        parts.append(ward_change(mine_a, mine_b, months_a, months_b, fdr=False))
+    if not parts:
+        return ward_change(wards_a[cols].iloc[:0], wards_b[cols].iloc[:0])
+    out = pd.concat(parts, ignore_index=True).sort_values("ward_code").reset_index(drop=True)
+    from scipy import stats as _stats
+
+    out["q_value"] = _stats.false_discovery_control(out["p_value"].to_numpy(), method="bh")
+    out["significant"] = out["q_value"] < 0.05
+    return out
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -58,7 +58,7 @@ second once the cube is built.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import geopandas as gpd
 import numpy as np
@@ -158,6 +158,7 @@ def space_time_gi_star(
     cube: np.ndarray,
     adjacency: sparse.spmatrix | sparse.sparray,
     time_steps: int = DEFAULT_TIME_STEPS,
+    covered: np.ndarray | None = None,
 ) -> np.ndarray:
     """Space-time Getis-Ord Gi* z-score of every bin of a cube.
 
@@ -172,12 +173,20 @@ def space_time_gi_star(
         month on its own neighbours, but still with the cube's mean and
         variance).
 
+    covered:
+        Optional boolean ``(T, n)``: False for a bin whose month the source did not cover in
+        the cell's district (missing, not zero; :mod:`hotspots.geo.stats.coverage`). Such bins are
+        left out everywhere: of the cube's mean and variance, of every neighbourhood (its
+        weights are 0) and get z = NaN. ``None`` (or all True) gives exactly the unmasked result.
+
     Returns
     -------
     numpy.ndarray
         z-scores, shape ``(T, n)``. All-equal cubes give zeros; cells with no
         spatial neighbours give NaN.
     """
+    if covered is not None and not np.asarray(covered, dtype=bool).all():
+        return _masked_gi_star(np.asarray(cube, dtype=np.float64), adjacency, time_steps, covered)
     c = np.asarray(cube, dtype=np.float64)
     if c.ndim != 2:
         raise InvalidInput("the space-time cube must be 2-D (months x cells)")
@@ -214,6 +223,52 @@ def space_time_gi_star(
     return z
 
 
+def _masked_gi_star(
+    c: np.ndarray, adjacency: sparse.spmatrix | sparse.sparray, time_steps: int, covered: np.ndarray
+) -> np.ndarray:
+    """:func:`space_time_gi_star` with the bins where ``covered`` is False left out."""
+    if c.ndim != 2:
+        raise InvalidInput("the space-time cube must be 2-D (months x cells)")
+    m = np.asarray(covered, dtype=bool)
+    if m.shape != c.shape:
+        raise InvalidInput(f"covered has shape {m.shape}, the cube {c.shape}")
+    n_t, n = c.shape
+    adj = sparse.csr_matrix(adjacency, dtype=np.float64)
+    adj.setdiag(0.0)
+    adj.eliminate_zeros()
+    adj.data[:] = 1.0
+    island = np.asarray(adj.sum(axis=1)).ravel() == 0
+    s_star = (adj + sparse.identity(n, format="csr")).tocsr()
+    values = np.where(m, c, 0.0)
+    valid = m.astype(np.float64)
+
+    def lagged(a: np.ndarray) -> np.ndarray:
+        spatial = np.asarray(s_star @ a.T).T
+        csum = np.cumsum(spatial, axis=0)
+        out = csum.copy()
+        if time_steps + 1 < n_t:
+            out[time_steps + 1 :] -= csum[: n_t - time_steps - 1]
+        return out
+
+    lag = lagged(values)
+    wsum = lagged(valid)
+    n_all = int(m.sum())
+    if n_all < 2:
+        return np.full((n_t, n), np.nan)
+    mean = float(c[m].mean())
+    sd = float(np.sqrt(max(float((c[m] ** 2).mean()) - mean**2, 0.0)))
+    if sd == 0.0:
+        z = np.zeros((n_t, n))
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            denom = sd * np.sqrt((n_all * wsum - wsum**2) / (n_all - 1))
+            z = (lag - mean * wsum) / denom
+        z[~np.isfinite(z)] = np.nan
+    z[~m] = np.nan
+    z[:, island] = np.nan
+    return z
+
+
 def mann_kendall(series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mann-Kendall trend test of each row of ``series`` (shape ``(n, T)``) against time.
 
@@ -221,7 +276,8 @@ def mann_kendall(series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     using the tie-corrected variance and no continuity correction, as
     ``scipy.stats.kendalltau(np.arange(T), row, method="asymptotic")``.
     Values are rounded to 10 decimals first so float noise does not break ties.
-    Rows with NaN, fewer than 2 values or no variation give z = 0, p = 1.
+    Rows with fewer than 2 finite values or no variation give z = 0, p = 1; a row with some
+    NaN (months not covered) is tested on its finite values.
     """
     z_in = np.round(np.asarray(series, dtype=np.float64), 10)
     n, t = z_in.shape
@@ -242,6 +298,11 @@ def mann_kendall(series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         zt = np.where(var > 0, s / np.sqrt(np.where(var > 0, var, 1.0)), 0.0)
     zt[~finite] = 0.0
+    gapped = ~finite & (np.isfinite(z_in).sum(axis=1) >= 2)
+    for r in np.flatnonzero(gapped):  # months missing (not covered): tested on the months present
+        row = z_in[r][np.isfinite(z_in[r])]
+        got, _ = mann_kendall(row[None, :])
+        zt[r] = got[0]
     p = 2.0 * stats.norm.sf(np.abs(zt))
     return zt, p
 
@@ -252,6 +313,7 @@ def classify(
     trend_z: np.ndarray,
     trend_p: np.ndarray,
     trend_alpha: float = DEFAULT_TREND_ALPHA,
+    months_covered: np.ndarray | None = None,
 ) -> np.ndarray:
     """ArcGIS emerging hot/cold spot category of each location.
 
@@ -284,17 +346,24 @@ def classify(
         (cold, hot, down, up, COLD_CATEGORIES),
         (hot, cold, up, down, HOT_CATEGORIES),
     ):
-        cat = _categories(mine, other, rising, falling)
+        cat = _categories(mine, other, rising, falling, months_covered)
         for code, name in enumerate(names):
             out[cat == code] = name
     return out
 
 
-def _categories(mine: np.ndarray, other: np.ndarray, rising: np.ndarray, falling: np.ndarray) -> np.ndarray:
-    """Index into :data:`PATTERNS` per location (-1 = none) for one polarity."""
+def _categories(
+    mine: np.ndarray,
+    other: np.ndarray,
+    rising: np.ndarray,
+    falling: np.ndarray,
+    months_covered: np.ndarray | None = None,
+) -> np.ndarray:
+    """Index into :data:`PATTERNS` per location (-1 = none) for one polarity; "90% of months" is
+    of the months covered at each location when ``months_covered`` is given."""
     n, t = mine.shape
     n_mine = mine.sum(axis=1)
-    mostly = n_mine >= MOSTLY * t
+    mostly = n_mine >= MOSTLY * (t if months_covered is None else np.asarray(months_covered))
     last = mine[:, -1]
     run = np.cumprod(mine[:, ::-1], axis=1).sum(axis=1)
     other_before = other[:, :-1].any(axis=1)
@@ -326,6 +395,7 @@ def emerging_hot_spots(
     trend_alpha: float = DEFAULT_TREND_ALPHA,
     month_range: Sequence[str] | None = None,
     include: Include = "intersects",
+    covered: Callable[[np.ndarray, np.ndarray, Sequence[str]], np.ndarray] | None = None,
 ) -> gpd.GeoDataFrame:
     """Emerging Hot Spot Analysis of incidents on a hex grid over ``area``, by month.
 
@@ -357,6 +427,11 @@ def emerging_hot_spots(
     include:
         Grid cells kept: ``"intersects"`` or ``"centre"`` (see
         :func:`hotspots.geo.stats.grid.hex_grid`).
+    covered:
+        Optional ``covered(cx, cy, months) -> bool array (T, n)``: whether the source covered
+        each month at each cell centre (EPSG:27700). Bins not covered are missing, not zero:
+        left out of the Gi* (see :func:`space_time_gi_star`), of the trend and of the "90% of
+        months" rules; ``n_months_covered`` says how many months each cell had.
 
     Returns
     -------
@@ -387,7 +462,11 @@ def emerging_hot_spots(
     grid = HexGrid.covering(area, float(cell_size_m), include)
     n_t = len(labels)
     cube = space_time_cube(grid, xa, ya, month_pos, n_t, w)
-    z = space_time_gi_star(cube, grid.neighbours(rings), time_steps)
+    mask = None
+    if covered is not None and n_t:
+        cx, cy = grid.centres()
+        mask = np.asarray(covered(cx, cy, labels), dtype=bool)
+    z = space_time_gi_star(cube, grid.neighbours(rings), time_steps, mask)
     p = 2.0 * stats.norm.sf(np.abs(z))
     p_adj = bh_adjust(p.ravel()).reshape(p.shape) if fdr else p
     with np.errstate(invalid="ignore"):
@@ -395,7 +474,10 @@ def emerging_hot_spots(
         hot = (significant & (z > 0)).T
         cold = (significant & (z < 0)).T
     trend_z, trend_p = mann_kendall(z.T) if n_t else (np.zeros(len(grid)), np.ones(len(grid)))
-    categories = classify(hot, cold, trend_z, trend_p, trend_alpha)
+    n_covered = (
+        mask.sum(axis=0).astype(np.int64) if mask is not None else np.full(len(grid), n_t, dtype=np.int64)
+    )
+    categories = classify(hot, cold, trend_z, trend_p, trend_alpha, None if mask is None else n_covered)
     out = grid.to_geodataframe()
     out["count"] = cube.sum(axis=0)
     out["category"] = categories
@@ -404,6 +486,7 @@ def emerging_hot_spots(
     out["n_months_hot"] = hot.sum(axis=1).astype(np.int64)
     out["n_months_cold"] = cold.sum(axis=1).astype(np.int64)
     out["last_month_hot"] = hot[:, -1] if n_t else np.zeros(len(grid), dtype=bool)
+    out["n_months_covered"] = n_covered
     out = out[
         [
             "cell_id",
@@ -416,6 +499,7 @@ def emerging_hot_spots(
             "n_months_hot",
             "n_months_cold",
             "last_month_hot",
+            "n_months_covered",
             "geometry",
         ]
     ]
@@ -437,5 +521,8 @@ def emerging_hot_spots(
         "points_without_location": int((~ok).sum()),
         "points_without_month": int((month_pos < 0).sum()),
         "points_counted": counted,
+        "missing_bins": int((~mask).sum()) if mask is not None else 0,
+        "coverage": "bins of months the source did not cover in a cell's district (by its centre) are "
+        "missing, not zero: left out of the Gi*, the trend and the 90% rules",
     }
     return out

@@ -99,6 +99,8 @@ def mann_kendall(
     counts: Sequence[float],
     alpha: float = 0.05,
     method: Literal["auto", "asymptotic", "exact"] = "auto",
+    *,
+    times: Sequence[float] | None = None,
 ) -> TrendResult:
     """Mann-Kendall test for a monotonic trend in equally spaced counts (e.g. monthly).
 
@@ -113,6 +115,11 @@ def mann_kendall(
         when there are no ties and at most 33 points, else the tie-corrected
         normal approximation), or ``"asymptotic"`` always (then
         ``p = 2 * (1 - Phi(|z|))``, as in :mod:`hotspots.geo.stats.emerging`).
+    times:
+        Month positions of ``counts`` (increasing), when months are missing from the series
+        (not covered by the source: missing, not zero). Mann-Kendall's S, tau and p depend only
+        on the order, so they are those of the months present; Sen's slope divides by the true
+        time steps, so it stays in incidents per month. Default ``0, 1, ..., n-1``.
 
     Returns
     -------
@@ -134,11 +141,14 @@ def mann_kendall(
     if not np.isfinite(x).all():
         raise InvalidInput("counts must all be finite numbers (use 0 for months without incidents)")
     n = int(len(x))
+    t = np.arange(n, dtype=float) if times is None else np.asarray(list(times), dtype=float)
+    if t.shape != x.shape or (n > 1 and not (np.diff(t) > 0).all()):
+        raise InvalidInput("times must be increasing, one per count")
     if n < MIN_TREND_POINTS:
         return TrendResult(n, None, None, None, None, "too short", None, alpha)
     s = _mk_s(x)
     var_s = _mk_var(x)
-    slope = float(stats.theilslopes(x, np.arange(n, dtype=float)).slope)
+    slope = float(stats.theilslopes(x, t).slope)
     if var_s <= 0:  # constant series: nothing can trend
         return TrendResult(n, 0.0, 0.0, 0.0, 1.0, "no trend", 0.0, alpha)
     z = s / math.sqrt(var_s)
@@ -166,14 +176,30 @@ def mann_kendall_many(series: np.ndarray, alpha: float = 0.05) -> list[TrendResu
     p-value and Sen's slope are array operations over the month pairs. The few rows that
     scipy would test exactly (no ties, at most :data:`EXACT_MAX_POINTS` months) are passed to
     :func:`mann_kendall`.
+
+    NaN marks a missing month (not covered by the source; see :mod:`hotspots.geo.stats.coverage`):
+    a row with NaN is tested on its months present only (``n`` is their number), with Sen's
+    slope over the true month positions (:func:`mann_kendall` with ``times``). Rows without
+    NaN give exactly the results they gave before NaN was allowed.
     """
     if not (0.0 < alpha < 1.0):
         raise InvalidInput(f"alpha must be between 0 and 1, got {alpha}")
     x = np.asarray(series, dtype=float)
     if x.ndim != 2:
         raise InvalidInput("series must be two-dimensional: one row per place, one column per month")
-    if not np.isfinite(x).all():
-        raise InvalidInput("counts must all be finite numbers (use 0 for months without incidents)")
+    if np.isinf(x).any():
+        raise InvalidInput("counts must be finite numbers (NaN for a missing month, 0 for no incidents)")
+    gaps = np.isnan(x).any(axis=1) if x.size else np.zeros(len(x), dtype=bool)
+    if gaps.any():
+        out_rows: list[TrendResult | None] = [None] * len(x)
+        full = np.flatnonzero(~gaps)
+        for at, res in zip(full, mann_kendall_many(x[full], alpha) if len(full) else [], strict=True):
+            out_rows[int(at)] = res
+        for at in np.flatnonzero(gaps):
+            keep = ~np.isnan(x[at])
+            times = np.flatnonzero(keep).astype(float).tolist()
+            out_rows[int(at)] = mann_kendall(x[at][keep].tolist(), alpha, times=times)
+        return [res for res in out_rows if res is not None]
     rows, n = x.shape
     if n < MIN_TREND_POINTS:
         return [TrendResult(n, None, None, None, None, "too short", None, alpha)] * rows
@@ -220,7 +246,8 @@ def _mk_var(x: np.ndarray) -> float:
 
 
 def hotspot_trends(hotspots: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
-    """:func:`mann_kendall` on each hotspot's ``monthly_counts`` (``{"YYYY-MM": count}``).
+    """:func:`mann_kendall` on each hotspot's ``monthly_counts`` (``{"YYYY-MM": count}``;
+    ``None`` for a month not covered, left out of the test).
 
     Returns
     -------
@@ -231,7 +258,9 @@ def hotspot_trends(hotspots: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     rows = []
     for hid, monthly in zip(hotspots["hotspot_id"], hotspots["monthly_counts"], strict=True):
         series = [monthly[m] for m in sorted(monthly)] if isinstance(monthly, Mapping) else list(monthly)
-        res = mann_kendall(series, alpha)
+        # None: a month not covered by the source (missing, not zero): tested without it
+        present = [i for i, v in enumerate(series) if v is not None]
+        res = mann_kendall([series[i] for i in present], alpha, times=present)
         rows.append({"hotspot_id": hid, **{k: v for k, v in res.as_dict().items() if k != "alpha"}})
     cols = ["hotspot_id", "n", "tau", "s", "z", "p", "trend", "slope_per_month"]
     return pd.DataFrame(rows, columns=cols)
