@@ -21,7 +21,7 @@ from hotspots.settings import Settings
 from tests.planting import border_point, planted_incidents
 
 BD, REDBRIDGE = "E09000002", "E09000026"
-YEAR = {"from": "2020-01", "to": "2020-12"}
+YEAR = {"from": "2020-01", "to": "2020-12", "dataset": "tri-borough-2018-2020"}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_app_page_table_matches_the_hotspots(client: TestClient) -> None:
     hotspots = client.get("/hotspots", params={**YEAR}).json()["hotspots"]
     assert ranks(html) == [h["hotspot_id"] for h in hotspots]
     assert f"{len(hotspots)} of {len(hotspots)} hotspots" in html
-    assert "Hotspot radius 100 m, at least" in html and "(chosen from the data)" in html
+    assert "DBSCAN (fixed radius): radius 100 m, at least" in html and "(chosen from the data)" in html
     # The map is embedded, with the page's own script and the Leaflet assets from our server only.
     assert 'id="hs-config"' in html and "/static/app/app.js" in html
     assert "/static/leaflet/leaflet.js" in html
@@ -76,9 +76,33 @@ def test_app_page_table_matches_the_hotspots(client: TestClient) -> None:
 
 
 def test_default_period_is_the_latest_twelve_months(client: TestClient) -> None:
-    html = client.get("/app").text
+    html = client.get("/app", params={"dataset": "tri-borough-2018-2020"}).text
     assert '<option value="2020-01" selected>' in html and '<option value="2020-12" selected>' in html
     assert "2020-01 to 2020-12" in html
+
+
+def test_app_opens_on_the_newest_data_with_violence_and_says_what_each_holds(client: TestClient) -> None:
+    """The API's default stays the 2018-2020 sample; the app opens on the newest data with violence."""
+    assert client.get("/hotspots").json()["dataset"].startswith("tri-borough-2018-2020")
+    html = client.get("/app").text
+    assert "Data: tri-borough-2022@1" in html
+    assert '<option value="tri-borough-2022" selected>' in html
+    assert "2022-01 to 2022-09 (9 months)" in html
+    assert 'value="Violence and sexual offences"' in html
+    assert "no anti-social behaviour" in html  # what it lacks
+    older = client.get("/app", params={"dataset": "bd-havering-2016-2018"}).text
+    assert 'value="Anti-social behaviour"' in older and 'value="Violence and sexual offences"' in older
+    assert "Missing months (no data, not zero)" not in older  # each borough misses one, not both
+    assert "no Redbridge" in older
+    sample = client.get("/app", params={"dataset": "tri-borough-2018-2020"}).text
+    assert "no violence and sexual offences" in sample
+
+
+def test_a_period_outside_the_data_is_cut_to_fit(client: TestClient) -> None:
+    html = client.get("/app", params={"dataset": "tri-borough-2018-2020", "from": "2020-06", "to": "2024-01"})
+    assert html.status_code == 200
+    assert "was cut to fit" in html.text and '<option value="2020-12" selected>' in html.text
+    assert 'name="borough" value="Havering"' in html.text  # the district list is kept
 
 
 def test_borough_filter_keeps_cross_border_hotspots_whole(client: TestClient, planted: str) -> None:
@@ -97,12 +121,12 @@ def test_filters_change_the_table(client: TestClient) -> None:
     all_types = ranks(client.get("/app", params=YEAR).text)
     robbery = client.get("/app", params={**YEAR, "category": "Robbery", "eps_m": 150, "min_samples": 10}).text
     assert ranks(robbery) and ranks(robbery) != all_types
-    assert "Hotspot radius 150 m, at least 10 incidents within it." in robbery
+    assert "DBSCAN (fixed radius): radius 150 m, at least 10 incidents within it;" in robbery
     assert 'value="Robbery" checked' in robbery
 
 
 def test_bad_filters_are_shown_in_the_page(client: TestClient) -> None:
-    r = client.get("/app", params={"from": "2020-06", "to": "2020-01"})
+    r = client.get("/app", params={"from": "2020-06", "to": "2020-01", "dataset": "tri-borough-2018-2020"})
     assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
     assert "is after" in r.text and 'role="alert"' in r.text
     hostile = client.get("/app", params={**YEAR, "category": "<script>alert(1)</script>"})
@@ -176,11 +200,18 @@ def test_change_palette_is_symmetric_and_diverging() -> None:
 
 def test_method_in_words() -> None:
     given = {"method": "dbscan", "eps_m": 150.0, "min_samples": 20, "min_samples_rule": None}
-    assert method_in_words(given) == "Hotspot radius 150 m, at least 20 incidents within it"
+    assert method_in_words(given) == (
+        "DBSCAN (fixed radius): radius 150 m, at least 20 incidents within it; ranked by number of incidents"
+    )
     chosen = {**given, "min_samples_rule": "6 x incidents expected"}
-    assert method_in_words(chosen).endswith("(chosen from the data)")
+    assert "(chosen from the data)" in method_in_words(chosen)
     hdb = {"method": "hdbscan", "min_cluster_size": 15, "weight": "count"}
-    assert method_in_words(hdb) == "Hotspots of varying density (HDBSCAN), each with at least 15 incidents"
+    assert method_in_words(hdb) == (
+        "HDBSCAN (varying density): each hotspot at least 15 incidents; ranked by number of incidents"
+    )
+    harm = {"method": "hdbscan", "min_cluster_size": 15, "min_samples": 300, "weight": "harm"}
+    assert "HDBSCAN" in method_in_words(harm) and "ranked by harm" in method_in_words(harm)
+    assert "DBSCAN (fixed radius)" not in method_in_words(harm)
 
 
 def test_browsers_sign_in_with_a_cookie_that_only_reads(tmp_path: Path) -> None:
@@ -238,13 +269,13 @@ def test_base_map_can_be_switched_off(tmp_path: Path) -> None:
 def test_ward_measure_and_optional_layers_follow_the_form(client: TestClient) -> None:
     counts = client.get("/app", params=YEAR).text
     assert "Wards: incidents" in counts and "incidents per 1,000 residents" not in counts
-    assert GI_LAYER_NAME in counts and EMERGING_LAYER_NAME not in counts  # the default layers
+    assert GI_LAYER_NAME in counts and EMERGING_LAYER_NAME not in counts  # in the layer list
+    assert 'value="heat" checked' not in counts and 'value="significance" checked' not in counts  # off
     rates = client.get(
         "/app", params={**YEAR, "measure": "rate", "layer": ["emerging"], "layers_set": "true"}
     ).text
     assert "Wards: incidents per 1,000 residents" in rates
-    assert EMERGING_LAYER_NAME in rates and GI_LAYER_NAME not in rates
-    assert "Heat (kernel density)" not in rates
+    assert EMERGING_LAYER_NAME in rates and 'value="heat" checked' not in rates
     assert 'value="rate" checked' in rates and 'value="emerging" checked' in rates
 
 

@@ -18,6 +18,7 @@ from hotspots.api.errors import register_error_handlers
 from hotspots.api.headers import SecurityHeaders
 from hotspots.api.routes import (
     admin,
+    app_data,
     app_page,
     areas,
     boundaries,
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         health,
         app_page,
+        app_data,
         datasets,
         areas,
         boundaries,
