@@ -314,7 +314,7 @@ def test_map_png_legend_names_withheld_wards(client: TestClient) -> None:
 
     service = client.app.state.service  # type: ignore[attr-defined]
     params = AnalysisParams(crime_types=("Robbery",))
-    _, viewer = service.analyse("bd-2023-01", params, exact=False)
+    _, viewer = service.analyse("bd-2023-01", params, view=service.disclosure_for("viewer"))
     counts = viewer.wards["count"]
     assert counts.isna().any(), "the viewer's ward counts of this filter have withheld small counts"
     for measure in ("count", "rate"):
@@ -322,8 +322,54 @@ def test_map_png_legend_names_withheld_wards(client: TestClient) -> None:
         labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
         withheld = [label for label in labels if label.startswith("fewer than 5 incidents: not shown")]
         assert len(withheld) == 1, labels
-    _, police = service.analyse("bd-2023-01", params, exact=True)
+    _, police = service.analyse("bd-2023-01", params, view=service.disclosure_for("police"))
     labels = [t.get_text() for t in map_figure(police).axes[0].get_legend().get_texts()]
     assert not any("fewer than" in label for label in labels)
     r = client.get("/app/map.png", params={"dataset": "bd-2023-01", "category": "Robbery"})
     assert r.status_code == 200 and r.content[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_hdbscan_and_harm_are_named_in_the_page_geojson_and_cli(client: TestClient) -> None:
+    q = {"dataset": "tri-borough-2022", "method": "hdbscan", "weight": "harm"}
+    html = client.get("/app", params=q).text
+    assert "HDBSCAN (varying density)" in html and "ranked by harm" in html
+    assert "DBSCAN (fixed radius)" not in html and "eps " not in html
+    assert '<abbr title="Crime Severity Score: days of custody, summed">Harm</abbr>' in html
+    meta = client.get("/hotspots.geojson", params=q).json()["metadata"]
+    assert meta["method"]["name"] == "hdbscan" and meta["method"]["weight"] == "harm"
+    assert "dbscan" not in meta and "eps_m" not in meta["method"]
+
+    from hotspots.cli import _print_summary, console
+
+    summary = {
+        "incidents": 10, "incidents_without_location": 0, "incidents_outside_area": 0,
+        "month_from": "2022-01", "month_to": "2022-09", "eps_m": 100.0, "min_samples": 40,
+        "method": "hdbscan", "min_cluster_size": 20, "weight": "harm", "hotspots": 0,
+        "incidents_in_hotspots": 0, "hit_rate": None,
+    }  # fmt: skip
+    with console.capture() as captured:
+        _print_summary(summary, [])
+    text = captured.get()
+    assert "HDBSCAN" in text and "ranked by harm" in text and "eps" not in text
+
+
+def test_partner_data_credits_every_source_keeps_their_types_apart_and_filters(client: TestClient) -> None:
+    rows = "".join(
+        f"2022-0{m},0.07{i % 9},51.54{i % 8},Assault injury (A&E)\n" for m in (1, 2, 3) for i in range(30)
+    )
+    files = {"files": ("ae.csv", f"Month,Longitude,Latitude,Crime type\n{rows}".encode(), "text/csv")}
+    form = {"name": "ae-assaults", "owner": "Queen's Hospital A&E", "source_type": "health"}
+    admin = client.app.state.service.security.create_key("tests-admin-partner", "admin")[1]  # type: ignore[attr-defined]
+    r = client.post("/datasets", data=form, files=files, headers={"X-API-Key": admin})
+    assert r.status_code == 201, r.text
+    q = {"dataset": "tri-borough-2022,ae-assaults", "from": "2022-01", "to": "2022-03"}
+    html = client.get("/app", params=q).text
+    footer = html[html.index('<footer class="hs-footer">') :]
+    assert "Queen&#39;s Hospital A&amp;E (health)" in footer and "Metropolitan Police Service" in footer
+    assert "Queen&#39;s Hospital A&amp;E (health) types" in html  # each source's own types
+    assert 'name="source" value="health"' in html and 'name="source" value="police"' in html
+    health = client.get("/app", params={**q, "source": "health"}).text
+    assert 'name="source" value="health" checked' in health
+    assert "source=health" in health  # the links carry the filter on
+    wards = client.get("/app", params={"dataset": "tri-borough-2022"}).text
+    assert "/exports/wards.geojson" not in wards  # the police role may not download wards: no link

@@ -274,10 +274,10 @@ def test_popup_is_opaque_and_fits_the_phone_map(browser: Browser, live: LiveServ
         assert map_box["x"] <= popup["x"] and popup["x"] + popup["width"] <= map_box["x"] + map_box["width"]
         assert map_box["y"] <= popup["y"] and popup["y"] + popup["height"] <= map_box["y"] + map_box["height"]
         assert not boxes_overlap(popup, zoom)
-        if viewport is PHONE:  # the attribution leaves the scale bar readable
-            scale = page.locator(".leaflet-control-scale").bounding_box()
-            attribution = page.locator(".leaflet-control-attribution").bounding_box()
-            assert scale and attribution and not boxes_overlap(scale, attribution)
+        # The attribution leaves the scale bar readable.
+        scale = page.locator(".leaflet-control-scale").bounding_box()
+        attribution = page.locator(".leaflet-control-attribution").bounding_box()
+        assert scale and attribution and not boxes_overlap(scale, attribution)
         tab.clean()
 
 
@@ -387,3 +387,27 @@ def test_sign_in_and_out_through_the_forms(browser: Browser, tmp_path: Path) -> 
         page.goto(server.url + YEAR, wait_until="load")
         assert "/app/login" in page.url  # signed out: the key is gone
         tab.clean()
+
+
+def test_an_admin_loads_a_file_from_the_data_page(browser: Browser, live: LiveServer, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "Month,Longitude,Latitude,Crime type\n2022-01,0.10,51.55,Burglary\n2022-13,0.10,51.55,Burglary\n"
+    )
+    tab = Tab(browser, live.url)
+    page = tab.page
+    page.goto(live.url + "/app/data", wait_until="load")
+    assert page.locator("#hs-upload").count() == 0  # not signed in: the datasets only
+    page.goto(live.url + "/app/login?next=/app/data", wait_until="load")
+    page.fill("#hs-key", live.key("admin"))
+    with page.expect_navigation():
+        page.click("button.hs-submit")
+    page.set_input_files("#hs-files", str(bad))
+    page.fill("#hs-name", "bad-file")
+    with page.expect_navigation():
+        page.click("#hs-upload button.hs-submit")
+    cells = page.eval_on_selector_all("#hs-errors tbody tr td", "tds => tds.map(td => td.innerText)")
+    assert cells[:2] == ["3", "Month"]
+    # The rejected upload answered 422 (the browser logs that status); nothing else went wrong.
+    tab.watched.errors = [e for e in tab.watched.errors if "status of 422" not in e]
+    tab.clean()

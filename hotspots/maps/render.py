@@ -177,6 +177,9 @@ class MapOptions:
     legend_open:
         Whether the legend starts unfolded (the app page starts it folded, so it never
         hides a hotspot).
+    data_credit:
+        Plain text naming every source of the incidents shown (escaped), in place of
+        "police.uk" in the map's attribution; ``None``: police.uk.
     """
 
     tiles: str = "openstreetmap"
@@ -195,6 +198,7 @@ class MapOptions:
     show_significance: bool = False
     top: int = 0
     legend_open: bool = True
+    data_credit: str | None = None
 
     def validate(self) -> None:
         """Check the options.
@@ -515,7 +519,11 @@ def _build(
     _PageExtras(
         title_html=html.escape(options.title) if options.show_title else "",
         legend_html=_legend_html(result, ward_legends, heat, options, stats),
-        attribution_html=DATA_ATTRIBUTION_HTML,
+        attribution_html=DATA_ATTRIBUTION_HTML
+        if options.data_credit is None
+        else DATA_ATTRIBUTION_HTML.replace(
+            "Crime data: police.uk", f"Data: {html.escape(options.data_credit)}", 1
+        ),
         background=NO_TILES_BACKGROUND if tile_url is None else None,
         toggles=[(key, stat.layer.get_name()) for key, stat in stats],
     ).add_to(fmap)

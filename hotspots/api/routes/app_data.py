@@ -110,7 +110,9 @@ def _page(
 ) -> HTMLResponse:
     token = page_token(request)
     context: dict[str, Any] = {
-        "datasets": sorted((_holds(v) for v in _latest_versions(service)), key=lambda h: h["period"]),
+        "datasets": sorted(
+            (_holds(v) for v in _latest_versions(service)), key=lambda h: h["period"], reverse=True
+        ),
         "areas": [{"name": a.name, "title": a.title} for a in service.areas()],
         "admin": admin,
         "signed_in": KEY_COOKIE in request.cookies,

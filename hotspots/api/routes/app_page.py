@@ -112,7 +112,17 @@ def app_page(
     server_tiles = service.settings.tiles.strip().lower() != "none"
     tiles = tiles if server_tiles else "none"
     form = _form_state(ref, params, borough or [], measure, breaks, tiles, wanted)
+    sources = _sources(selection)
+    credit = "; ".join(
+        dict.fromkeys(
+            s["owner"] if s["source_type"] == "police" else f"{s['owner']} ({s['source_type']})"
+            for s in sources
+        )
+    )
     context: dict[str, Any] = {
+        "sources": sources,
+        "source_types": sorted({str(s["source_type"]) for s in sources}),
+        "credit": credit,
         "form": form,
         "months": months,
         "crime_types": choices(ct for v in selection.versions for ct in v.report.get("crime_types", {})),
@@ -153,6 +163,7 @@ def app_page(
         show_significance="significance" in wanted,
         top=TOP_HOTSPOTS,
         legend_open=False,
+        data_credit=credit or None,
     )
     # The whole page (its links carry the query string) is built once per view and kept gzipped;
     # the view parameters (zoom, centre, chosen hotspot) are the script's, not part of the page.
@@ -256,6 +267,20 @@ def _holds(version: Any) -> dict[str, Any]:
         "lacks": lacks,
         "note": note,
     }
+
+
+def _sources(selection: Selection) -> list[dict[str, Any]]:
+    """Each dataset of the selection with its owner, source type and its own crime types (kept
+    apart: a partner's injury types are not police crime types)."""
+    return [
+        {
+            "dataset": v.name,
+            "owner": sharing.owner or v.name,
+            "source_type": sharing.source_type or "other",
+            "types": choices(v.report.get("crime_types", {})),
+        }
+        for v, sharing in zip(selection.versions, selection.sharing, strict=True)
+    ]
 
 
 def _clamp_period(params: AnalysisParams, months: list[str]) -> tuple[AnalysisParams, str | None]:
@@ -646,6 +671,7 @@ def _form_state(
         "min_samples": "" if params.min_samples is None else str(params.min_samples),
         "min_cluster_size": "" if params.min_cluster_size is None else str(params.min_cluster_size),
         "weight": params.weight,
+        "sources": list(params.sources),
         "measure": measure,
         "breaks": breaks,
         "tiles": tiles,
