@@ -373,3 +373,11 @@ def test_partner_data_credits_every_source_keeps_their_types_apart_and_filters(c
     assert "source=health" in health  # the links carry the filter on
     wards = client.get("/app", params={"dataset": "tri-borough-2022"}).text
     assert "/exports/wards.geojson" not in wards  # the police role may not download wards: no link
+
+
+def test_a_radius_outside_the_usable_range_is_refused_with_the_range(client: TestClient) -> None:
+    r = client.get("/app", params={"eps_m": 5})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+    assert "25" in r.text and "1,000" in r.text
+    page = client.get("/app").text
+    assert 'name="eps_m" type="number" min="25" max="1000"' in page
