@@ -381,3 +381,13 @@ def test_a_radius_outside_the_usable_range_is_refused_with_the_range(client: Tes
     assert "25" in r.text and "1,000" in r.text
     page = client.get("/app").text
     assert 'name="eps_m" type="number" min="25" max="1000"' in page
+
+
+def test_a_district_focus_gives_the_districts_own_figures(client: TestClient) -> None:
+    whole = client.get("/app", params={"dataset": "tri-borough-2022"}).text
+    assert "the top 10, numbered by rank (DBSCAN)" in whole
+    html = client.get("/app", params={"dataset": "tri-borough-2022", "borough": "Havering"}).text
+    status = html[html.index('id="hs-status"') :]
+    assert status.split(">", 1)[1].startswith("Havering: ")
+    assert "incidents in Havering" in status.split("</p>")[0] and "PAI" not in status.split("</p>")[0]
+    assert "of the top 10, numbered by rank" in html  # only those touching Havering

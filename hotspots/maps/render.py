@@ -810,7 +810,7 @@ def _add_rank_labels(fmap: folium.Map, result: AnalysisResult, top: int) -> None
     hot = hot[hot["hotspot_id"].astype(int) <= top]
     if hot.empty:
         return
-    group = folium.FeatureGroup(name=f"Top {min(top, len(hot))} numbers")
+    group = folium.FeatureGroup(name=f"Numbers of the top {top}")
     points = gpd.GeoSeries(hot.geometry.values, crs=BNG).representative_point().to_crs(WGS84)
     for rank, point in zip(hot["hotspot_id"].astype(int), points, strict=True):
         folium.Marker(
@@ -1209,12 +1209,15 @@ def _legend_html(
     )
     n_hot = len(result.hotspots)
     method = "HDBSCAN" if meta.get("method") == "hdbscan" else "DBSCAN"
-    if options.top and n_hot:
-        top = min(options.top, n_hot)
+    # How many of the hotspots drawn are among the strongest (fewer when focused on a district).
+    top = int((result.hotspots["hotspot_id"].astype(int) <= options.top).sum()) if n_hot else 0
+    if options.top and top:
+        which = "the" if top == options.top else f"{top} of the"
         parts.append(
             "<h4>Hotspots</h4>"
             f'<div class="hs-row"><span class="hs-sw" style="background:{TOP_FILL}bf;'
-            f'border:3px solid #000"></span>top {top}, numbered by rank ({method}); click for a summary</div>'
+            f'border:3px solid #000"></span>{which} top {options.top}, numbered by rank ({method}); '
+            "click for a summary</div>"
             f'<div class="hs-row"><span class="hs-sw" style="background:{HOTSPOT_FILL}2e;'
             f'border:1px solid {QUIET_STROKE}"></span>the other {n_hot - top:,}</div>'
             f'<div class="hs-row"><span class="hs-sw" style="background:{TOP_FILL}bf;'
