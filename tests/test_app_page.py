@@ -367,6 +367,7 @@ def test_partner_data_credits_every_source_keeps_their_types_apart_and_filters(c
     footer = html[html.index('<footer class="hs-footer">') :]
     assert "Queen&#39;s Hospital A&amp;E (health)" in footer and "Metropolitan Police Service" in footer
     assert "Queen&#39;s Hospital A&amp;E (health) types" in html  # each source's own types
+    assert '<option value="tri-borough-2022,ae-assaults" selected>' in html  # the form keeps both
     assert 'name="source" value="health"' in html and 'name="source" value="police"' in html
     health = client.get("/app", params={**q, "source": "health"}).text
     assert 'name="source" value="health" checked' in health

@@ -23,7 +23,7 @@ from hotspots.api.csrf import CSRF_FIELD, form_is_genuine, page_token, set_token
 from hotspots.api.deps import AnalysisQuery, Service
 from hotspots.api.errors import status_for
 from hotspots.api.templating import APP_PREFIX, templates
-from hotspots.demo import APP_CATEGORY, SAMPLE_NOTES
+from hotspots.demo import APP_CATEGORY, DEMO_AREA, SAMPLE_NOTES
 from hotspots.errors import HotspotError, InvalidInput, NotFound
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult
 from hotspots.maps import MapOptions, render_parts
@@ -130,7 +130,7 @@ def app_page(
         "datasets": _dataset_choices(service),
         "holds": [_holds(v) for v in selection.versions],
         "area_title": area.title,
-        "district_word": "Districts (boroughs)" if area.name == "tri-borough" else "Districts",
+        "district_word": "Districts (boroughs)" if area.name == DEMO_AREA else "Districts",
         "server_tiles": server_tiles,
         "sees_wards": who.role in ("council", "admin"),
         "is_admin": who.role == "admin",
