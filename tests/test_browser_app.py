@@ -267,6 +267,15 @@ def test_popup_is_opaque_and_fits_the_phone_map(browser: Browser, live: LiveServ
         assert colour in ("rgb(255, 255, 255)", "rgba(255, 255, 255, 1)"), colour
         opacity = page.evaluate("getComputedStyle(document.querySelector('.leaflet-popup')).opacity")
         assert float(opacity) == 1.0
+        # Leaflet pans the map (animated) so the popup fits: wait for the pan to end.
+        page.wait_for_function(
+            """() => {
+                 const p = document.querySelector('.leaflet-popup-content-wrapper').getBoundingClientRect();
+                 const m = document.querySelector('.hs-map-wrap').getBoundingClientRect();
+                 return p.top >= m.top && p.bottom <= m.bottom
+                        && p.left >= m.left && p.right <= m.right; }""",
+            timeout=5000,
+        )
         popup = page.locator(".leaflet-popup-content-wrapper").bounding_box()
         map_box = page.locator(".hs-map-wrap").bounding_box()
         zoom = page.locator(".leaflet-control-zoom").bounding_box()
