@@ -454,11 +454,13 @@ def _write(path: Path, text: str) -> None:
 
 
 def _print_summary(meta: dict[str, Any], hotspots: Any) -> None:
+    from hotspots.maps.panel import method_in_words  # after the analysis: keeps --help fast
+
     hit = meta.get("hit_rate")
     console.print(
         f"{meta['incidents']} incidents ({meta['incidents_without_location']} without location, "
         f"{meta['incidents_outside_area']} outside the wards), {meta['month_from']} to {meta['month_to']}; "
-        f"DBSCAN eps {meta['eps_m']:g} m, min_samples {meta['min_samples']}: "
+        f"{method_in_words(meta)}: "
         f"{meta['hotspots']} hotspot(s) holding {meta['incidents_in_hotspots']} incidents"
         + (f" ({hit:.0%} in {meta['hotspot_area_share']:.1%} of the area)" if hit is not None else ""),
         highlight=False,

@@ -25,6 +25,8 @@ class SampleDataset:
     name: str
     filename: str
     mapping: ColumnMapping | None
+    note: str = ""
+    """What the file covers and lacks beyond what its report says (districts, dropped categories)."""
 
 
 SAMPLES = [
@@ -32,10 +34,47 @@ SAMPLES = [
         "tri-borough-2018-2020",
         "police_api_points_tri_borough_2018-02_to_2020-12.csv.gz",
         ColumnMapping(longitude="Longitude", latitude="Latitude", month="Month", category="Crime type"),
+        "all three boroughs; no violence and sexual offences, no anti-social behaviour (not in the source)",
     ),
-    SampleDataset("bd-2023-01", "2023-01-metropolitan-street_barking-and-dagenham.csv.gz", None),
+    SampleDataset(
+        "bd-2023-01",
+        "2023-01-metropolitan-street_barking-and-dagenham.csv.gz",
+        None,
+        "Barking and Dagenham only; one month (a police.uk street file)",
+    ),
+    SampleDataset(
+        "tri-borough-2022",
+        "police_uk_tri_borough_2022-01_to_2022-09.csv.gz",
+        ColumnMapping(
+            longitude="longitude",
+            latitude="latitude",
+            month="month",
+            category="crime_type",
+            location="location_type",
+        ),  # fmt: skip
+        "all three boroughs; no anti-social behaviour (dropped by the source); coordinates rounded "
+        "to 4 decimal places (7-11 m)",
+    ),
+    SampleDataset(
+        "bd-havering-2016-2018",
+        "police_api_bd_havering_2016-01_to_2018-06.csv.gz",
+        ColumnMapping(
+            longitude="longitude",
+            latitude="latitude",
+            month="month",
+            category="crime_type",
+            id="api_id",
+            location="location",
+        ),  # fmt: skip
+        "Barking and Dagenham and Havering only (no Redbridge); Barking and Dagenham has no 2016-04 "
+        "and Havering no 2016-03",
+    ),
 ]
 DEFAULT_DATASET = SAMPLES[0].name
+"""The API's default dataset (``/hotspots`` etc. without ``dataset=``)."""
+SAMPLE_NOTES = {s.name: s.note for s in SAMPLES if s.note}
+APP_CATEGORY = "Violence and sexual offences"
+"""The app page opens on the newest dataset that holds this category (see ``app_default``)."""
 SAMPLE_SHARING = Sharing(
     owner="Metropolitan Police Service (published by data.police.uk)",
     source_type="police",

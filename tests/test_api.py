@@ -31,9 +31,13 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
 def test_health_and_seeded_datasets(client: TestClient) -> None:
     health = client.get("/healthz").json()
     assert health["status"] == "ok"
-    assert health["datasets"] == 2
+    assert health["datasets"] == 4
     names = {d["dataset"] for d in client.get("/datasets").json()}
-    assert names == {"tri-borough-2018-2020", "bd-2023-01"}
+    assert names == {"tri-borough-2018-2020", "bd-2023-01", "tri-borough-2022", "bd-havering-2016-2018"}
+    # Violence and anti-social behaviour are in the demo now (the 2018-2020 sample has neither).
+    types = {d["dataset"]: set(d["crime_types"]) for d in client.get("/datasets").json()}
+    assert "Violence and sexual offences" in types["tri-borough-2022"]
+    assert {"Violence and sexual offences", "Anti-social behaviour"} <= types["bd-havering-2016-2018"]
 
 
 def test_boundaries_listed(client: TestClient) -> None:

@@ -21,7 +21,7 @@ from hotspots.settings import Settings
 from tests.planting import border_point, planted_incidents
 
 BD, REDBRIDGE = "E09000002", "E09000026"
-YEAR = {"from": "2020-01", "to": "2020-12"}
+YEAR = {"from": "2020-01", "to": "2020-12", "dataset": "tri-borough-2018-2020"}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_app_page_table_matches_the_hotspots(client: TestClient) -> None:
     hotspots = client.get("/hotspots", params={**YEAR}).json()["hotspots"]
     assert ranks(html) == [h["hotspot_id"] for h in hotspots]
     assert f"{len(hotspots)} of {len(hotspots)} hotspots" in html
-    assert "Hotspot radius 100 m, at least" in html and "(chosen from the data)" in html
+    assert "DBSCAN (fixed radius): radius 100 m, at least" in html and "(chosen from the data)" in html
     # The map is embedded, with the page's own script and the Leaflet assets from our server only.
     assert 'id="hs-config"' in html and "/static/app/app.js" in html
     assert "/static/leaflet/leaflet.js" in html
@@ -76,9 +76,33 @@ def test_app_page_table_matches_the_hotspots(client: TestClient) -> None:
 
 
 def test_default_period_is_the_latest_twelve_months(client: TestClient) -> None:
-    html = client.get("/app").text
+    html = client.get("/app", params={"dataset": "tri-borough-2018-2020"}).text
     assert '<option value="2020-01" selected>' in html and '<option value="2020-12" selected>' in html
     assert "2020-01 to 2020-12" in html
+
+
+def test_app_opens_on_the_newest_data_with_violence_and_says_what_each_holds(client: TestClient) -> None:
+    """The API's default stays the 2018-2020 sample; the app opens on the newest data with violence."""
+    assert client.get("/hotspots").json()["dataset"].startswith("tri-borough-2018-2020")
+    html = client.get("/app").text
+    assert "Data: tri-borough-2022@1" in html
+    assert '<option value="tri-borough-2022" selected>' in html
+    assert "2022-01 to 2022-09 (9 months)" in html
+    assert 'value="Violence and sexual offences"' in html
+    assert "no anti-social behaviour" in html  # what it lacks
+    older = client.get("/app", params={"dataset": "bd-havering-2016-2018"}).text
+    assert 'value="Anti-social behaviour"' in older and 'value="Violence and sexual offences"' in older
+    assert "Missing months (no data, not zero)" not in older  # each borough misses one, not both
+    assert "no Redbridge" in older
+    sample = client.get("/app", params={"dataset": "tri-borough-2018-2020"}).text
+    assert "no violence and sexual offences" in sample
+
+
+def test_a_period_outside_the_data_is_cut_to_fit(client: TestClient) -> None:
+    html = client.get("/app", params={"dataset": "tri-borough-2018-2020", "from": "2020-06", "to": "2024-01"})
+    assert html.status_code == 200
+    assert "was cut to fit" in html.text and '<option value="2020-12" selected>' in html.text
+    assert 'name="borough" value="Havering"' in html.text  # the district list is kept
 
 
 def test_borough_filter_keeps_cross_border_hotspots_whole(client: TestClient, planted: str) -> None:
@@ -97,12 +121,12 @@ def test_filters_change_the_table(client: TestClient) -> None:
     all_types = ranks(client.get("/app", params=YEAR).text)
     robbery = client.get("/app", params={**YEAR, "category": "Robbery", "eps_m": 150, "min_samples": 10}).text
     assert ranks(robbery) and ranks(robbery) != all_types
-    assert "Hotspot radius 150 m, at least 10 incidents within it." in robbery
+    assert "DBSCAN (fixed radius): radius 150 m, at least 10 incidents within it;" in robbery
     assert 'value="Robbery" checked' in robbery
 
 
 def test_bad_filters_are_shown_in_the_page(client: TestClient) -> None:
-    r = client.get("/app", params={"from": "2020-06", "to": "2020-01"})
+    r = client.get("/app", params={"from": "2020-06", "to": "2020-01", "dataset": "tri-borough-2018-2020"})
     assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
     assert "is after" in r.text and 'role="alert"' in r.text
     hostile = client.get("/app", params={**YEAR, "category": "<script>alert(1)</script>"})
@@ -177,11 +201,18 @@ def test_change_palette_is_symmetric_and_diverging() -> None:
 
 def test_method_in_words() -> None:
     given = {"method": "dbscan", "eps_m": 150.0, "min_samples": 20, "min_samples_rule": None}
-    assert method_in_words(given) == "Hotspot radius 150 m, at least 20 incidents within it"
+    assert method_in_words(given) == (
+        "DBSCAN (fixed radius): radius 150 m, at least 20 incidents within it; ranked by number of incidents"
+    )
     chosen = {**given, "min_samples_rule": "6 x incidents expected"}
-    assert method_in_words(chosen).endswith("(chosen from the data)")
+    assert "(chosen from the data)" in method_in_words(chosen)
     hdb = {"method": "hdbscan", "min_cluster_size": 15, "weight": "count"}
-    assert method_in_words(hdb) == "Hotspots of varying density (HDBSCAN), each with at least 15 incidents"
+    assert method_in_words(hdb) == (
+        "HDBSCAN (varying density): each hotspot at least 15 incidents; ranked by number of incidents"
+    )
+    harm = {"method": "hdbscan", "min_cluster_size": 15, "min_samples": 300, "weight": "harm"}
+    assert "HDBSCAN" in method_in_words(harm) and "ranked by harm" in method_in_words(harm)
+    assert "DBSCAN (fixed radius)" not in method_in_words(harm)
 
 
 def test_browsers_sign_in_with_a_cookie_that_only_reads(tmp_path: Path) -> None:
@@ -239,13 +270,13 @@ def test_base_map_can_be_switched_off(tmp_path: Path) -> None:
 def test_ward_measure_and_optional_layers_follow_the_form(client: TestClient) -> None:
     counts = client.get("/app", params=YEAR).text
     assert "Wards: incidents" in counts and "incidents per 1,000 residents" not in counts
-    assert GI_LAYER_NAME in counts and EMERGING_LAYER_NAME not in counts  # the default layers
+    assert GI_LAYER_NAME in counts and EMERGING_LAYER_NAME not in counts  # in the layer list
+    assert 'value="heat" checked' not in counts and 'value="significance" checked' not in counts  # off
     rates = client.get(
         "/app", params={**YEAR, "measure": "rate", "layer": ["emerging"], "layers_set": "true"}
     ).text
     assert "Wards: incidents per 1,000 residents" in rates
-    assert EMERGING_LAYER_NAME in rates and GI_LAYER_NAME not in rates
-    assert "Heat (kernel density)" not in rates
+    assert EMERGING_LAYER_NAME in rates and 'value="heat" checked' not in rates
     assert 'value="rate" checked' in rates and 'value="emerging" checked' in rates
 
 
@@ -292,7 +323,7 @@ def test_map_png_legend_names_withheld_wards(client: TestClient) -> None:
         labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
         withheld = [label for label in labels if label.startswith("fewer than 5 incidents: not shown")]
         assert len(withheld) == 1, labels
-    _, police = service.analyse("bd-2023-01", params)
+    _, police = service.analyse("bd-2023-01", params, view=service.disclosure_for("police"))
     labels = [t.get_text() for t in map_figure(police).axes[0].get_legend().get_texts()]
     assert not any("fewer than" in label for label in labels)
     r = client.get("/app/map.png", params={"dataset": "bd-2023-01", "category": "Robbery"})
@@ -446,3 +477,68 @@ def test_app_links_to_compare_with_its_filters(client: TestClient) -> None:
     assert 'name="category" value="Robbery" checked' in page
     assert '<option value="2020-01" selected>' in page  # period B is the app's period
     assert '<option value="2019-01" selected>' in page  # against as long a period before it
+
+
+def test_hdbscan_and_harm_are_named_in_the_page_geojson_and_cli(client: TestClient) -> None:
+    q = {"dataset": "tri-borough-2022", "method": "hdbscan", "weight": "harm"}
+    html = client.get("/app", params=q).text
+    assert "HDBSCAN (varying density)" in html and "ranked by harm" in html
+    assert "DBSCAN (fixed radius)" not in html and "eps " not in html
+    assert '<abbr title="Crime Severity Score: days of custody, summed">Harm</abbr>' in html
+    meta = client.get("/hotspots.geojson", params=q).json()["metadata"]
+    assert meta["method"]["name"] == "hdbscan" and meta["method"]["weight"] == "harm"
+    assert "dbscan" not in meta and "eps_m" not in meta["method"]
+
+    from hotspots.cli import _print_summary, console
+
+    summary = {
+        "incidents": 10, "incidents_without_location": 0, "incidents_outside_area": 0,
+        "month_from": "2022-01", "month_to": "2022-09", "eps_m": 100.0, "min_samples": 40,
+        "method": "hdbscan", "min_cluster_size": 20, "weight": "harm", "hotspots": 0,
+        "incidents_in_hotspots": 0, "hit_rate": None,
+    }  # fmt: skip
+    with console.capture() as captured:
+        _print_summary(summary, [])
+    text = captured.get()
+    assert "HDBSCAN" in text and "ranked by harm" in text and "eps" not in text
+
+
+def test_partner_data_credits_every_source_keeps_their_types_apart_and_filters(client: TestClient) -> None:
+    rows = "".join(
+        f"2022-0{m},0.07{i % 9},51.54{i % 8},Assault injury (A&E)\n" for m in (1, 2, 3) for i in range(30)
+    )
+    files = {"files": ("ae.csv", f"Month,Longitude,Latitude,Crime type\n{rows}".encode(), "text/csv")}
+    form = {"name": "ae-assaults", "owner": "Queen's Hospital A&E", "source_type": "health"}
+    admin = client.app.state.service.security.create_key("tests-admin-partner", "admin")[1]  # type: ignore[attr-defined]
+    r = client.post("/datasets", data=form, files=files, headers={"X-API-Key": admin})
+    assert r.status_code == 201, r.text
+    q = {"dataset": "tri-borough-2022,ae-assaults", "from": "2022-01", "to": "2022-03"}
+    html = client.get("/app", params=q).text
+    footer = html[html.index('<footer class="hs-footer">') :]
+    assert "Queen&#39;s Hospital A&amp;E (health)" in footer and "Metropolitan Police Service" in footer
+    assert "Queen&#39;s Hospital A&amp;E (health) types" in html  # each source's own types
+    assert '<option value="tri-borough-2022,ae-assaults" selected>' in html  # the form keeps both
+    assert 'name="source" value="health"' in html and 'name="source" value="police"' in html
+    health = client.get("/app", params={**q, "source": "health"}).text
+    assert 'name="source" value="health" checked' in health
+    assert "source=health" in health  # the links carry the filter on
+    wards = client.get("/app", params={"dataset": "tri-borough-2022"}).text
+    assert "/exports/wards.geojson" not in wards  # the police role may not download wards: no link
+
+
+def test_a_radius_outside_the_usable_range_is_refused_with_the_range(client: TestClient) -> None:
+    r = client.get("/app", params={"eps_m": 5})
+    assert r.status_code == 422 and r.headers["content-type"].startswith("text/html")
+    assert "25" in r.text and "1,000" in r.text
+    page = client.get("/app").text
+    assert 'name="eps_m" type="number" min="25" max="1000"' in page
+
+
+def test_a_district_focus_gives_the_districts_own_figures(client: TestClient) -> None:
+    whole = client.get("/app", params={"dataset": "tri-borough-2022"}).text
+    assert "the top 10, numbered by rank (DBSCAN)" in whole
+    html = client.get("/app", params={"dataset": "tri-borough-2022", "borough": "Havering"}).text
+    status = html[html.index('id="hs-status"') :]
+    assert status.split(">", 1)[1].startswith("Havering: ")
+    assert "incidents in Havering" in status.split("</p>")[0] and "PAI" not in status.split("</p>")[0]
+    assert "of the top 10, numbered by rank" in html  # only those touching Havering

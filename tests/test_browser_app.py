@@ -26,7 +26,7 @@ from playwright.sync_api import Browser, Page  # noqa: E402
 SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
-YEAR = "/app?from=2020-01&to=2020-12"
+YEAR = "/app?from=2020-01&to=2020-12&dataset=tri-borough-2018-2020"
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +87,7 @@ def test_page_loads_with_map_table_legend_and_no_network(browser: Browser, live:
         page.evaluate("getComputedStyle(document.querySelector('.hs-legend .hs-note')).borderTopWidth")
         == "0px"
     )
-    assert "Hotspot radius 100 m, at least" in page.locator(".hs-method").inner_text()
+    assert "DBSCAN (fixed radius): radius 100 m, at least" in page.locator(".hs-method").inner_text()
     assert page.locator(".leaflet-control-scale").is_visible()
     assert "OGL" in page.locator(".leaflet-control-attribution").inner_text()
     # Every form control has a label a screen reader can announce.
@@ -117,7 +117,7 @@ def test_changing_filters_updates_map_and_table(browser: Browser, live: LiveServ
     assert page.locator("path.hs-hotspot").count() == len(after)
     assert page.locator("input[name=category][value='Burglary']").is_checked()
     assert page.input_value("#hs-eps") == "150"
-    assert "Hotspot radius 150 m" in page.locator(".hs-method").inner_text()
+    assert "DBSCAN (fixed radius): radius 150 m" in page.locator(".hs-method").inner_text()
     assert "2020-07 to 2020-12" in page.locator("#hs-status").inner_text()
 
     # Borough filter: only hotspots that touch Havering, cross-border ones included whole.
@@ -216,10 +216,146 @@ def test_compare_view(browser: Browser, live: LiveServer) -> None:
     tab.clean()
 
 
+def boxes_overlap(a: dict[str, float], b: dict[str, float]) -> bool:
+    return not (
+        a["x"] + a["width"] <= b["x"]
+        or b["x"] + b["width"] <= a["x"]
+        or a["y"] + a["height"] <= b["y"]
+        or b["y"] + b["height"] <= a["y"]
+    )
+
+
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_nothing_the_page_opens_on_hides_the_strongest_hotspots(
+    browser: Browser, live: LiveServer, viewport: dict[str, int]
+) -> None:
+    """The app's own default (newest data with violence): the top 10 stand out, numbered, and no
+    control (legend, layer button, zoom, scale, attribution) covers any of them."""
+    tab = Tab(browser, live.url, viewport)
+    page = tab.open("/app")
+    assert "tri-borough-2022" in page.locator(".hs-dataset").inner_text()
+    assert page.locator("path.hs-top").count() == 10
+    assert page.locator(".hs-rank").count() == 10
+    assert page.locator(".leaflet-image-layer.hs-heat").count() == 0  # competing layers start off
+    assert page.locator("path.hs-gi").count() == 0
+    controls = [
+        b for b in (el.bounding_box() for el in page.locator(".leaflet-control").all()) if b and b["width"]
+    ]
+    legend = page.locator(".hs-legend-control").bounding_box()
+    assert legend is not None and legend in controls
+    map_box = page.locator(".hs-map-wrap").bounding_box()
+    assert map_box is not None
+    for rank in range(1, 11):
+        spot = page.locator(f".hs-rank[data-rank='{rank}']").bounding_box()
+        shape = page.locator("path.hs-top").nth(rank - 1).bounding_box()
+        for box in (spot, shape):
+            assert box is not None
+            assert not any(boxes_overlap(box, c) for c in controls), (rank, box)
+            assert map_box["y"] <= box["y"] and box["y"] + box["height"] <= map_box["y"] + map_box["height"]
+    tab.clean()
+
+
+def test_popup_is_opaque_and_fits_the_phone_map(browser: Browser, live: LiveServer) -> None:
+    for viewport in (DESKTOP, PHONE):
+        tab = Tab(browser, live.url, viewport)
+        page = tab.open("/app")
+        page.locator(".hs-go[data-rank='1']").click()
+        page.wait_for_selector(".leaflet-popup-content")
+        colour = page.evaluate(
+            "getComputedStyle(document.querySelector('.leaflet-popup-content-wrapper')).backgroundColor"
+        )
+        assert colour in ("rgb(255, 255, 255)", "rgba(255, 255, 255, 1)"), colour
+        opacity = page.evaluate("getComputedStyle(document.querySelector('.leaflet-popup')).opacity")
+        assert float(opacity) == 1.0
+        # Leaflet pans the map (animated) so the popup fits: wait for the pan to end.
+        page.wait_for_function(
+            """() => {
+                 const p = document.querySelector('.leaflet-popup-content-wrapper').getBoundingClientRect();
+                 const m = document.querySelector('.hs-map-wrap').getBoundingClientRect();
+                 return p.top >= m.top && p.bottom <= m.bottom
+                        && p.left >= m.left && p.right <= m.right; }""",
+            timeout=5000,
+        )
+        popup = page.locator(".leaflet-popup-content-wrapper").bounding_box()
+        map_box = page.locator(".hs-map-wrap").bounding_box()
+        zoom = page.locator(".leaflet-control-zoom").bounding_box()
+        assert popup and map_box and zoom
+        assert map_box["x"] <= popup["x"] and popup["x"] + popup["width"] <= map_box["x"] + map_box["width"]
+        assert map_box["y"] <= popup["y"] and popup["y"] + popup["height"] <= map_box["y"] + map_box["height"]
+        assert not boxes_overlap(popup, zoom)
+        # The attribution leaves the scale bar readable.
+        scale = page.locator(".leaflet-control-scale").bounding_box()
+        attribution = page.locator(".leaflet-control-attribution").bounding_box()
+        assert scale and attribution and not boxes_overlap(scale, attribution)
+        tab.clean()
+
+
+def test_row_click_on_a_phone_brings_the_map_into_view_and_marks_the_hotspot(
+    browser: Browser, live: LiveServer
+) -> None:
+    tab = Tab(browser, live.url, PHONE)
+    page = tab.open("/app")
+    button = page.locator(".hs-go[data-rank='4']")
+    button.scroll_into_view_if_needed()
+    assert page.locator(".hs-map-wrap").bounding_box()["y"] < 0  # type: ignore[index]
+    button.click()
+    page.wait_for_selector(".leaflet-popup-content")
+    box = page.locator(".hs-map-wrap").bounding_box()
+    assert box is not None and box["y"] >= -1 and box["y"] + box["height"] <= PHONE["height"] + 1
+    assert page.locator("path.hs-chosen").count() == 1
+    stroke = page.evaluate("document.querySelector('path.hs-chosen').getAttribute('stroke')")
+    assert stroke == "#ff8c00"
+    tab.clean()
+
+
+def test_the_view_is_in_the_url_and_opens_again_as_it_was(browser: Browser, live: LiveServer) -> None:
+    tab = Tab(browser, live.url)
+    page = tab.open("/app")
+    page.click(".hs-go[data-rank='3']")
+    page.wait_for_selector(".leaflet-popup-content")
+    page.check("input[name=layer][value=heat]")  # the form's box toggles the map layer at once
+    page.wait_for_selector(".leaflet-image-layer.hs-heat", state="attached")
+    url = page.url
+    assert "hotspot=3" in url and "zoom=" in url and "layer=heat" in url
+    view = map_view(page)
+    tab.clean()
+    again = Tab(browser, live.url)
+    page = again.open(url.replace(live.url, ""))
+    page.wait_for_selector(".leaflet-popup-content")
+    assert "#3 of" in page.locator(".leaflet-popup-content").inner_text()
+    assert page.locator(".leaflet-image-layer.hs-heat").count() == 1
+    assert page.locator("input[name=layer][value=heat]").is_checked()
+    assert abs(map_view(page)["zoom"] - view["zoom"]) < 0.01
+    again.clean()
+
+
+def test_labels_name_the_method_and_weight_used(browser: Browser, live: LiveServer) -> None:
+    tab = Tab(browser, live.url)
+    page = tab.open("/app?method=hdbscan&weight=harm")
+    method = page.locator(".hs-method").inner_text()
+    assert "HDBSCAN" in method and "ranked by harm" in method and "eps" not in method
+    page.click(".hs-legend summary")
+    legend = page.locator(".hs-legend").inner_text()
+    assert "HDBSCAN" in legend and "DBSCAN (fixed" not in legend and "eps" not in legend
+    assert page.locator("#hs-table th:has-text('Harm')").count() == 1
+    tab.clean()
+
+
+def test_a_ticked_district_zooms_the_map_to_it(browser: Browser, live: LiveServer) -> None:
+    tab = Tab(browser, live.url)
+    whole = map_view(tab.open("/app"))
+    page = tab.open("/app?borough=Havering")
+    focused = map_view(page)
+    # Havering is the eastern third, about as tall as the whole area: the view moves east, no wider.
+    assert focused["zoom"] >= whole["zoom"] and focused["lng"] > whole["lng"] + 0.03
+    assert page.locator("#hs-status").inner_text().startswith("Havering:")
+    tab.clean()
+
+
 def test_screenshots_desktop_and_phone(browser: Browser, live: LiveServer) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     desktop = Tab(browser, live.url, DESKTOP)
-    page = desktop.open(YEAR)
+    page = desktop.open("/app")
     page.click(".hs-go[data-rank='1']")
     page.wait_for_selector(".leaflet-popup-content")
     page.evaluate("window.scrollTo(0, 0)")
@@ -228,7 +364,7 @@ def test_screenshots_desktop_and_phone(browser: Browser, live: LiveServer) -> No
     desktop.clean()
 
     phone = Tab(browser, live.url, PHONE)
-    page = phone.open(YEAR)
+    page = phone.open("/app")
     # One column, nothing wider than the screen, the map visible and tall enough to use.
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"] + 1
     box = page.locator(".hs-map-wrap").bounding_box()
@@ -252,7 +388,7 @@ def test_sign_in_and_out_through_the_forms(browser: Browser, tmp_path: Path) -> 
         with page.expect_navigation():
             page.click("button.hs-submit")
         page.wait_for_selector("body[data-map-ready]", state="attached", timeout=30000)
-        assert page.url.endswith(YEAR) and table_ranks(page)
+        assert YEAR.split("?")[1] in page.url and table_ranks(page)
         assert page.input_value("input[data-hs-csrf]")  # filled in from this browser's cookie
         with page.expect_navigation():
             page.click("form[action='/app/logout'] button")
@@ -260,3 +396,27 @@ def test_sign_in_and_out_through_the_forms(browser: Browser, tmp_path: Path) -> 
         page.goto(server.url + YEAR, wait_until="load")
         assert "/app/login" in page.url  # signed out: the key is gone
         tab.clean()
+
+
+def test_an_admin_loads_a_file_from_the_data_page(browser: Browser, live: LiveServer, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "Month,Longitude,Latitude,Crime type\n2022-01,0.10,51.55,Burglary\n2022-13,0.10,51.55,Burglary\n"
+    )
+    tab = Tab(browser, live.url)
+    page = tab.page
+    page.goto(live.url + "/app/data", wait_until="load")
+    assert page.locator("#hs-upload").count() == 0  # not signed in: the datasets only
+    page.goto(live.url + "/app/login?next=/app/data", wait_until="load")
+    page.fill("#hs-key", live.key("admin"))
+    with page.expect_navigation():
+        page.click("button.hs-submit")
+    page.set_input_files("#hs-files", str(bad))
+    page.fill("#hs-name", "bad-file")
+    with page.expect_navigation():
+        page.click("#hs-upload button.hs-submit")
+    cells = page.eval_on_selector_all("#hs-errors tbody tr td", "tds => tds.map(td => td.innerText)")
+    assert cells[:2] == ["3", "Month"]
+    # The rejected upload answered 422 (the browser logs that status); nothing else went wrong.
+    tab.watched.errors = [e for e in tab.watched.errors if "status of 422" not in e]
+    tab.clean()

@@ -81,7 +81,9 @@ def test_analyse_many_files_defaults_from_data(tmp_path: Path, bd_source: Source
     out = tmp_path / "out"
     result = runner.invoke(app, ["analyse", str(a), str(b), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "min_samples" in result.output
+    # The summary names the method and the parameters chosen from the data.
+    assert "DBSCAN (fixed radius): radius 100 m, at least" in result.output
+    assert "(chosen from the data)" in result.output
     rows = list(csv.DictReader((out / "incidents.csv").open(encoding="utf-8")))
     assert {r["month"] for r in rows} == {"2023-01", "2023-02"}
 

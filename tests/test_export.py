@@ -45,6 +45,7 @@ def test_hotspot_properties(result: AnalysisResult) -> None:
     assert isinstance(props["wards"], list) and isinstance(props["wards"][0], str)
     assert fc["features"][0]["id"] == 1
     assert fc["metadata"]["dbscan"]["eps_m"] == 100.0
+    assert fc["metadata"]["method"]["name"] == "dbscan" and fc["metadata"]["method"]["weight"] == "count"
 
 
 def test_wards_layer_has_counts(result: AnalysisResult) -> None:

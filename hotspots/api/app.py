@@ -18,6 +18,7 @@ from hotspots.api.errors import register_error_handlers
 from hotspots.api.headers import SecurityHeaders
 from hotspots.api.routes import (
     admin,
+    app_data,
     app_page,
     areas,
     boundaries,
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         health,
         app_page,
         evaluation_page,
+        app_data,
         datasets,
         areas,
         boundaries,

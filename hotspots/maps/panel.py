@@ -36,6 +36,7 @@ class HotspotRow:
     trend: Markup
     gi: Markup
     cross_border: bool
+    harm: str
     lat: float | None
     lon: float | None
     months_hot: str = "n/a"
@@ -77,6 +78,7 @@ def hotspot_rows(hotspots: gpd.GeoDataFrame | pd.DataFrame, meta: dict[str, Any]
                 ),
                 gi=Markup(hot_share_text(record.get("hot_share"))),
                 cross_border=bool(record.get("cross_border")),
+                harm=harm_text(record.get("harm"), k),
                 lat=num(record.get("centroid_lat")),
                 lon=num(record.get("centroid_lon")),
                 months_hot=_months_hot_text(record.get("months_hot"), record.get("months_checked")),
@@ -93,23 +95,51 @@ def _months_hot_text(hot: Any, checked: Any) -> str:
     return f"{int(h)} of {int(c)}"
 
 
+def harm_text(value: Any, k: int | None = None) -> str:
+    """A hotspot's harm (Crime Severity Score, days of custody) for the table; "n/a" when not computed.
+
+    Under disclosure control (``k``) harm moves with the count, so it is shown rounded to the
+    nearest 100 days, as the protected count does not reveal small numbers either way.
+    """
+    harm = num(value)
+    if harm is None:
+        return "n/a"
+    if k:
+        return f"about {round(harm, -2):,.0f}" if harm >= 100 else "under 100"
+    return f"{harm:,.0f}"
+
+
 def method_in_words(meta: dict[str, Any]) -> str:
-    """The clustering rule as a planner would say it, e.g.
-    "Hotspot radius 100 m, at least 24 incidents within it (chosen from the data)"."""
+    """The clustering rule as a planner would say it, naming the method, its parameters and the
+    weight actually used, e.g. "DBSCAN (fixed radius): radius 100 m, at least 24 incidents within
+    it (chosen from the data); ranked by number of incidents"."""
     method = meta.get("method", "dbscan")
-    units = "harm units" if meta.get("weight") == "harm" else "incidents"
+    harm = meta.get("weight") == "harm"
+    units = "harm (Crime Severity Score, days)" if harm else "incidents"
+    ranked = "ranked by harm (Crime Severity Score)" if harm else "ranked by number of incidents"
+    chosen = " (chosen from the data)" if meta.get("min_samples_rule") else ""
     if method == "hdbscan":
         size = fmt_number(num(meta.get("min_cluster_size")), 0)
-        return f"Hotspots of varying density (HDBSCAN), each with at least {size} {units}"
+        least = fmt_number(num(meta.get("min_samples")), 0)
+        text = f"HDBSCAN (varying density): each hotspot at least {size} incidents"
+        if harm:
+            text += f", core points at least {least} {units}"
+        return f"{text}{chosen}; {ranked}"
     radius = fmt_number(num(meta.get("eps_m")), 0)
     least = fmt_number(num(meta.get("min_samples")), 0)
-    chosen = " (chosen from the data)" if meta.get("min_samples_rule") else ""
-    return f"Hotspot radius {radius} m, at least {least} {units} within it{chosen}"
+    return f"DBSCAN (fixed radius): radius {radius} m, at least {least} {units} within it{chosen}; {ranked}"
 
 
 def result_in_words(result: AnalysisResult) -> str:
-    """One sentence on what the analysis found, for the screen-reader status line and the page."""
+    """One sentence on what the analysis found, for the screen-reader status line and the page.
+
+    With a district focus (:func:`borough_focus`) the figures are the districts' own: their
+    incidents, the hotspots touching them and the share of their incidents those hold.
+    """
     meta = result.meta
+    focus = meta.get("borough_focus")
+    if focus:
+        return _focus_in_words(result, [str(f) for f in focus])
     n = len(result.hotspots)
     k = disclosure_k(meta)
     found = f"{n:,} hotspot{'s' if n != 1 else ''}"
@@ -121,6 +151,27 @@ def result_in_words(result: AnalysisResult) -> str:
             f"; they hold {pct_text(hit_rate)} of located incidents in {pct_text(area_share)} of the area"
             f" (PAI {hit_rate / area_share:.1f})"
         )
+    return text + "."
+
+
+def _focus_in_words(result: AnalysisResult, focus: list[str]) -> str:
+    meta = result.meta
+    k = disclosure_k(meta)
+    period = f"{meta.get('month_from')} to {meta.get('month_to')}"
+    names = ", ".join(focus)
+    boroughs = result.boroughs
+    chosen = boroughs[boroughs["borough_name"].astype(str).isin(focus)] if len(boroughs) else boroughs
+    counts = pd.to_numeric(chosen["count"], errors="coerce") if len(chosen) else pd.Series(dtype=float)
+    total = float(counts.sum()) if len(counts) and counts.notna().all() else None
+    n = len(result.hotspots)
+    text = f"{names}: {n:,} hotspot{'s' if n != 1 else ''} touch {'it' if len(focus) == 1 else 'them'}"
+    text += f", {period}; {count_text(total, k)} incidents in {names}"
+    inc = result.incidents
+    if total and n and {"hotspot_id", "borough_name"} <= set(inc.columns):
+        here = inc["borough_name"].astype(str).isin(focus)
+        held = int((here & inc["hotspot_id"].isin(result.hotspots["hotspot_id"].astype(int))).sum())
+        if not k:
+            text += f", of which {pct_text(held / total)} lie in these hotspots"
     return text + "."
 
 
@@ -137,11 +188,14 @@ def borough_focus(result: AnalysisResult, boroughs: Sequence[str]) -> AnalysisRe
     hot = result.hotspots
     keep = [bool(wanted & {str(b) for b in seq(v)}) for v in hot["boroughs"]] if len(hot) else []
     wards = result.wards[result.wards["borough_name"].astype(str).isin(wanted)]
+    incidents = result.incidents
+    if "borough_name" in incidents.columns:  # the heat layer shows the chosen districts only
+        incidents = incidents[incidents["borough_name"].astype(str).isin(wanted)]
     meta = dict(result.meta)
     meta["borough_focus"] = sorted(wanted)
     return AnalysisResult(
         params=result.params,
-        incidents=result.incidents,
+        incidents=incidents,
         hotspots=hot[keep] if len(hot) else hot,
         wards=wards,
         boroughs=result.boroughs,

@@ -51,6 +51,7 @@ from hotspots.maps.fmt import fmt_number as _fmt_number
 from hotspots.maps.fmt import num as _num
 from hotspots.maps.fmt import pct as _pct
 from hotspots.maps.fmt import seq as _seq
+from hotspots.maps.panel import method_in_words as method_text
 from hotspots.maps.statistics import (
     EMERGING_LAYER_NAME,
     GI_LAYER_NAME,
@@ -166,6 +167,19 @@ class MapOptions:
         "Emerging hot spots" layer (when cells are passed to
         :func:`build_map`) is always off until ticked. The legend section of
         each follows its layer.
+    show_heat:
+        Whether the heat layer starts shown (it is in the layer list either way).
+    show_significance:
+        Whether the significance layer starts shown (also shown when no hotspot was found).
+    top:
+        Draw the ``top`` strongest hotspots so they stand out (filled, thick outline, their
+        rank on the map) and the rest quieter. 0: every hotspot alike.
+    legend_open:
+        Whether the legend starts unfolded (the app page starts it folded, so it never
+        hides a hotspot).
+    data_credit:
+        Plain text naming every source of the incidents shown (escaped), in place of
+        "police.uk" in the map's attribution; ``None``: police.uk.
     """
 
     tiles: str = "openstreetmap"
@@ -180,6 +194,11 @@ class MapOptions:
     show_title: bool = True
     measure: Literal["count", "rate"] = "count"
     significance: bool = True
+    show_heat: bool = True
+    show_significance: bool = False
+    top: int = 0
+    legend_open: bool = True
+    data_credit: str | None = None
 
     def validate(self) -> None:
         """Check the options.
@@ -486,7 +505,7 @@ def _build(
     heat = _add_heat_layer(fmap, result, options) if options.heat else None
     stats: list[tuple[str, StatLayer]] = []
     if options.significance:
-        gi = add_gi_layer(fmap, result, show=len(result.hotspots) == 0)
+        gi = add_gi_layer(fmap, result, show=options.show_significance or len(result.hotspots) == 0)
         if gi is not None:
             stats.append(("gi", gi))
     if emerging is not None:
@@ -494,15 +513,23 @@ def _build(
     _add_context_layer(fmap, result)
     hotspot_layer = _add_hotspot_layer(fmap, result, options)
     _add_borough_labels(fmap, result)
+    if options.top and hotspot_layer is not None:
+        _add_rank_labels(fmap, result, options.top)
     folium.LayerControl(position="topright", collapsed=False).add_to(fmap)
     _PageExtras(
         title_html=html.escape(options.title) if options.show_title else "",
         legend_html=_legend_html(result, ward_legends, heat, options, stats),
-        attribution_html=DATA_ATTRIBUTION_HTML,
+        attribution_html=DATA_ATTRIBUTION_HTML
+        if options.data_credit is None
+        else DATA_ATTRIBUTION_HTML.replace(
+            "Crime data: police.uk", f"Data: {html.escape(options.data_credit)}", 1
+        ),
         background=NO_TILES_BACKGROUND if tile_url is None else None,
         toggles=[(key, stat.layer.get_name()) for key, stat in stats],
     ).add_to(fmap)
-    bounds = latlon_bounds(result.boroughs if len(result.boroughs) else result.wards)
+    # The area's extent, or the chosen districts' when the result is focused on some.
+    focused = bool(result.meta.get("borough_focus")) and len(result.wards)
+    bounds = latlon_bounds(result.wards if focused or not len(result.boroughs) else result.boroughs)
     if bounds is not None:
         fmap.fit_bounds(bounds)
     return fmap, hotspot_layer
@@ -774,6 +801,31 @@ def _add_borough_labels(fmap: folium.Map, result: AnalysisResult) -> None:
     group.add_to(fmap)
 
 
+RANK_CLASS = "hs-rank"
+
+
+def _add_rank_labels(fmap: folium.Map, result: AnalysisResult, top: int) -> None:
+    """The rank of each of the ``top`` strongest hotspots, in a disc beside the shape."""
+    hot = result.hotspots
+    hot = hot[hot["hotspot_id"].astype(int) <= top]
+    if hot.empty:
+        return
+    group = folium.FeatureGroup(name=f"Numbers of the top {top}")
+    points = gpd.GeoSeries(hot.geometry.values, crs=BNG).representative_point().to_crs(WGS84)
+    for rank, point in zip(hot["hotspot_id"].astype(int), points, strict=True):
+        folium.Marker(
+            [round(point.y, 6), round(point.x, 6)],
+            icon=folium.DivIcon(
+                html=f'<span class="{RANK_CLASS}" data-rank="{rank}">{rank}</span>',
+                class_name="hs-rank-icon",
+                icon_size=(0, 0),
+            ),
+            interactive=False,
+            keyboard=False,
+        ).add_to(group)
+    group.add_to(fmap)
+
+
 def _add_hotspot_layer(
     fmap: folium.Map, result: AnalysisResult, options: MapOptions
 ) -> folium.GeoJson | None:
@@ -787,20 +839,29 @@ def _add_hotspot_layer(
     tolerance = min(options.simplify_m, buffer_m / 5.0)
     k = disclosure_k(result.meta)
     rows = [_hotspot_summary(row, n, k) for row in hotspots.drop(columns="geometry").to_dict("records")]
+    for row in rows:
+        row["top"] = bool(options.top) and row["fid"] <= options.top
     frame = gpd.GeoDataFrame(
         pd.DataFrame(rows), geometry=_simplify_each(hotspots.geometry, tolerance), crs=BNG
     )
     props = [c for c in frame.columns if c != "geometry"]
     data = feature_collection(frame, props, id_column="fid")
-    fields = [c for c in props if c not in ("fid", "cross")]
+    fields = [c for c in props if c not in ("fid", "cross", "top")]
     aliases = [HOTSPOT_LABELS[c] for c in fields]
     layer = folium.GeoJson(
         data,
         name=name,
-        style_function=_hotspot_style,
+        style_function=_hotspot_style if options.top else _hotspot_style_plain,
         highlight_function=lambda f: {"weight": 4, "fillOpacity": 0.55},
         tooltip=folium.GeoJsonTooltip(fields=["hotspot"], labels=False, localize=False, sticky=True),
-        popup=folium.GeoJsonPopup(fields=fields, aliases=aliases, localize=False, max_width=360),
+        popup=folium.GeoJsonPopup(
+            fields=fields,
+            aliases=aliases,
+            localize=False,
+            max_width=360,
+            autoPanPaddingTopLeft=[56, 12],
+            autoPanPaddingBottomRight=[12, 40],
+        ),
         pane="hs-top-pane",
     )
     layer.add_to(fmap)
@@ -894,7 +955,30 @@ def _fmt_pai(pai: float | None) -> str:
     return f"{pai:,.{1 if pai < 100 else 0}f} (share of incidents / share of area)"
 
 
+TOP_CLASS = "hs-top"
+"""Path class of the strongest hotspots (``MapOptions.top``), drawn to stand out."""
+TOP_FILL = "#08306b"
+QUIET_STROKE = "#4a5a6a"
+
+
 def _hotspot_style(feature: dict[str, Any]) -> dict[str, Any]:
+    """The strongest hotspots dark blue, filled, thick outline; the rest thin and pale."""
+    props = feature["properties"]
+    top = bool(props.get("top"))
+    style: dict[str, Any] = {
+        "className": f"{HOTSPOT_CLASS} {TOP_CLASS}" if top else HOTSPOT_CLASS,
+        "color": "#000000" if top else QUIET_STROKE,
+        "weight": 3 if top else 1,
+        "opacity": 1.0 if top else 0.8,
+        "fillColor": TOP_FILL if top else HOTSPOT_FILL,
+        "fillOpacity": 0.75 if top else 0.18,
+    }
+    if props.get("cross"):
+        style["dashArray"] = "6 4" if top else "3 3"
+    return style
+
+
+def _hotspot_style_plain(feature: dict[str, Any]) -> dict[str, Any]:
     style: dict[str, Any] = {
         "className": HOTSPOT_CLASS,
         "color": HOTSPOT_STROKE,
@@ -931,6 +1015,7 @@ def _add_heat_layer(fmap: folium.Map, result: AnalysisResult, options: MapOption
         mercator_project=False,
         pixelated=False,
         name="Heat (kernel density)",
+        show=options.show_heat,
         class_name=HEAT_CLASS,
         pane="hs-heat-pane",
         interactive=False,
@@ -971,7 +1056,24 @@ class _PageExtras(MacroElement):
         .hs-legend .hs-hatch, .hs-legend .hs-sw.hs-hatch {
           background: repeating-linear-gradient(45deg, #cccccc 0 3px, #8c8c8c 3px 4px); }
         .leaflet-container path.hs-nopop { fill: url(#hs-hatch); }
-        .leaflet-popup-content { max-height: 60vh; overflow-y: auto; }
+        .leaflet-popup, .leaflet-fade-anim .leaflet-popup { opacity: 1 !important; transition: none; }
+        .leaflet-popup-content-wrapper, .leaflet-popup-tip { background: #ffffff; opacity: 1;
+          color: #1a1a1a; box-shadow: 0 2px 10px rgba(0,0,0,0.45); }
+        .leaflet-popup-content { max-height: 60vh; overflow-y: auto; font: 13px/1.4 system-ui, sans-serif; }
+        .leaflet-popup-content table { border-collapse: collapse; }
+        .hs-rank-icon { overflow: visible; }
+        .hs-rank { display: inline-block; transform: translate(-50%, -50%); min-width: 22px; height: 22px;
+          padding: 0 3px; box-sizing: border-box; border-radius: 11px; background: #ffffff;
+          border: 2px solid #000000; color: #000000; font: 700 12px/18px system-ui, sans-serif;
+          text-align: center; pointer-events: none; box-shadow: 0 1px 3px rgba(0,0,0,0.5); }
+        path.hs-chosen { stroke: #ff8c00; }
+        @media (max-width: 760px) {
+          .leaflet-popup-content { width: auto !important; max-width: calc(100vw - 110px);
+            max-height: 42vh; margin: 10px 12px; font-size: 12px; }
+          .leaflet-popup-content th { padding-right: 4px; }
+          .leaflet-control-attribution { max-width: calc(100% - 120px); font-size: 9px; line-height: 1.25; }
+          .hs-legend { max-height: 45vh; max-width: calc(100vw - 80px); }
+        }
         .leaflet-popup-content th { text-align: left; vertical-align: top; padding-right: 6px; }
         .hs-tp { width: 230px; }
         .hs-tp-h { font-size: 11px; color: #444; margin-top: 3px; }
@@ -1058,7 +1160,8 @@ def _legend_html(
 ) -> str:
     meta = result.meta
     esc = html.escape
-    parts = [f'<details class="{LEGEND_CLASS}" open><summary>Legend</summary>']
+    opened = " open" if options.legend_open else ""
+    parts = [f'<details class="{LEGEND_CLASS}"{opened}><summary>Legend</summary>']
     period = f"{esc(str(meta.get('month_from')))} to {esc(str(meta.get('month_to')))}"
     crime_types = meta.get("crime_types")
     types = (
@@ -1105,24 +1208,38 @@ def _legend_html(
         " (hover for its count)</div>"
     )
     n_hot = len(result.hotspots)
-    parts.append(
-        "<h4>Hotspots</h4>"
-        f'<div class="hs-row"><span class="hs-sw" style="background:{HOTSPOT_FILL}59;'
-        f'border:2px solid {HOTSPOT_STROKE}"></span>DBSCAN cluster; click for its summary</div>'
-        f'<div class="hs-row"><span class="hs-sw" style="background:{HOTSPOT_FILL}59;'
-        f'border:2px dashed {HOTSPOT_STROKE}"></span>dashed: crosses a borough border</div>'
-    )
+    method = "HDBSCAN" if meta.get("method") == "hdbscan" else "DBSCAN"
+    # How many of the hotspots drawn are among the strongest (fewer when focused on a district).
+    top = int((result.hotspots["hotspot_id"].astype(int) <= options.top).sum()) if n_hot else 0
+    if options.top and top:
+        which = "the" if top == options.top else f"{top} of the"
+        parts.append(
+            "<h4>Hotspots</h4>"
+            f'<div class="hs-row"><span class="hs-sw" style="background:{TOP_FILL}bf;'
+            f'border:3px solid #000"></span>{which} top {options.top}, numbered by rank ({method}); '
+            "click for a summary</div>"
+            f'<div class="hs-row"><span class="hs-sw" style="background:{HOTSPOT_FILL}2e;'
+            f'border:1px solid {QUIET_STROKE}"></span>the other {n_hot - top:,}</div>'
+            f'<div class="hs-row"><span class="hs-sw" style="background:{TOP_FILL}bf;'
+            f'border:2px dashed #000"></span>dashed: crosses a borough border</div>'
+        )
+    else:
+        parts.append(
+            "<h4>Hotspots</h4>"
+            f'<div class="hs-row"><span class="hs-sw" style="background:{HOTSPOT_FILL}59;'
+            f'border:2px solid {HOTSPOT_STROKE}"></span>{method} cluster; click for its summary</div>'
+            f'<div class="hs-row"><span class="hs-sw" style="background:{HOTSPOT_FILL}59;'
+            f'border:2px dashed {HOTSPOT_STROKE}"></span>dashed: crosses a borough border</div>'
+        )
     if len(result.context_hotspots):
         parts.append(
             '<div class="hs-row"><span class="hs-sw" style="background:#9e9e9e26;'
             'border:1px dashed #6b6b6b"></span>grey: a cluster wholly outside the area '
             "(context, not ranked)</div>"
         )
-    eps, min_samples = meta.get("eps_m"), meta.get("min_samples")
     buffer_m = meta.get("shape_buffer_m")
     note = (
-        f"{n_hot:,} hotspot{'s' if n_hot != 1 else ''}: eps {_fmt_number(_num(eps), 0)} m, "
-        f"at least {_fmt_number(_num(min_samples), 0)} incidents; drawn "
+        f"{n_hot:,} hotspot{'s' if n_hot != 1 else ''}: {esc(method_text(meta))}; drawn "
         f"{_fmt_number(_num(buffer_m), 0)} m around their locations."
     )
     hit_rate, area_share = _num(meta.get("hit_rate")), _num(meta.get("hotspot_area_share"))

@@ -23,6 +23,7 @@ from hotspots.api.csrf import CSRF_FIELD, form_is_genuine, page_token, set_token
 from hotspots.api.deps import AnalysisQuery, Service
 from hotspots.api.errors import status_for
 from hotspots.api.templating import APP_PREFIX, templates
+from hotspots.demo import APP_CATEGORY, DEMO_AREA, SAMPLE_NOTES
 from hotspots.errors import HotspotError, InvalidInput, NotFound
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult
 from hotspots.maps import MapOptions, render_parts
@@ -36,12 +37,20 @@ from hotspots.maps.panel import (
     result_in_words,
 )
 from hotspots.maps.pdf import html_to_pdf
+from hotspots.maps.render import latlon_bounds
 from hotspots.maps.static_map import focus_png, map_png, monthly_png
 from hotspots.service import Selection
 
 router = APIRouter(tags=["app"])
 APP_LAYERS = ("heat", "significance", "emerging")
-DEFAULT_LAYERS = ("heat", "significance")
+DEFAULT_LAYERS: tuple[str, ...] = ()
+"""Layers that compete with the hotspots start off (they are in the layer list, one tick away)."""
+TOP_HOTSPOTS = 10
+"""The strongest hotspots drawn to stand out and numbered on the map; the rest drawn quieter."""
+MIN_DEFAULT_MONTHS = 3
+"""The app's default dataset needs this many months (one month says little about hotspots)."""
+VIEW_PARAMS = ("zoom", "lat", "lon", "hotspot")
+"""Query parameters the page's script reads (shareable view); the server ignores them."""
 DEFAULT_MONTHS = 12
 SESSION_S = 12 * 3600  # a signed-in browser keeps its key for one working day
 BRIEFING_CARDS = 12  # hotspots described in full in a borough briefing (the rest are on the map page)
@@ -69,14 +78,27 @@ def app_page(
     breaks: Breaks = "quantile",
     tiles: Tiles = "osm",
     layer: Annotated[
-        list[str] | None, Query(description="Optional layers: heat, significance, emerging; repeat")
+        list[str] | None, Query(description="Layers shown on opening: heat, significance, emerging; repeat")
     ] = None,
     layers_set: Annotated[
         bool, Query(description="The form was submitted, so an empty layer list means no layers")
     ] = False,
+    zoom: Annotated[
+        float | None, Query(ge=0, le=20, description="Map zoom (read by the page's script)")
+    ] = None,
+    lat: Annotated[float | None, Query(ge=-90, le=90, description="Map centre latitude (script)")] = None,
+    lon: Annotated[float | None, Query(ge=-180, le=180, description="Map centre longitude (script)")] = None,
+    hotspot: Annotated[int | None, Query(ge=1, description="Hotspot chosen on the map (script)")] = None,
 ) -> Response:
-    """The map with filters, the ranked hotspot table, legend and links to briefings and exports."""
+    """The map with filters, the ranked hotspot table, legend and links to briefings and exports.
+
+    Without ``dataset`` the page opens on the newest dataset holding violence (see
+    :func:`app_default`); the API's own default is unchanged. ``zoom``, ``lat``, ``lon`` and
+    ``hotspot`` make a view shareable: the page's script applies them and keeps them current.
+    """
     ref, params = query
+    if ref is None:
+        ref = app_default(service)
     wanted = set(layer or ()) if (layer or layers_set) else set(DEFAULT_LAYERS)
     unknown = wanted - set(APP_LAYERS)
     if unknown:
@@ -85,13 +107,35 @@ def app_page(
         )
     selection = service.dataset(ref)
     months = _months(selection)
+    params, notice = _clamp_period(params, months)
     params = _default_period(params, months)
+    area = service.area_of(selection)
+    server_tiles = service.settings.tiles.strip().lower() != "none"
+    tiles = tiles if server_tiles else "none"
     form = _form_state(ref, params, borough or [], measure, breaks, tiles, wanted)
+    sources = _sources(selection)
+    credit = "; ".join(
+        dict.fromkeys(
+            s["owner"] if s["source_type"] == "police" else f"{s['owner']} ({s['source_type']})"
+            for s in sources
+        )
+    )
     context: dict[str, Any] = {
+        "sources": sources,
+        "source_types": sorted({str(s["source_type"]) for s in sources}),
+        "credit": credit,
         "form": form,
         "months": months,
         "crime_types": choices(ct for v in selection.versions for ct in v.report.get("crime_types", {})),
         "dataset": selection.ref,
+        "datasets": _dataset_choices(service),
+        "holds": [_holds(v) for v in selection.versions],
+        "area_title": area.title,
+        "district_word": "Districts (boroughs)" if area.name == DEMO_AREA else "Districts",
+        "server_tiles": server_tiles,
+        "sees_wards": who.role in ("council", "admin"),
+        "is_admin": who.role == "admin",
+        "notice": notice,
         "error": None,
         "signed_in": KEY_COOKIE in request.cookies,
     }
@@ -114,13 +158,22 @@ def app_page(
         show_title=False,
         measure=measure,
         breaks=breaks,
-        heat="heat" in wanted,
-        significance="significance" in wanted,
+        heat=True,
+        significance=True,
+        show_heat="heat" in wanted,
+        show_significance="significance" in wanted,
+        top=TOP_HOTSPOTS,
+        legend_open=False,
+        data_credit=credit or None,
     )
-    # The whole page (its links carry the query string) is built once per view and kept gzipped.
+    # The whole page (its links carry the query string) is built once per view and kept gzipped;
+    # the view parameters (zoom, centre, chosen hotspot) are the script's, not part of the page.
+    page_query = [(k, v) for k, v in request.query_params.multi_items() if k not in VIEW_PARAMS]
     variant: tuple[object, ...] = (
         who.disclosure.identity,
-        str(request.url.query),
+        who.role,
+        ref,
+        urlencode(page_query),
         bool(context["signed_in"]),
         options.tiles,
         options.static_prefix,
@@ -132,18 +185,118 @@ def app_page(
             boroughs=choices(result.boroughs["borough_name"]) if len(result.boroughs) else [],
             parts=parts,
             rows=hotspot_rows(shown.hotspots, shown.meta),
+            harm_mode=result.meta.get("weight") == "harm",
             method=method_in_words(result.meta),
             summary=result_in_words(shown),
             total_hotspots=len(result.hotspots),
-            link_query=_link_query(request, params),
-            brief_query=_link_query(request, params, drop=("borough", "layer", "layers_set")),
-            export_query=_link_query(request, params, keep=EXPORT_PARAMS),
-            config={"map": parts.map_var, "hotspots": parts.hotspot_var},
+            top=TOP_HOTSPOTS,
+            link_query=_link_query(request, params, ref=ref),
+            brief_query=_link_query(request, params, drop=("borough", "layer", "layers_set"), ref=ref),
+            export_query=_link_query(request, params, keep=EXPORT_PARAMS, ref=ref),
+            config={
+                "map": parts.map_var,
+                "hotspots": parts.hotspot_var,
+                "top": TOP_HOTSPOTS,
+                "bounds": latlon_bounds(
+                    shown.wards if borough or not len(shown.boroughs) else shown.boroughs
+                ),
+            },
         )
         return Body.of(templates.get_template("app.html").render(context))
 
     body = service.rendered("app-page", version, params, variant, page)
     return body_response(request, body, "text/html; charset=utf-8")
+
+
+def app_default(service: Service) -> str | None:
+    """The dataset the app page opens on: the newest (by last month) holding violence
+    (:data:`hotspots.demo.APP_CATEGORY`) over at least :data:`MIN_DEFAULT_MONTHS` months; else
+    ``None`` (the API's default dataset)."""
+    best: tuple[str, str] | None = None
+    for version in _latest_versions(service):
+        report = version.report
+        months = sorted(report.get("months") or [])
+        if APP_CATEGORY not in (report.get("crime_types") or {}) or len(months) < MIN_DEFAULT_MONTHS:
+            continue
+        if best is None or months[-1] > best[0]:
+            best = (months[-1], version.name)
+    return best[1] if best else None
+
+
+def _latest_versions(service: Service) -> list[Any]:
+    latest: dict[str, Any] = {}
+    for version in service.store.list_datasets():
+        latest[version.name] = version  # listed by name, then version: the last is the newest
+    return list(latest.values())
+
+
+def _dataset_choices(service: Service) -> list[dict[str, str]]:
+    """The dataset picker's options: name and the period it covers, newest data first."""
+    out = []
+    for version in _latest_versions(service):
+        months = sorted(version.report.get("months") or [])
+        span = f"{months[0]} to {months[-1]}" if months else "no months"
+        out.append(
+            {"name": version.name, "label": f"{version.name} ({span})", "last": months[-1] if months else ""}
+        )
+    return sorted(out, key=lambda d: d["last"], reverse=True)
+
+
+def _holds(version: Any) -> dict[str, Any]:
+    """What a dataset holds and lacks: categories, months and missing months, and its note."""
+    report = version.report
+    months = sorted(report.get("months") or [])
+    missing: list[str] = []
+    if months:
+        y, m = (int(p) for p in months[0].split("-"))
+        present = set(months)
+        while f"{y:04d}-{m:02d}" <= months[-1]:
+            if f"{y:04d}-{m:02d}" not in present:
+                missing.append(f"{y:04d}-{m:02d}")
+            y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    types = sorted(report.get("crime_types") or {})
+    note = SAMPLE_NOTES.get(version.name, "")
+    lacks = [
+        t for t in (APP_CATEGORY, "Anti-social behaviour") if t not in types and t.lower() not in note.lower()
+    ]
+    return {
+        "name": version.name,
+        "ref": version.ref,
+        "period": f"{months[0]} to {months[-1]} ({len(months)} months)" if months else "no months",
+        "missing": missing,
+        "types": len(types),
+        "lacks": lacks,
+        "note": note,
+    }
+
+
+def _sources(selection: Selection) -> list[dict[str, Any]]:
+    """Each dataset of the selection with its owner, source type and its own crime types (kept
+    apart: a partner's injury types are not police crime types)."""
+    return [
+        {
+            "dataset": v.name,
+            "owner": sharing.owner or v.name,
+            "source_type": sharing.source_type or "other",
+            "types": choices(v.report.get("crime_types", {})),
+        }
+        for v, sharing in zip(selection.versions, selection.sharing, strict=True)
+    ]
+
+
+def _clamp_period(params: AnalysisParams, months: list[str]) -> tuple[AnalysisParams, str | None]:
+    """A period reaching outside the data is cut to the data's months, and the page says so."""
+    if not months:
+        return params, None
+    first, last = months[0], months[-1]
+    lo, hi = params.month_from, params.month_to
+    new_lo = min(max(lo, first), last) if lo else lo
+    new_hi = max(min(hi, last), first) if hi else hi
+    if (new_lo, new_hi) == (lo, hi):
+        return params, None
+    asked = f"{lo or first} to {hi or last}"
+    notice = f"The data cover {first} to {last}; the period asked for ({asked}) was cut to fit."
+    return replace(params, month_from=new_lo, month_to=new_hi), notice
 
 
 @router.get("/app/briefing", operation_id="app_briefing", response_class=HTMLResponse)
@@ -586,6 +739,7 @@ def _form_state(
         "min_samples": "" if params.min_samples is None else str(params.min_samples),
         "min_cluster_size": "" if params.min_cluster_size is None else str(params.min_cluster_size),
         "weight": params.weight,
+        "sources": list(params.sources),
         "measure": measure,
         "breaks": breaks,
         "tiles": tiles,
@@ -604,17 +758,22 @@ def _link_query(
     params: AnalysisParams,
     drop: tuple[str, ...] = (),
     keep: tuple[str, ...] | None = None,
+    ref: str | None = None,
 ) -> str:
-    """The page's query string with the period actually analysed, for links to the same analysis.
+    """The page's query string with the period and dataset actually analysed, for links to the
+    same analysis (without the script's view parameters).
 
     ``drop`` removes parameters; ``keep`` (when given) keeps only those named.
     """
     items = [
         (k, v)
         for k, v in request.query_params.multi_items()
-        if k not in drop and k not in ("from", "to") and (keep is None or k in keep)
+        if k not in drop
+        and k not in ("from", "to", *VIEW_PARAMS)
+        and (keep is None or k in keep)
+        and not (k == "dataset" and ref)
     ]
-    period = [("from", params.month_from), ("to", params.month_to)]
+    period = [("dataset", ref), ("from", params.month_from), ("to", params.month_to)]
     return urlencode([(k, v) for k, v in period if v] + items)
 
 

@@ -272,6 +272,21 @@ def hotspots_csv(result: AnalysisResult) -> str:
     return write_csv(table, numeric=numeric)
 
 
+def _method_metadata(meta: dict[str, Any]) -> dict[str, Any]:
+    """The clustering actually run: its name, parameters and weight (``dbscan`` only for DBSCAN)."""
+    method = str(meta.get("method") or "dbscan")
+    params: dict[str, Any] = {"name": method, "weight": meta.get("weight", "count")}
+    if method == "hdbscan":
+        params.update(min_cluster_size=meta.get("min_cluster_size"), min_samples=meta["min_samples"])
+    else:
+        params.update(eps_m=meta["eps_m"], min_samples=meta["min_samples"])
+    params["min_samples_units"] = meta.get("min_samples_units", "incidents")
+    out: dict[str, Any] = {"method": params}
+    if method == "dbscan":
+        out["dbscan"] = {"eps_m": meta["eps_m"], "min_samples": meta["min_samples"]}
+    return out
+
+
 def export_metadata(result: AnalysisResult, layer: str) -> dict[str, Any]:
     """What an exported layer is: period, filters, parameters, boundary sets, sources."""
     meta = result.meta
@@ -279,7 +294,7 @@ def export_metadata(result: AnalysisResult, layer: str) -> dict[str, Any]:
         "layer": layer,
         "period": {"from": meta["month_from"], "to": meta["month_to"]},
         "crime_types": meta["crime_types"],
-        "dbscan": {"eps_m": meta["eps_m"], "min_samples": meta["min_samples"]},
+        **_method_metadata(meta),
         "shape_buffer_m": meta["shape_buffer_m"],
         "min_locations": meta.get("min_locations"),
         "hotspot_kinds": meta.get("hotspot_kinds"),
