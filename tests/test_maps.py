@@ -41,8 +41,8 @@ from hotspots.maps import (
     render_page,
     render_standalone,
 )
-from hotspots.maps.render import NO_POPULATION_FILL, OSM_TILES
 from hotspots.maps.statistics import time_profile_html, trend_text
+from hotspots.maps.style import NO_POPULATION_FILL, OSM_TILES
 
 URL = re.compile(r"https?://[^\s\"'<>\\)]+")
 IMG_PAYLOAD = "<img src=x onerror=alert(1)>"

@@ -8,7 +8,19 @@ cells of :func:`hotspots.geo.stats.assessment.emerging_layer`.
 """
 
 from hotspots.maps.assets import ASSET_DIRS, AssetNotFound, inline_assets
-from hotspots.maps.render import (
+from hotspots.maps.classes import ClassBreaks, class_breaks
+from hotspots.maps.heat import HeatSurface, heat_surface
+from hotspots.maps.render import MapParts, build_map, render_page, render_parts, render_standalone
+from hotspots.maps.statistics import (
+    EMERGING_CLASS,
+    EMERGING_LAYER_NAME,
+    EMERGING_STYLES,
+    GI_CLASS,
+    GI_COLOURS,
+    GI_LAYER_NAME,
+    GI_WORDS,
+)
+from hotspots.maps.style import (
     ATTRIBUTION_LINKS,
     BOROUGH_CLASS,
     BREAKS,
@@ -19,25 +31,7 @@ from hotspots.maps.render import (
     MEASURES,
     NO_POPULATION_CLASS,
     WARD_CLASS,
-    ClassBreaks,
-    HeatSurface,
     MapOptions,
-    MapParts,
-    build_map,
-    class_breaks,
-    heat_surface,
-    render_page,
-    render_parts,
-    render_standalone,
-)
-from hotspots.maps.statistics import (
-    EMERGING_CLASS,
-    EMERGING_LAYER_NAME,
-    EMERGING_STYLES,
-    GI_CLASS,
-    GI_COLOURS,
-    GI_LAYER_NAME,
-    GI_WORDS,
 )
 
 __all__ = [

@@ -26,16 +26,13 @@ from hotspots.geo.analysis import AnalysisResult
 from hotspots.geo.outputs.export import feature_collection
 from hotspots.maps.assets import LEAFLET_CSS, LEAFLET_JS, asset_url
 from hotspots.maps.fmt import count_text, disclosure_k
-from hotspots.maps.render import (
+from hotspots.maps.layers import latest_wards, latlon_bounds, simplify_coverage
+from hotspots.maps.render import MapParts, split_map
+from hotspots.maps.style import (
     BOROUGH_STROKE,
     DATA_ATTRIBUTION_HTML,
     NO_TILES_BACKGROUND,
     MapOptions,
-    MapParts,
-    latest_wards,
-    latlon_bounds,
-    simplify_coverage,
-    split_map,
     tile_source,
 )
 

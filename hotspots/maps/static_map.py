@@ -29,16 +29,10 @@ from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
 from hotspots.geo.analysis import AnalysisResult
 from hotspots.geo.outputs.export import ATTRIBUTION
+from hotspots.maps.classes import class_breaks
 from hotspots.maps.fmt import disclosure_k
-from hotspots.maps.render import (
-    BOROUGH_STROKE,
-    HOTSPOT_FILL,
-    HOTSPOT_STROKE,
-    NO_POPULATION_FILL,
-    WARD_STROKE,
-    class_breaks,
-    latest_wards,
-)
+from hotspots.maps.layers import latest_wards
+from hotspots.maps.style import BOROUGH_STROKE, HOTSPOT_FILL, HOTSPOT_STROKE, NO_POPULATION_FILL, WARD_STROKE
 
 FOCUS_COLOUR = "#d95f02"  # ColorBrewer Dark2 orange: the hotspot a briefing is about
 FOCUS_EDGE = "#a63603"  # its outline

@@ -29,6 +29,7 @@ from hotspots.geo.analysis import AnalysisParams, AnalysisResult
 from hotspots.maps import MapOptions, render_parts
 from hotspots.maps.compare import ward_change_parts
 from hotspots.maps.fmt import count_text, num
+from hotspots.maps.layers import latlon_bounds
 from hotspots.maps.panel import (
     borough_focus,
     choices,
@@ -37,7 +38,6 @@ from hotspots.maps.panel import (
     result_in_words,
 )
 from hotspots.maps.pdf import html_to_pdf
-from hotspots.maps.render import latlon_bounds
 from hotspots.maps.static_map import focus_png, map_png, monthly_png
 from hotspots.service import Selection
 
