@@ -110,6 +110,14 @@ def test_wdd_without_buffer_control_uses_the_control_again() -> None:
     assert out["variance"] == 70 + 90
 
 
+def test_wdd_control_weights() -> None:
+    # a control ten times the target's size, weighted down to it: its change counts a tenth, its
+    # variance a hundredth (ptools' area weights c(10, 1, ...), as multipliers)
+    out = iv.wdd((20, 10), (200, 180), control_weight=0.1)
+    assert out["local"] == pytest.approx((10 - 20) - 0.1 * (180 - 200))
+    assert out["local_se"] ** 2 == pytest.approx(30 + 0.01 * 380)
+
+
 def test_wdd_time_weights_when_periods_differ() -> None:
     # 2 before months, 1 after: before counts halved, their variance quartered (as ptools'
     # time_weights = c(2, 1)): local (10 - 20/2) - (20 - 20/2) = -10, variance 10 + 20/4 + 20 + 20/4 = 40.
@@ -272,8 +280,11 @@ def test_protected_figures_come_from_protected_counts() -> None:
     t = (shown["target"]["before"], shown["target"]["after"])
     c = (shown["control"]["before"], shown["control"]["after"])
     d = (shown["buffer"]["before"], shown["buffer"]["after"])
-    assert shown["wdd"]["local"] == pytest.approx((t[1] - t[0]) - (c[1] - c[0]))
-    assert shown["wdd"]["variance"] == pytest.approx(sum(t) + 2 * sum(c) + sum(d))
+    wc, wd = t[0] / c[0], d[0] / c[0]  # the control scaled to the target's, then the buffer's, before count
+    assert shown["wdd"]["control_weight"] == pytest.approx(wc)
+    assert shown["wdd"]["local"] == pytest.approx((t[1] - t[0]) - wc * (c[1] - c[0]))
+    assert shown["wdd"]["displacement"] == pytest.approx((d[1] - d[0]) - wd * (c[1] - c[0]))
+    assert shown["wdd"]["variance"] == pytest.approx(sum(t) + sum(d) + (wc**2 + wd**2) * sum(c))
     assert shown["wdq"]["value"] == pytest.approx(iv.wdq(t, c, d)["value"])
 
 

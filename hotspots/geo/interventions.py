@@ -245,9 +245,8 @@ def to_bng(geom: BaseGeometry) -> BaseGeometry:
 
 
 def to_wgs84(geom: BaseGeometry) -> BaseGeometry:
-    """An EPSG:27700 geometry in WGS84, rounded to 6 decimals (RFC 7946)."""
-    out = shapely.transform(geom, lambda c: np.column_stack(transform(c[:, 0], c[:, 1], 27700, 4326)))
-    return shapely.set_precision(out, 1e-6)
+    """An EPSG:27700 geometry in WGS84 (round with ``rfc7946_geometry`` when writing GeoJSON)."""
+    return shapely.transform(geom, lambda c: np.column_stack(transform(c[:, 0], c[:, 1], 27700, 4326)))
 
 
 def check_polygon(geom: BaseGeometry, outline: BaseGeometry, what: str) -> BaseGeometry:
@@ -348,26 +347,34 @@ def wdd(
     cd: tuple[float, float] | None = None,
     *,
     time_weight: float = 1.0,
+    control_weight: float = 1.0,
+    buffer_control_weight: float = 1.0,
     variances: dict[str, tuple[float, float]] | None = None,
 ) -> dict[str, Any]:
     """The Weighted Displacement Difference of (before, after) pairs.
 
     ``time_weight`` is ``n1 / n0`` (after months over before months): before figures are
-    scaled by it. ``variances`` gives each area's (before, after) variance when the figures
-    are not counts (harm: the sums of squared weights); by default a count is its own variance.
+    scaled by it. ``control_weight`` and ``buffer_control_weight`` multiply the control's and
+    the buffer control's figures (ptools' area weights, as multipliers: 1 gives the plain
+    formula; the service scales a control to the target's before-period size), their
+    variances by the weight squared. ``variances`` gives each area's (before, after) variance
+    when the figures are not counts (harm: the sums of squared weights); by default a count
+    is its own variance.
     """
     cd = c if cd is None else cd
     r = time_weight
     var = variances or {}
 
-    def v(name: str, pair: tuple[float, float]) -> float:
-        v0, v1 = var.get(name, pair)
-        return float(v1 + v0 * r * r)
+    wc, wcd = control_weight, buffer_control_weight
 
-    local = (t[1] - r * t[0]) - (c[1] - r * c[0])
-    disp = (d[1] - r * d[0]) - (cd[1] - r * cd[0])
-    var_local = v("target", t) + v("control", c)
-    var_disp = v("buffer", d) + v("buffer_control" if "buffer_control" in var else "control", cd)
+    def v(name: str, pair: tuple[float, float], weight: float = 1.0) -> float:
+        v0, v1 = var.get(name, pair)
+        return float(v1 + v0 * r * r) * weight * weight
+
+    local = (t[1] - r * t[0]) - wc * (c[1] - r * c[0])
+    disp = (d[1] - r * d[0]) - wcd * (cd[1] - r * cd[0])
+    var_local = v("target", t) + v("control", c, wc)
+    var_disp = v("buffer", d) + v("buffer_control" if "buffer_control" in var else "control", cd, wcd)
     total = local + disp
     var_total = var_local + var_disp
     se = math.sqrt(var_total)
@@ -384,6 +391,8 @@ def wdd(
         "p": _p_two_sided(z) if se > 0 else 1.0,
         "ci90": [total - Z90 * se, total + Z90 * se],
         "time_weight": r,
+        "control_weight": wc,
+        "buffer_control_weight": wcd,
         "reading": _wdd_reading(total, se),
     }
 
@@ -620,6 +629,7 @@ def evaluate(
     *,
     weights: np.ndarray | None = None,
     view: Disclosure = EXACT,
+    scale_control: bool = True,
 ) -> dict[str, Any]:
     """The evaluation report of one intervention on ``incidents`` (x, y in EPSG:27700, month).
 
@@ -689,13 +699,24 @@ def evaluate(
         wdd_out["reading"] = reason
         wdq_out: dict[str, Any] = {"value": None, "reading": reason}
     else:
+        cd = pairs.get("buffer_control", pairs["control"])
         wdd_out = wdd(
             pairs["target"],
             pairs["control"],
             pairs["buffer"],
             pairs.get("buffer_control"),
             time_weight=periods.time_weight,
+            control_weight=_scale(pairs["target"][0], pairs["control"][0]) if scale_control else 1.0,
+            buffer_control_weight=_scale(pairs["buffer"][0], cd[0]) if scale_control else 1.0,
             variances=variances if harm or view.protected else None,
+        )
+        wdd_out["control_scaling"] = (
+            "the control's counts are weighted so that its before count equals the target's (and the "
+            "buffer control's so that it equals the buffer's): the control says by what share crime "
+            "changed, not by how many incidents (ptools' area weights)"
+            if scale_control
+            else "none: the plain formula, right only when the control holds about as many incidents "
+            "as the target"
         )
         wdd_out["units"] = measure
         wdq_out = wdq(pairs["target"], pairs["control"], pairs["buffer"])
@@ -715,6 +736,11 @@ def evaluate(
         "caveats": caveats(monthly["target"], periods, pairs["target"], view),
         "weight": "harm" if harm else "count",
     }
+
+
+def _scale(own: float, control: float) -> float:
+    """The weight making ``control`` the size of ``own`` (1 when either is empty)."""
+    return own / control if own > 0 and control > 0 else 1.0
 
 
 def _num(v: Any) -> float | None:

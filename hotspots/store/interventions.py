@@ -108,8 +108,9 @@ class InterventionRegister:
         created_by: str,
     ) -> Intervention:
         """Record one intervention (one transaction) and return it."""
+        ident = uuid.uuid4().hex
         row = InterventionRow(
-            id=uuid.uuid4().hex,
+            id=ident,
             name=name[:200],
             kind=kind,
             partner=partner[:200],
@@ -126,7 +127,7 @@ class InterventionRegister:
         )
         with Session(self.engine) as session, session.begin():
             session.add(row)
-        return self.get(row.id)
+        return self.get(ident)
 
     def get(self, ident: str) -> Intervention:
         with Session(self.engine) as session:
