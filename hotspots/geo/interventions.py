@@ -350,6 +350,7 @@ def wdd(
     control_weight: float = 1.0,
     buffer_control_weight: float = 1.0,
     variances: dict[str, tuple[float, float]] | None = None,
+    unit: str = "incidents",
 ) -> dict[str, Any]:
     """The Weighted Displacement Difference of (before, after) pairs.
 
@@ -393,16 +394,16 @@ def wdd(
         "time_weight": r,
         "control_weight": wc,
         "buffer_control_weight": wcd,
-        "reading": _wdd_reading(total, se),
+        "reading": _wdd_reading(total, se, unit),
     }
 
 
-def _wdd_reading(total: float, se: float) -> str:
+def _wdd_reading(total: float, se: float, unit: str = "incidents") -> str:
     if se <= 0:
         return "no incidents to compare"
     low, high = total - Z90 * se, total + Z90 * se
     direction = "fewer" if total < 0 else "more"
-    size = f"{abs(total):.1f} {direction} incidents than the control's change predicts"
+    size = f"{abs(total):.1f} {direction} {unit} than the control's change predicts"
     if high < 0:
         return f"{size}: a reduction (the 90% interval lies below zero)"
     if low > 0:
@@ -709,6 +710,7 @@ def evaluate(
             control_weight=_scale(pairs["target"][0], pairs["control"][0]) if scale_control else 1.0,
             buffer_control_weight=_scale(pairs["buffer"][0], cd[0]) if scale_control else 1.0,
             variances=variances if harm or view.protected else None,
+            unit="harm" if harm else "incidents",
         )
         wdd_out["control_scaling"] = (
             "the control's counts are weighted so that its before count equals the target's (and the "
@@ -885,12 +887,13 @@ def verdict(report: dict[str, Any]) -> str:
     parts = [f"Weighted displacement difference: {w['reading']} (p = {w['p']:.3f})."]
     if s.get("effect") is not None:
         direction = "fewer" if s["effect"] < 0 else "more"
+        unit = "harm" if report.get("weight") == "harm" else "incidents"
         strength = (
             "unusual among the placebo wards" if s["p"] <= 0.1 else "not unusual among the placebo wards"
         )
         parts.append(
-            f"Synthetic control: {abs(s['effect']):.1f} {direction} than the synthetic target over the after "
-            f"period, {strength} (placebo p = {s['p']:.2f})."
+            f"Synthetic control: {abs(s['effect']):.1f} {direction} {unit} than the synthetic target over "
+            f"the after period, {strength} (placebo p = {s['p']:.2f})."
         )
     q = report.get("wdq") or {}
     if q.get("value") is not None:
