@@ -44,6 +44,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+import shapely.errors
 from scipy.optimize import nnls
 from shapely.geometry.base import BaseGeometry
 
@@ -186,6 +187,8 @@ def parse_geojson_polygon(
     """
     if isinstance(data, dict):
         doc: Any = data
+    elif not isinstance(data, str | bytes):
+        raise InvalidInput(f"{what}: give a GeoJSON object, got {type(data).__name__}")
     else:
         raw = data.encode() if isinstance(data, str) else data
         if len(raw) > max_bytes:
@@ -212,9 +215,21 @@ def parse_geojson_polygon(
             got = g.get("type") if isinstance(g, dict) else type(g).__name__
             raise InvalidInput(f"{what}: only Polygon and MultiPolygon geometries are accepted, got {got}")
         try:
-            shapes.append(shapely.geometry.shape(g))
-        except (ValueError, TypeError, AttributeError, IndexError, KeyError) as exc:
+            shape = shapely.geometry.shape(g)
+        except (
+            ValueError,
+            TypeError,
+            AttributeError,
+            IndexError,
+            KeyError,
+            shapely.errors.ShapelyError,
+        ) as exc:
             raise InvalidInput(f"{what}: a polygon's coordinates are malformed ({exc})") from None
+        if len(shapely.get_coordinates(shape)) > max_vertices:
+            raise InvalidInput(f"{what}: at most {max_vertices:,} vertices")
+        if not shape.is_valid:
+            raise InvalidInput(f"{what}: the polygon is not valid ({shapely.is_valid_reason(shape)})")
+        shapes.append(shape)
     geom = shapely.union_all(shapes) if len(shapes) > 1 else shapes[0]
     coords = shapely.get_coordinates(geom)
     if len(coords) > max_vertices:

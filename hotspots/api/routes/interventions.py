@@ -130,9 +130,12 @@ def _list(value: Any, name: str) -> list[Any]:
 def _analysis(body: Any, area: str | None) -> AnalysisParams:
     body = body if isinstance(body, dict) else {}
     category = body.get("category") or []
+    months = [body.get("from"), body.get("to")]
+    if any(m is not None and not isinstance(m, str) for m in months):
+        raise InvalidInput("analysis: 'from' and 'to' must be months YYYY-MM")
     params = AnalysisParams(
-        month_from=body.get("from"),
-        month_to=body.get("to"),
+        month_from=months[0],
+        month_to=months[1],
         crime_types=tuple(str(c) for c in (category if isinstance(category, list) else [category])),
         eps_m=body.get("eps_m"),
         min_samples=body.get("min_samples"),
