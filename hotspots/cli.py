@@ -981,6 +981,16 @@ def serve_cmd(
     uvicorn.run(app_, host=host, port=port, log_level="info")
 
 
+def _register_extras() -> None:
+    """Commands kept in their own modules (imported lazily, so ``--help`` stays fast)."""
+    from hotspots.cli_interventions import register
+
+    register(app, sys.modules[__name__])
+
+
+_register_extras()
+
+
 def main() -> None:
     try:
         app()

@@ -125,6 +125,10 @@ class HotspotService:
         self.security = Security(self.store.engine)
         self.sharing = SharingRegister(self.store)
         self.area_register = AreaRegister(self.store)
+        from hotspots.service_interventions import InterventionOps
+
+        self.interventions = InterventionOps(self)
+        """Interventions: record, list, evaluate (see :mod:`hotspots.service_interventions`)."""
         remove_orphans(self.store)
         self._lock = threading.Lock()
         self._cache: OrderedDict[tuple[object, ...], object] = OrderedDict()
