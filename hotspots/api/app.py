@@ -27,6 +27,7 @@ from hotspots.api.routes import (
     hotspots,
     maps,
     ogc,
+    patrol,
     statistics,
 )
 from hotspots.maps.assets import ASSET_DIRS
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         maps,
         admin,
         ogc,
+        patrol,
     ):
         app.include_router(module.router)
     for name, directory in ASSET_DIRS.items():
