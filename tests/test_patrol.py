@@ -127,6 +127,27 @@ def test_plans_meet_every_constraint(
     assert_meets_dosage(body, sites, shift, visit_min, 30.0, 1.3)
 
 
+def test_many_random_plans_meet_every_constraint() -> None:
+    rng = np.random.default_rng(2024)
+    shifts = ["18:00-02:00", "22:00-06:00", "07:00-19:00", "20:00-23:00", "23:45-01:15"]
+    for trial in range(25):
+        n = int(rng.integers(1, 14))
+        sites = _sites(n, float(rng.uniform(300, 9000)), seed=trial, hours=bool(trial % 2))
+        shift = Shift.parse(shifts[trial % len(shifts)])
+        visit_min = int(rng.integers(10, 17))
+        speed, detour = float(rng.uniform(15, 50)), float(rng.uniform(1.0, 1.6))
+        plan = plan_patrol(sites, shift, visit_min=visit_min, seed=trial, speed_kmh=speed, detour=detour)
+        assert plan.meets_dosage, (trial, plan.violations)
+        assert_meets_dosage(plan.as_dict(), sites, shift, visit_min, speed, detour)
+
+
+def test_units_needed_does_not_depend_on_the_seed() -> None:
+    sites = _sites(24, 7000, seed=8)
+    shift = Shift.parse("22:00-06:00")
+    needed = {plan_patrol(sites, shift, seed=seed).units_needed for seed in range(6)}
+    assert len(needed) == 1, needed
+
+
 def test_midnight_crossing_shift() -> None:
     shift = Shift.parse("18:00-02:00")
     assert (shift.start, shift.end, shift.minutes) == (1080, 1560, 480)

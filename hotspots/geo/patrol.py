@@ -29,8 +29,9 @@ in the treated hot spots. So a plan here is:
   overlap and consecutive visits leave the travel time between them.
 
 ``units_needed`` is the smallest number of units for which this planner finds a plan
-that meets every constraint (checked by :func:`check_plan`); with fewer units the plan
-is still drawn, marked ``meets_dosage: false``, with its violations listed.
+that meets every constraint (checked by :func:`check_plan`; for each number of units the
+seeded draw, then up to :data:`ATTEMPTS` draws derived from the seed); with fewer units the
+plan is still drawn, marked ``meets_dosage: false``, with its violations listed.
 
 Times are whole minutes from midnight of the day the shift starts (a shift may cross
 midnight: ``18:00-02:00`` ends at minute 1560).
@@ -56,6 +57,8 @@ DEFAULT_SPEED_KMH = 30.0
 DEFAULT_DETOUR = 1.3
 BUSY_CLIP = (0.25, 4.0)
 """Bounds of a busy-hour factor (an hour's incidents over the hotspot's mean hour in the shift)."""
+ATTEMPTS = 12
+"""Seeded draws tried for one number of units before it is judged too few."""
 NO_TIMES_NOTE = "the data has no times of day; visits are spread evenly"
 TIMES_NOTE = (
     "visits are weighted toward each hotspot's busy hours (from the incidents' times of day): in a "
@@ -258,48 +261,55 @@ def round_minutes(order: Sequence[int], travel: np.ndarray, visit_min: int) -> i
     return legs + visit_min * len(order) if len(order) > 1 else visit_min
 
 
-def split_rounds(order: Sequence[int], travel: np.ndarray, visit_min: int, units: int) -> list[list[int]]:
-    """Cut the closed tour into at most ``units`` contiguous rounds, the longest as short as it can be.
+def pack_rounds(
+    order: Sequence[int], travel: np.ndarray, visit_min: int, bound: int, most: int | None = None
+) -> list[list[int]] | None:
+    """The fewest contiguous rounds of the closed tour ``order`` each taking at most ``bound``
+    minutes (:func:`round_minutes`), over every starting point; ``None`` if more than ``most``.
 
-    For a bound B, going along the tour from each starting point and closing a round when
-    the next hotspot would make it longer than B is optimal for that start (a round's length
-    only grows as hotspots are added, by the triangle inequality); B is found by bisection.
-    """
+    From one start, closing a round when the next hotspot would make it longer than the bound
+    gives the fewest rounds for that start (a round's length only grows as hotspots are added,
+    by the triangle inequality)."""
     n = len(order)
-    if n == 0:
-        return [[] for _ in range(units)]
-
-    def pack(bound: int) -> list[list[int]] | None:
-        best: list[list[int]] | None = None
-        for r in range(n):
-            seq = [order[(r + i) % n] for i in range(n)]
-            groups: list[list[int]] = [[seq[0]]]
-            path = 0
-            for j in seq[1:]:
-                g = groups[-1]
-                cost = path + int(travel[g[-1], j]) + int(travel[j, g[0]]) + visit_min * (len(g) + 1)
-                if cost <= bound:
-                    path += int(travel[g[-1], j])
-                    g.append(j)
-                else:
-                    groups.append([j])
-                    path = 0
-                if len(groups) > units:
-                    break
-            if len(groups) <= units and (best is None or len(groups) < len(best)):
+    limit = n if most is None else most
+    best: list[list[int]] | None = None
+    for r in range(n):
+        seq = [order[(r + i) % n] for i in range(n)]
+        groups: list[list[int]] = [[seq[0]]]
+        path = 0
+        for j in seq[1:]:
+            g = groups[-1]
+            cost = path + int(travel[g[-1], j]) + int(travel[j, g[0]]) + visit_min * (len(g) + 1)
+            if cost <= bound:
+                path += int(travel[g[-1], j])
+                g.append(j)
+            else:
+                groups.append([j])
+                path = 0
+            if len(groups) > limit or (best is not None and len(groups) >= len(best)):
+                break
+        else:
+            if len(groups) <= limit and (best is None or len(groups) < len(best)):
                 best = groups
                 if len(best) == 1:
                     break
-        return best
+    return best
 
+
+def split_rounds(order: Sequence[int], travel: np.ndarray, visit_min: int, units: int) -> list[list[int]]:
+    """Cut the closed tour into at most ``units`` contiguous rounds, the longest as short as it
+    can be (the bound of :func:`pack_rounds` found by bisection); each round then 2-opt."""
+    n = len(order)
+    if n == 0:
+        return [[] for _ in range(units)]
     lo, hi = visit_min, round_minutes(order, travel, visit_min)
     while lo < hi:
         mid = (lo + hi) // 2
-        if pack(mid) is not None:
+        if pack_rounds(order, travel, visit_min, mid, units) is not None:
             hi = mid
         else:
             lo = mid + 1
-    groups = pack(lo) or [list(order)]
+    groups = pack_rounds(order, travel, visit_min, lo, units) or [list(order)]
     groups = [two_opt(g, travel.astype(float)) for g in groups]
     return groups + [[] for _ in range(units - len(groups))]
 
@@ -341,72 +351,77 @@ def _schedule_unit(
     rng: np.random.Generator,
     factors: list[np.ndarray | None],
 ) -> tuple[list[tuple[int, int, int, int]], list[tuple[int, int, int, int, int]]]:
-    """Visits ``(site, start, end, free)`` and legs ``(from, to, depart, arrive, free)`` of one unit."""
+    """Visits ``(site, start, end, free)`` and legs ``(from, to, depart, arrive, free)`` of one unit.
+
+    The unit goes round ``order``, skipping hotspots that need no more visits. Before each
+    visit it takes free time drawn at random, at most the *slack*: how far the rest of the
+    shift, driven with no free time at all, could be pushed back and still start every visit
+    by its deadline (120 minutes after the hotspot's last visit ended, and in time to end
+    before the shift does). A round of at most 120 minutes (:func:`round_minutes`) then stays
+    feasible to the end whatever is drawn; a longer one (up to 120 minutes plus one visit) may
+    miss the end of the shift for some draws, so :func:`plan_patrol` tries :data:`ATTEMPTS`.
+    """
     m = len(order)
     if m == 0:
         return [], []
-    last_end: dict[int, int | None] = dict.fromkeys(order)
     latest_start = shift.end - visit_min
+    position = {j: i for i, j in enumerate(order)}
 
-    def needs(j: int) -> bool:
-        e = last_end[j]
-        return e is None or shift.end - e > MAX_GAP_MIN
+    def rest(t: int, here: int | None, idx: int, last_end: dict[int, int | None]) -> tuple[int, int, int]:
+        """Drive the rest of the shift with no free time: (first site, its arrival, slack)."""
+        ends = dict(last_end)
+        fixed = set(order)  # hotspots whose deadline is still set by a visit already made
+        first: tuple[int, int] | None = None
+        slack = latest_start - t
+        while True:
+            nxt = None
+            for i in range(m):
+                j = order[(idx + i) % m]
+                e = ends[j]
+                if e is None or shift.end - e > MAX_GAP_MIN:
+                    nxt = j
+                    break
+            if nxt is None:
+                break
+            arrive = t + (0 if here is None else int(travel[here, nxt]))
+            if first is None:
+                first = (nxt, arrive)
+            e = ends[nxt]
+            gap_deadline = (shift.start if e is None else e) + MAX_GAP_MIN
+            if nxt in fixed:
+                slack = min(slack, gap_deadline - arrive, latest_start - arrive)
+                fixed.discard(nxt)
+            else:  # the gap since a visit in this drive does not move with free time taken now
+                slack = min(slack, latest_start - arrive, 0 if arrive > gap_deadline else slack)
+            if arrive > latest_start:
+                break
+            ends[nxt] = arrive + visit_min
+            t, here, idx = arrive + visit_min, nxt, (position[nxt] + 1) % m
+        assert first is not None
+        return first[0], first[1], slack
 
-    def deadline(j: int) -> int:
-        e = last_end[j]
-        base = shift.start if e is None else e
-        return min(base + MAX_GAP_MIN, latest_start)
-
+    last_end: dict[int, int | None] = dict.fromkeys(order)
     visits: list[tuple[int, int, int, int]] = []
     legs: list[tuple[int, int, int, int, int]] = []
     t, here, idx = shift.start, None, 0  # idx: position in the round of the next hotspot
     while True:
-        ahead = [order[(idx + i) % m] for i in range(m)]
-        seq = [j for j in ahead if needs(j)]
-        if not seq:
+        if all(e is not None and shift.end - e <= MAX_GAP_MIN for e in last_end.values()):
             break
-        # the next round with no free time: each hotspot's earliest start, against its deadline
-        slack, clock, prev = None, t, here
-        for k, j in enumerate(seq):
-            clock += 0 if prev is None else int(travel[prev, j])
-            if k == 0:
-                first_arrival = clock
-            cut = deadline(j) - clock
-            slack = cut if slack is None else min(slack, cut)
-            clock += visit_min
-            prev = j
-        # after the first visit its own next visit comes round again
-        j0 = seq[0]
-        assert slack is not None
-        if first_arrival > latest_start:
+        j0, arrival, slack = rest(t, here, idx, last_end)
+        if arrival > latest_start:
             break  # no visit fits before the shift ends (a plan that cannot meet the dosage)
-        if needs_after(j0, first_arrival, visit_min, shift) and len(seq) >= 1:
-            back = first_arrival + visit_min
-            loop = (
-                sum(int(travel[seq[i], seq[i + 1]]) for i in range(len(seq) - 1))
-                + int(travel[seq[-1], j0])
-                + visit_min * (len(seq) - 1)
-            )
-            slack = min(slack, min(back + MAX_GAP_MIN, latest_start) - (back + loop))
         free = 0
         if slack > 0:
             f = factors[j0]
-            b = 1.0 if f is None else float(f[((first_arrival) // 60) % 24])
-            free = int(math.floor(slack * float(rng.random()) ** b + 0.5))
-            free = min(max(free, 0), slack)
-        start = first_arrival + free
+            b = 1.0 if f is None else float(f[(arrival // 60) % 24])
+            free = min(max(int(math.floor(slack * float(rng.random()) ** b + 0.5)), 0), slack)
+        start = arrival + free
         if here is not None:
-            legs.append((here, j0, t, first_arrival, free))
+            legs.append((here, j0, t, arrival, free))
         visits.append((j0, start, start + visit_min, free))
         last_end[j0] = start + visit_min
-        t, here = start + visit_min, j0
-        idx = (order.index(j0) + 1) % m
+        t, here, idx = start + visit_min, j0, (position[j0] + 1) % m
     return visits, legs
-
-
-def needs_after(j: int, start: int, visit_min: int, shift: Shift) -> bool:
-    """Whether a hotspot visited from ``start`` still needs a later visit in the shift."""
-    return shift.end - (start + visit_min) > MAX_GAP_MIN
 
 
 def plan_patrol(
@@ -436,9 +451,23 @@ def plan_patrol(
     factors = [busy_factors(s, shift) for s in sites]
     timed = any(s.hours is not None for s in sites)
 
+    lookup = _travel_lookup(sites, travel)
+
     def build(k: int) -> PatrolPlan:
+        """The plan with ``k`` units: the first of :data:`ATTEMPTS` seeded draws that meets every
+        constraint (rounds close to the limit can miss it near the shift end for some draws)."""
         rounds = split_rounds(order, travel, visit_min, k)
-        rng = np.random.default_rng(seed)
+        plan = draw(rounds, k, np.random.default_rng(seed))
+        longest = max(round_minutes(r, travel, visit_min) for r in rounds)
+        if longest > MAX_GAP_MIN + visit_min and long_shift:
+            return plan  # no draw can help (see below)
+        for attempt in range(1, ATTEMPTS):
+            if plan.meets_dosage:
+                break
+            plan = draw(rounds, k, np.random.default_rng([seed, attempt]))
+        return plan
+
+    def draw(rounds: list[list[int]], k: int, rng: np.random.Generator) -> PatrolPlan:
         visits: list[dict[str, Any]] = []
         legs: list[dict[str, Any]] = []
         km = distances_km(sites)
@@ -497,12 +526,19 @@ def plan_patrol(
             violations=[],
             timed=timed,
         )
-        plan.violations = check_plan(plan, travel_of=_travel_lookup(sites, travel))
+        plan.violations = check_plan(plan, travel_of=lookup)
         return plan
 
     needed: int | None = None
     found: PatrolPlan | None = None
-    for k in range(1, min(len(sites), max_units) + 1):
+    # In a shift over 2 x MAX_GAP_MIN + one visit, every hotspot needs a second visit, and the
+    # first hotspot of a round waits the whole round (all the others' first visits) for it: a
+    # round longer than MAX_GAP_MIN + one visit cannot meet the dosage, whatever is drawn. So
+    # fewer units than the fewest rounds within that bound are too few.
+    long_shift = shift.minutes > 2 * MAX_GAP_MIN + visit_min
+    fewest = pack_rounds(order, travel, visit_min, MAX_GAP_MIN + visit_min) if long_shift else None
+    first = len(fewest) if fewest is not None else 1
+    for k in range(first, min(len(sites), max_units) + 1):
         candidate = build(k)
         if candidate.meets_dosage:
             needed, found = k, candidate
