@@ -458,3 +458,38 @@ def test_pdf_fits_its_pages_without_blank_ones(api: tuple[TestClient, dict[str, 
                 assert len(text.strip()) > 100, f"page {p} of {n} is (nearly) blank"
         info = subprocess.run(["pdfinfo", "-"], input=r.content, capture_output=True, check=True).stdout
         assert b"Pages:           1" in info
+
+
+@pytest.mark.usefixtures("_env")
+def test_cli_weights_toward_busy_hours_when_the_data_has_times(tmp_path: Path) -> None:
+    from hotspots.boundaries import shipped_boundary_sets
+    from tests.planting import planted_incidents
+
+    bset = shipped_boundary_sets()["wards-2022"]
+    point = bset.wards.geometry.representative_point().iloc[5]
+    frame, _ = planted_incidents(
+        [(float(point.x), float(point.y))],
+        per_cluster=60,
+        spread_m=15,
+        background=30,
+        area=bset.outline,
+        seed=6,
+    )
+    rng = np.random.default_rng(6)
+    hours = np.where(rng.random(len(frame)) < 0.8, 23, rng.integers(0, 24, len(frame)))
+    frame["When"] = [f"2024-01-{1 + i % 28:02d} {h:02d}:{i % 60:02d}" for i, h in enumerate(hours)]
+    src = tmp_path / "timed.csv"
+    frame.to_csv(src, index=False)
+    mapping = json.dumps(
+        {"longitude": "Longitude", "latitude": "Latitude", "date": "When", "category": "Crime type"}
+    )
+    out = tmp_path / "plan.json"
+    args = ["patrol-plan", str(src), "--format", "generic", "--mapping", mapping, "--eps-m", "60"]
+    result = runner.invoke(
+        cli, [*args, "--min-samples", "15", "--hotspots", "1", "--seed", "3", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    body = json.loads(out.read_text())
+    assert body["times_of_day"] and body["times_note"] == TIMES_NOTE
+    assert body["hotspots"][0]["busy_hours"][0] == "23:00"
+    assert "busy hours" in result.output
