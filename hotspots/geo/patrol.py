@@ -370,7 +370,7 @@ def _schedule_unit(
     def rest(t: int, here: int | None, idx: int, last_end: dict[int, int | None]) -> tuple[int, int, int]:
         """Drive the rest of the shift with no free time: (first site, its arrival, slack)."""
         ends = dict(last_end)
-        fixed = set(order)  # hotspots whose deadline is still set by a visit already made
+        fixed = set(order)  # deadline set by a visit already made (or by the shift start)
         first: tuple[int, int] | None = None
         slack = latest_start - t
         while True:
@@ -388,11 +388,12 @@ def _schedule_unit(
                 first = (nxt, arrive)
             e = ends[nxt]
             gap_deadline = (shift.start if e is None else e) + MAX_GAP_MIN
-            if nxt in fixed:
-                slack = min(slack, gap_deadline - arrive, latest_start - arrive)
+            slack = min(slack, latest_start - arrive)
+            if nxt in fixed:  # its deadline is fixed: free time taken now brings the visit closer to it
+                slack = min(slack, gap_deadline - arrive)
                 fixed.discard(nxt)
-            else:  # the gap since a visit in this drive does not move with free time taken now
-                slack = min(slack, latest_start - arrive, 0 if arrive > gap_deadline else slack)
+            elif arrive > gap_deadline:  # a gap within this drive: free time now does not move it
+                slack = min(slack, 0)
             if arrive > latest_start:
                 break
             ends[nxt] = arrive + visit_min
