@@ -671,6 +671,117 @@ def kdistance_cmd(
     )
 
 
+@app.command("patrol-plan")
+def patrol_plan_cmd(
+    files: FilesArg,
+    hotspots: Annotated[
+        str,
+        typer.Option(
+            "--hotspots",
+            help="Hotspot ids, e.g. 1,2,5 (the ranks 'analyse' gives with the same options)",
+        ),
+    ],
+    shift: Annotated[str, _contract("shift")] = "18:00-02:00",
+    visit_min: Annotated[int, _contract("visit_min")] = 15,
+    units: Annotated[int | None, _contract("units")] = None,
+    seed: Annotated[int | None, _contract("seed")] = None,
+    speed_kmh: Annotated[float, _contract("speed_kmh")] = 30.0,
+    detour: Annotated[float, _contract("detour")] = 1.3,
+    eps_m: EpsOpt = None,
+    min_samples: MinSamplesOpt = None,
+    month_from: Annotated[str | None, typer.Option("--from", help="First month, YYYY-MM")] = None,
+    month_to: Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM")] = None,
+    category: CategoryOpt = None,
+    boundaries: BoundariesOpt = AUTO,
+    districts: DistrictsOpt = None,
+    police_force: ForceOpt = None,
+    area: AreaOpt = None,
+    population: PopulationOpt = None,
+    buffer_m: BufferOpt = DEFAULT_SHAPE_BUFFER_M,
+    weight: WeightOpt = "count",
+    method: MethodOpt = "dbscan",
+    min_cluster_size: MinClusterOpt = None,
+    harm_table: Annotated[
+        Path | None, typer.Option("--harm-table", help="CSV or JSON of harm weight per crime type")
+    ] = None,
+    fmt: FormatOpt = "auto",
+    mapping: MappingOpt = None,
+    outside: OutsideOpt = "keep",
+    json_out: Annotated[Path | None, typer.Option("--json", help="Write the plan as JSON")] = None,
+    csv_out: Annotated[Path | None, typer.Option("--csv", help="Write the visits as CSV")] = None,
+) -> None:
+    """A patrol plan for chosen hotspots over one shift (Koper 1995 dosage): visits of 10-16 minutes,
+    each hotspot at least every 2 hours, at seeded unpredictable times, in a short visiting order."""
+    from hotspots.geo.plans.patrol import PLAN_CSV_COLUMNS, PLAN_CSV_NUMERIC, plan_table
+
+    settings = Settings()
+    try:
+        service = _service(settings)
+        where, boundaries = _choose_area(service, area, districts, police_force, boundaries, population)
+        params = AnalysisParams(
+            month_from=month_from,
+            month_to=month_to,
+            crime_types=tuple(category or ()),
+            eps_m=eps_m,
+            min_samples=min_samples,
+            boundaries=boundaries,
+            shape_buffer_m=buffer_m,
+            weight=weight,  # type: ignore[arg-type]
+            method=method,  # type: ignore[arg-type]
+            min_cluster_size=min_cluster_size,
+            harm_table=_harm_table(harm_table),
+        )
+        params.validate()
+        SPECS["visit_min"].check(visit_min)
+        with _progress() as step:
+            ingested = _read_files(step, service, files, fmt, mapping, outside, where)
+            result = step(
+                "Finding hotspots",
+                lambda: service.analyse_incidents(
+                    ingested.incidents, params, dataset=_label(files), area=where, statistics=False
+                ),
+            )
+            plan = step(
+                "Planning patrols",
+                lambda: service.patrol_plan_of(
+                    result, hotspots, shift, visit_min, units, seed, speed_kmh, detour
+                ),
+            )
+    except HotspotError as exc:
+        _fail(exc)
+        return
+    body = plan.as_dict()
+    body["dataset"] = result.meta.get("dataset")
+    table = Table(title=f"Patrol plan {body['shift']}, {visit_min}-minute visits, seed {plan.seed}")
+    for col in ("unit", "hotspot", "start", "end", "where"):
+        table.add_column(col)
+    for row in plan_table(plan):
+        table.add_row(str(row["unit"]), f"#{row['hotspot_id']}", row["start"], row["end"], row["where"])
+    Console().print(table)
+    console.print(
+        f"{len(plan.visits)} visits by {body['units_used']} unit(s); units needed: "
+        f"{plan.units_needed if plan.units_needed is not None else 'more than ' + str(plan.units)}; "
+        f"{body['times_note']}",
+        highlight=False,
+    )
+    for note in plan.notes:
+        console.print(f"[yellow]note:[/] {note}", highlight=False)
+    if json_out is not None:
+        _write(json_out, dumps(jsonable(body)))
+        console.print(f"Wrote {json_out}")
+    if csv_out is not None:
+        import pandas as pd
+
+        frame = pd.DataFrame(plan_table(plan), columns=PLAN_CSV_COLUMNS, dtype=object)
+        _write(
+            csv_out,
+            write_csv(frame, numeric=PLAN_CSV_NUMERIC),
+        )
+        console.print(f"Wrote {csv_out}")
+    if not plan.meets_dosage:
+        raise typer.Exit(code=1)
+
+
 @app.command("ingest")
 def ingest_cmd(
     files: FilesArg,

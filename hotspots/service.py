@@ -56,6 +56,8 @@ from hotspots.geo.inputs.ingest import (
     Source,
     read_incidents,
 )
+from hotspots.geo.params import MAX_PATROL_UNITS, check_patrol
+from hotspots.geo.plans.patrol import PatrolPlan, Shift, plan_patrol, sites_from_hotspots
 from hotspots.geo.stats.assessment import compare, emerging_layer, evaluate_hotspots, k_distance_inputs
 from hotspots.geo.stats.harm import DEFAULT_HARM, default_min_harm, parse_harm_weights
 from hotspots.geo.stats.parameters import k_distance_json, k_distance_png
@@ -861,6 +863,53 @@ class HotspotService:
         if view.protected:
             body = protect_k_distance(body, result, view)
         return body
+
+    # ---- patrol plans -------------------------------------------------------------
+    def patrol_plan(
+        self,
+        ref: str | None,
+        params: AnalysisParams,
+        hotspot_ids: Sequence[int] | str,
+        shift: str,
+        visit_min: int = 15,
+        units: int | None = None,
+        seed: int | None = None,
+        *,
+        speed_kmh: float = 30.0,
+        detour: float = 1.3,
+        view: Disclosure = EXACT,
+    ) -> tuple[Selection, AnalysisResult, PatrolPlan]:
+        """A patrol plan for hotspots of a stored dataset's analysis (ids as its ranks); see
+        :mod:`hotspots.geo.plans.patrol`. ``seed`` ``None`` draws one (reported in the plan)."""
+        version, result = self.analyse(ref, params, view=view)
+        plan = self.patrol_plan_of(result, hotspot_ids, shift, visit_min, units, seed, speed_kmh, detour)
+        return version, result, plan
+
+    @staticmethod
+    def patrol_plan_of(
+        result: AnalysisResult,
+        hotspot_ids: Sequence[int] | str,
+        shift: str,
+        visit_min: int = 15,
+        units: int | None = None,
+        seed: int | None = None,
+        speed_kmh: float = 30.0,
+        detour: float = 1.3,
+    ) -> PatrolPlan:
+        """A patrol plan for hotspots of an analysis in hand (the CLI's files, or a stored version's)."""
+        check_patrol(visit_min, units, seed, speed_kmh, detour)
+        parsed = Shift.parse(shift)
+        sites = sites_from_hotspots(result.hotspots, hotspot_ids)
+        return plan_patrol(
+            sites,
+            parsed,
+            visit_min=visit_min,
+            units=units,
+            seed=secrets.randbelow(2**31) if seed is None else seed,
+            speed_kmh=speed_kmh,
+            detour=detour,
+            max_units=MAX_PATROL_UNITS,
+        )
 
     def describe_dataset(self, version: DatasetVersion, view: Disclosure = EXACT) -> dict[str, Any]:
         """A dataset version's description and validation report, as ``view`` may see it.

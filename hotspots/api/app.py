@@ -32,6 +32,7 @@ from hotspots.api.routes import (
     interventions,
     maps,
     ogc,
+    patrol,
     statistics,
 )
 from hotspots.maps.assets import ASSET_DIRS
@@ -96,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         admin,
         ogc,
         docs,
+        patrol,
     ):
         app.include_router(module.router)
     for name, directory in ASSET_DIRS.items():

@@ -9,7 +9,8 @@ The rooms, by concern (each may import the rooms above it in this list, and
 - :mod:`hotspots.geo.stats`: significance (Gi*), emerging hot spots, trends, harm, hotspot quality
   (PAI, PEI, RRI), period comparison, parameter help;
 - :mod:`hotspots.geo.outputs`: GeoJSON, CSV and GeoPackage writers;
-- :mod:`hotspots.geo.scale`: the distributed (Dask) path.
+- :mod:`hotspots.geo.scale`: the distributed (Dask) path;
+- :mod:`hotspots.geo.plans`: patrol plans.
 
 At the top of the package: :mod:`~hotspots.geo.params` (the one parameter contract),
 :mod:`~hotspots.geo.analysis` (one analysis from filter to summaries), :mod:`~hotspots.geo.disclosure`

@@ -41,6 +41,12 @@ MAX_HOTSPOTS = 500
 MAX_GRID_CELLS = 50_000
 """Most hex cells a Gi* or emerging hot spot grid may have over the study area."""
 
+MAX_PATROL_UNITS = 50
+"""Most patrol units one plan may use."""
+
+MAX_PATROL_HOTSPOTS = 50
+"""Most hotspots one patrol plan may cover."""
+
 MAX_EVALUATION_WORK = 5_000_000
 """Most incidents times test months a rolling evaluation may fit (each test month refits)."""
 
@@ -62,6 +68,8 @@ class ParamSpec:
     """Query-string name when it differs from :attr:`name`."""
     option: str | None = None
     """Command-line flag; default ``--`` plus the name with dashes."""
+    form: str = ""
+    """For text parameters: the form the value takes (``HH:MM-HH:MM``)."""
 
     @property
     def query_name(self) -> str:
@@ -75,6 +83,8 @@ class ParamSpec:
         """``between 25 and 1,000 metres`` / ``one of count, harm``."""
         if self.choices:
             return "one of " + ", ".join(self.choices)
+        if self.form:
+            return f"in the form {self.form}"
         unit = f" {self.unit}" if self.unit else ""
         lo, hi = self.minimum, self.maximum
         if lo is not None and hi is not None:
@@ -207,6 +217,58 @@ _SPECS = (
         default=1,
         why=f"and at most {MAX_EVALUATION_WORK:,} incidents x test months",
     ),
+    # ---- patrol plans (hotspots.geo.plans.patrol) ----
+    ParamSpec(
+        "shift",
+        str,
+        "Patrol shift, HH:MM-HH:MM; it may cross midnight (default 18:00-02:00)",
+        default="18:00-02:00",
+        form="HH:MM-HH:MM",
+        why="a shift under 24 hours",
+    ),
+    ParamSpec(
+        "visit_min",
+        int,
+        "Patrol visit length at each hotspot",
+        10,
+        16,
+        default=15,
+        unit="minutes",
+        why="Koper (1995): 10-16 minutes gives the longest residual deterrence",
+    ),
+    ParamSpec(
+        "units",
+        int,
+        "Patrol units (default: as many as the dosage needs)",
+        1,
+        MAX_PATROL_UNITS,
+    ),
+    ParamSpec(
+        "seed",
+        int,
+        "Seed for the unpredictable visit times: the same seed gives the same plan (default: a new one)",
+        0,
+        2**31 - 1,
+    ),
+    ParamSpec(
+        "speed_kmh",
+        float,
+        "Patrol travel speed over the road distance",
+        5.0,
+        100.0,
+        default=30.0,
+        unit="km/h",
+        why="30 km/h is urban driving on patrol",
+    ),
+    ParamSpec(
+        "detour",
+        float,
+        "Road distance over straight-line distance",
+        1.0,
+        3.0,
+        default=1.3,
+        why="about 1.3 on urban street networks",
+    ),
 )
 
 SPECS: dict[str, ParamSpec] = {s.name: s for s in _SPECS}
@@ -249,6 +311,33 @@ def hotspots_note(n_clusters: int) -> str | None:
         f"{n_clusters:,} clusters found; the {MAX_HOTSPOTS:,} largest are drawn and counted as "
         "hotspots: raise min_samples or eps_m for fewer, larger ones"
     )
+
+
+def parse_hotspot_ids(text: str | None) -> tuple[int, ...]:
+    """``"1,2,5"`` as hotspot ranks (each once, at least one, at most :data:`MAX_PATROL_HOTSPOTS`)."""
+    parts = [p.strip() for p in (text or "").split(",") if p.strip()]
+    if not parts or not all(p.isdigit() and int(p) >= 1 for p in parts):
+        raise InvalidInput(
+            f"hotspots must be hotspot ids (ranks) separated by commas, e.g. 1,2,5; got {text!r}"
+        )
+    ids = tuple(dict.fromkeys(int(p) for p in parts))
+    if len(ids) > MAX_PATROL_HOTSPOTS:
+        raise InvalidInput(f"a patrol plan covers at most {MAX_PATROL_HOTSPOTS} hotspots, got {len(ids)}")
+    return ids
+
+
+def check_patrol(
+    visit_min: int, units: int | None, seed: int | None, speed_kmh: float, detour: float
+) -> None:
+    """Refuse patrol parameters outside the contract (:data:`SPECS`), one message each."""
+    for name, value in (
+        ("visit_min", visit_min),
+        ("units", units),
+        ("seed", seed),
+        ("speed_kmh", speed_kmh),
+        ("detour", detour),
+    ):
+        SPECS[name].check(value)
 
 
 def check_evaluation(rolling: int, incidents: int) -> None:
