@@ -131,3 +131,31 @@ def test_an_admin_makes_an_area_from_the_catalogue(client: TestClient) -> None:
     bad = client.post("/app/data/area", data={"name": "nowhere", "districts": "Atlantis", "csrf": csrf})
     assert bad.status_code in (404, 422) and 'role="alert"' in bad.text
     client.cookies.clear()
+
+
+def test_an_admin_makes_an_area_from_a_boundary_file(client: TestClient) -> None:
+    import json
+
+    from hotspots.boundaries.catalogue import national_catalogue
+
+    wards = national_catalogue().boundary_set(["Maldon"]).wards.to_crs(4326)
+    data = wards.rename(columns={"ward_code": "WD22CD", "ward_name": "WD22NM"}).to_json().encode()
+    client.cookies.clear()
+    sign_in(client, "admin")
+    csrf = token(client)
+    r = client.post(
+        "/app/data/area",
+        data={"name": "maldon-file", "csrf": csrf},
+        files={"file": ("maldon.geojson", data, "application/geo+json")},
+    )
+    assert r.status_code == 201, r.text
+    assert "Area &#39;maldon-file&#39; made" in r.text
+    assert client.app.state.service.area("maldon-file").kind == "file"  # type: ignore[attr-defined]
+    # a file that is not a boundary file: the validation problem comes back as the page
+    bad = client.post(
+        "/app/data/area",
+        data={"name": "not-wards", "csrf": csrf},
+        files={"file": ("wards.geojson", json.dumps({"type": "Point"}).encode(), "application/geo+json")},
+    )
+    assert bad.status_code == 422 and 'role="alert"' in bad.text
+    client.cookies.clear()

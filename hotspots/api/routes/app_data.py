@@ -21,8 +21,9 @@ from hotspots.api.deps import Service
 from hotspots.api.errors import status_for
 from hotspots.api.routes.app_page import SESSION_S, _holds, _latest_versions
 from hotspots.api.routes.datasets import FORMATS, _store_upload
-from hotspots.api.routes.uploads import UploadForm, read_form
+from hotspots.api.routes.uploads import UploadForm, read_form, read_upload, safe_filename
 from hotspots.api.templating import templates
+from hotspots.boundaries.upload import MAX_POPULATION_BYTES
 from hotspots.errors import HotspotError, InvalidInput
 from hotspots.geo.inputs.ingest import OUTSIDE_POLICIES
 from hotspots.service import HotspotService
@@ -60,7 +61,8 @@ async def upload(request: Request, service: Service) -> HTMLResponse:
 
 @router.post("/app/data/area", operation_id="app_data_area", response_class=HTMLResponse)
 async def make_area(request: Request, service: Service) -> HTMLResponse:
-    """Make an area from catalogue districts or a police force, from the data page (admin, CSRF)."""
+    """Make an area from catalogue districts, a police force or a boundary file, from the data page
+    (admin, CSRF-checked); the validation problems, if any, come back as the page."""
     form = await read_form(request, service.settings.max_upload_bytes)
     try:
         who = _admin(request, service, form)
@@ -71,12 +73,29 @@ async def make_area(request: Request, service: Service) -> HTMLResponse:
             d.strip() for d in (form.text("districts") or "").replace("\n", ",").split(",") if d.strip()
         ]
         force = (form.text("police_force") or "").strip() or None
+        files = [f for f in form.files.get("file", []) if f.filename]
+        population = [f for f in form.files.get("population", []) if f.filename]
         try:
-            area = await run_in_threadpool(
-                lambda: service.add_area(
-                    name, title=form.text("title") or None, districts=districts, police_force=force
+            if files:
+                limit = service.settings.max_boundary_upload_bytes
+                area = await run_in_threadpool(
+                    lambda: service.add_area_from_file(
+                        read_upload(files[0], limit),
+                        safe_filename(files[0].filename),
+                        name,
+                        title=form.text("title") or None,
+                        population_csv=read_upload(population[0], MAX_POPULATION_BYTES)
+                        if population
+                        else None,
+                        has_other_choice=bool(districts or force),
+                    )
                 )
-            )
+            else:
+                area = await run_in_threadpool(
+                    lambda: service.add_area(
+                        name, title=form.text("title") or None, districts=districts, police_force=force
+                    )
+                )
         except HotspotError as exc:
             return _page(request, service, True, exc.message, status_for(exc), error=True)
         service.security.audit(

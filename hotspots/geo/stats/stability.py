@@ -8,7 +8,7 @@
   uses for periods of different lengths). A month counts when a hotspot fitted on it overlaps
   the hotspot (positive area: the overlap matching of
   :func:`~hotspots.geo.stats.trend.compare_periods`). Months its districts were not covered
-  (missing, not zero: see :mod:`hotspots.geo.coverage`) are not checked; ``months_checked``
+  (missing, not zero: see :mod:`hotspots.geo.stats.coverage`) are not checked; ``months_checked``
   says how many were.
 * ``persistence_share`` for the set: the share of the previous period's hotspots (the window
   of the same length just before the analysis's, same eps and threshold, scaled if the data
@@ -33,7 +33,7 @@ from hotspots.errors import InvalidInput
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult, analyse
 from hotspots.geo.cancel import checkpoint
 from hotspots.geo.clusters.dbscan import MIN_MIN_SAMPLES
-from hotspots.geo.coverage import MIN_MEDIAN
+from hotspots.geo.stats.coverage import MIN_MEDIAN
 from hotspots.geo.stats.trend import compare_periods
 
 MONTHS_BACK = 12
@@ -139,7 +139,8 @@ def hotspot_stability(
 
 def _missing_district_months(fits: Mapping[str, AnalysisResult | None]) -> dict[str, set[str]]:
     """Month -> district codes with no incidents in a month while their median month over ``fits``
-    holds at least :data:`~hotspots.geo.coverage.MIN_MEDIAN` (the coverage rule, on the fitted months)."""
+    holds at least :data:`~hotspots.geo.stats.coverage.MIN_MEDIAN` (the coverage rule, on the fitted
+    months)."""
     counts: dict[str, dict[str, int]] = {}
     for m, fitted in fits.items():
         if fitted is None:
