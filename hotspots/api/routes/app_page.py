@@ -188,6 +188,7 @@ def app_page(
             harm_mode=result.meta.get("weight") == "harm",
             method=method_in_words(result.meta),
             summary=result_in_words(shown),
+            meta=shown.meta,
             total_hotspots=len(result.hotspots),
             top=TOP_HOTSPOTS,
             link_query=_link_query(request, params, ref=ref),
@@ -649,7 +650,8 @@ def _briefing_html(
     records = chosen.sort_values("hotspot_id").to_dict("records")
     for row, record in list(zip(rows, records, strict=True))[:BRIEFING_CARDS]:
         monthly = record.get("monthly_counts")
-        chart = monthly_png(monthly) if isinstance(monthly, dict) and monthly else None
+        missing = record.get("missing_months") or ()
+        chart = monthly_png(monthly, missing=missing) if isinstance(monthly, dict) and monthly else None
         street = None if hotspot is not None else focus_png(result, record["geometry"], highlight=row.rank)
         cards.append(
             {
@@ -677,6 +679,7 @@ def _briefing_html(
         "back_link": f"/app?{links[1]}",
         "suppressed": who.disclosure.protected,
         "k": service.settings.disclosure_k,
+        "meta": result.meta,
     }
     page: str = templates.get_template("briefing.html").render(context)
     return page

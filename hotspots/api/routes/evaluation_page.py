@@ -65,5 +65,6 @@ def evaluation_page(request: Request, service: Service, query: AnalysisQuery, wh
         method="" if "n/a" in method else method,  # a protected view may not see the threshold
         suppressed=who.disclosure.protected,
         k=service.settings.disclosure_k,
+        curve_link="/evaluate/curve.png?" + urlencode(items + period),
     )
     return templates.TemplateResponse(request, "evaluation.html", context)
