@@ -542,3 +542,16 @@ def test_a_district_focus_gives_the_districts_own_figures(client: TestClient) ->
     assert status.split(">", 1)[1].startswith("Havering: ")
     assert "incidents in Havering" in status.split("</p>")[0] and "PAI" not in status.split("</p>")[0]
     assert "of the top 10, numbered by rank" in html  # only those touching Havering
+
+
+def test_app_page_and_briefing_name_the_missing_months(client: TestClient) -> None:
+    """The shipped 2016-2018 file has no Barking and Dagenham data for 2016-04: a gap, named."""
+    q = {"dataset": "bd-havering-2016-2018", "from": "2016-01", "to": "2016-12"}
+    page = client.get("/app", params=q)
+    assert page.status_code == 200
+    notes = re.search(r'<p class="note coverage-note">([^<]*)</p>', page.text)
+    assert notes is not None, "the app page states the missing months"
+    assert "Barking and Dagenham 2016-04" in notes.group(1) and "Havering 2016-03" in notes.group(1)
+    briefing = client.get("/app/briefing", params={**q, "borough": "Barking and Dagenham"})
+    assert briefing.status_code == 200 and "Barking and Dagenham 2016-04" in briefing.text
+    assert 'class="note concentration-note"' in page.text  # the "power few" sentence
