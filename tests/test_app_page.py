@@ -555,3 +555,25 @@ def test_app_page_and_briefing_name_the_missing_months(client: TestClient) -> No
     briefing = client.get("/app/briefing", params={**q, "borough": "Barking and Dagenham"})
     assert briefing.status_code == 200 and "Barking and Dagenham 2016-04" in briefing.text
     assert 'class="note concentration-note"' in page.text  # the "power few" sentence
+
+
+def test_police_tick_hotspots_for_a_patrol_plan_viewers_do_not(client: TestClient) -> None:
+    page = client.get("/app", params={"dataset": "tri-borough-2018-2020", "from": "2020-01", "to": "2020-12"})
+    assert 'id="hs-patrol-form"' in page.text
+    assert len(re.findall(r'class="hs-pick" form="hs-patrol-form" value="\d+"', page.text)) >= 5
+    query = re.search(r'id="hs-patrol-form"[^>]*data-query="([^"]*)"', page.text)
+    assert query is not None and "dataset=tri-borough-2018-2020" in query.group(1).replace("%40", "@")
+    # the plan the form asks for is served for police (hotspot ids as the table ranks them)
+    plan = client.get(
+        "/app/patrol-plan",
+        params={
+            "dataset": "tri-borough-2018-2020",
+            "from": "2020-01",
+            "to": "2020-12",
+            "hotspots": "1,2",
+            "shift": "18:00-22:00",
+        },
+    )
+    assert plan.status_code == 200 and "Hotspot 1" in plan.text or "#1" in plan.text
+    viewer = TestClient(client.app)  # anonymous demo viewer
+    assert 'id="hs-patrol-form"' not in viewer.get("/app", params={"dataset": "tri-borough-2018-2020"}).text

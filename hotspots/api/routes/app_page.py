@@ -135,6 +135,7 @@ def app_page(
         "server_tiles": server_tiles,
         "sees_wards": who.role in ("council", "admin"),
         "is_admin": who.role == "admin",
+        "plans_patrols": who.role in ("police", "admin"),
         "notice": notice,
         "error": None,
         "signed_in": KEY_COOKIE in request.cookies,

@@ -216,4 +216,23 @@
     restoring = false;
     document.body.setAttribute("data-map-ready", "true");
   });
+
+  // Patrol plan: the ticked hotspots' ids joined by commas, with the page's own analysis query
+  // (so the ids mean the same hotspots).
+  var patrol = document.getElementById("hs-patrol-form");
+  if (patrol) {
+    patrol.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var ids = Array.prototype.map.call(
+        document.querySelectorAll("input.hs-pick:checked"), function (box) { return box.value; });
+      if (!ids.length) {
+        document.getElementById("hs-status").textContent = "Tick one or more hotspots in the table for a patrol plan.";
+        return;
+      }
+      var query = new URLSearchParams(patrol.getAttribute("data-query") || "");
+      query.set("hotspots", ids.join(","));
+      query.set("shift", document.getElementById("hs-shift").value);
+      window.location.href = "/app/patrol-plan?" + query.toString();
+    });
+  }
 })();
