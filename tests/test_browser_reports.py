@@ -37,12 +37,18 @@ def browser() -> Iterator[Browser]:
         yield b
 
 
+APP_2020_ROBBERY = "/app?dataset=tri-borough-2018-2020&from=2020-01&to=2020-12&category=Robbery"
+
+
 def test_app_links_to_compare_and_evaluation_with_its_filters(
     browser: Browser, live: LiveServer, tmp_path: Path
 ) -> None:
     watched = watched_page(browser, (live.url,), DESKTOP)
     page = watched.page
-    page.goto(live.url + "/app?from=2020-01&to=2020-12&category=Robbery", wait_until="load")
+    page.goto(
+        live.url + "/app?dataset=tri-borough-2018-2020&from=2020-01&to=2020-12&category=Robbery",
+        wait_until="load",
+    )
     page.wait_for_selector("body[data-map-ready]", state="attached", timeout=30000)
     with page.expect_navigation():
         page.click("text=Compare periods")
@@ -59,7 +65,10 @@ def test_app_links_to_compare_and_evaluation_with_its_filters(
     assert page.is_checked("input[name=category][value=Robbery]")
     page.screenshot(path=str(tmp_path / "compare.png"), full_page=False)
 
-    page.goto(live.url + "/app?from=2020-01&to=2020-12&category=Robbery", wait_until="load")
+    page.goto(
+        live.url + "/app?dataset=tri-borough-2018-2020&from=2020-01&to=2020-12&category=Robbery",
+        wait_until="load",
+    )
     page.wait_for_selector("body[data-map-ready]", state="attached", timeout=30000)
     with page.expect_navigation():
         page.click("text=How good are these hotspots?")

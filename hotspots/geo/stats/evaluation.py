@@ -723,9 +723,14 @@ def pai_curve_png(curve: dict[str, Any], title: str = "", max_share: float = 0.0
         ax.plot(hx[-1:], hy[-1:], "o", color="#d95f02")
     ax.set_xscale("log")
     ax.set_xlim(0.01, max_share * 100)
-    ax.set_yscale("log")
+    plotted = np.concatenate(
+        [np.empty(0), *(np.asarray(line.get_ydata(), dtype=float) for line in ax.get_lines())]
+    )
+    log_y = bool((np.isfinite(plotted) & (plotted > 0)).any())  # a test month without incidents: all 0
+    if log_y:
+        ax.set_yscale("log")
     ax.set_xlabel("share of the study area (%, log scale)")
-    ax.set_ylabel("PAI (hit rate / area share, log scale)")
+    ax.set_ylabel("PAI (hit rate / area share, log scale)" if log_y else "PAI (hit rate / area share)")
     ax.set_title(title or "PAI curve: fitted on past months, tested on the next", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8, loc="upper right")
