@@ -181,7 +181,7 @@ def flatmap_query(ctx: Any, query: Any) -> Any:
 
 
 # Generated form fields that would get a valid file rejected before it is read.
-NOISY_FIELDS = ("mapping", "source_type", "retention_until", "valid_from", "valid_to")
+NOISY_FIELDS = ("mapping", "source_type", "retention_until", "valid_from", "valid_to", "area")
 
 
 @schema.hook
