@@ -71,10 +71,12 @@ def register(app: typer.Typer, cli: ModuleType) -> None:
         buffer_control: Annotated[
             Path | None, typer.Option("--buffer-control", help="The buffer's own control: a GeoJSON polygon")
         ] = None,
-        no_scale_control: Annotated[
+        scale_control: Annotated[
             bool,
             typer.Option(
-                "--no-scale-control", help="WDD: the plain formula, the control not weighted to size"
+                "--scale-control",
+                help="WDD with the control weighted to the target's size (default: the plain formula; "
+                "both are always in the report, as wdd_plain and wdd_scaled)",
             ),
         ] = False,
         category: CategoryOpt = None,
@@ -129,7 +131,7 @@ def register(app: typer.Typer, cli: ModuleType) -> None:
                 control_wards=tuple(control_ward or ()),
                 crime_types=tuple(category or ()),
                 weight=weight,  # type: ignore[arg-type]
-                scale_control=not no_scale_control,
+                scale_control=scale_control,
             )
             params.validate()
             with cli._progress() as step:
@@ -200,10 +202,19 @@ def _print_report(report: dict[str, Any]) -> None:
     stats.add_row(
         "WDD total", _fmt(w.get("total")), _fmt(w.get("se")), _fmt(w.get("z"), 2), _fmt(w.get("p"), 3)
     )
+    other = report.get("wdd_scaled" if w.get("formula") == "plain" else "wdd_plain") or {}
+    stats.add_row(
+        f"WDD total ({other.get('formula', 'other')})",
+        _fmt(other.get("total")),
+        _fmt(other.get("se")),
+        _fmt(other.get("z"), 2),
+        _fmt(other.get("p"), 3),
+    )
     stats.add_row("WDQ", _fmt(q.get("value"), 2), "", "", "")
     stats.add_row("synthetic control", _fmt(s.get("effect")), "", "", _fmt(s.get("p"), 3))
     out.print(stats)
     out.print(f"WDD: {w.get('reading', '')}", highlight=False)
+    out.print(f"WDD ({other.get('formula', 'other')}): {other.get('reading', '')}", highlight=False)
     out.print(f"WDQ: {q.get('reading', '')}", highlight=False)
     if s.get("reason"):
         out.print(f"Synthetic control: {s['reason']}", highlight=False)

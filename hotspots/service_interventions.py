@@ -14,11 +14,13 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+import geopandas as gpd
 import pandas as pd
 import shapely
 from shapely.geometry.base import BaseGeometry
 
 from hotspots.boundaries.area import Area, sets_in_force
+from hotspots.crs import BNG
 from hotspots.errors import InvalidInput
 from hotspots.geo.analysis import AnalysisParams
 from hotspots.geo.disclosure import EXACT, Disclosure
@@ -54,8 +56,9 @@ class EvaluationParams:
     crime_types: tuple[str, ...] = ()
     weight: Weight = "count"
     area: str | None = None
-    scale_control: bool = True
-    """Weight the control to the target's size in the WDD (:func:`hotspots.geo.stats.interventions.wdd`)."""
+    scale_control: bool = False
+    """``wdd`` with the control weighted to the target's size (default: the plain formula; both are
+    always reported, as ``wdd_plain`` and ``wdd_scaled``; :func:`hotspots.geo.stats.interventions.wdd`)."""
 
     def validate(self) -> None:
         iv.check_month(self.start, "start")
@@ -219,6 +222,36 @@ class InterventionOps:
             "geometry": rfc7946_geometry(iv.to_wgs84(record.geometry)),
         }
 
+    def frame(
+        self, records: Sequence[Intervention] | None = None, within: BaseGeometry | None = None
+    ) -> gpd.GeoDataFrame:
+        """The interventions as a GeoDataFrame in EPSG:27700 (``id``, ``name``, ``type``, ``partner``,
+        ``start``, ``end``, geometry), for maps and briefings; with ``within`` (EPSG:27700) only
+        those whose shape overlaps it (touching an edge is not enough), newest start first."""
+        records = self.all() if records is None else records
+        rows = [
+            {
+                "id": r.id,
+                "name": r.name,
+                "type": r.kind,
+                "partner": r.partner,
+                "start": r.start,
+                "end": r.end,
+                "geometry": r.geometry,
+            }
+            for r in records
+            if within is None or _overlaps(r.geometry, within)
+        ]
+        columns = ["id", "name", "type", "partner", "start", "end", "geometry"]
+        return gpd.GeoDataFrame(pd.DataFrame(rows, columns=columns), geometry="geometry", crs=BNG)
+
+    @staticmethod
+    def token(frame: gpd.GeoDataFrame) -> str:
+        """A short digest of the interventions in ``frame`` (records never change, only come and go):
+        pages that draw them key their cache on it."""
+        ids = ",".join(sorted(str(i) for i in frame["id"]))
+        return hashlib.blake2b(ids.encode(), digest_size=8).hexdigest()
+
     def feature_collection(self, records: Sequence[Intervention] | None = None) -> dict[str, Any]:
         records = self.all() if records is None else records
         return {"type": "FeatureCollection", "features": [self.feature(r) for r in records]}
@@ -309,7 +342,13 @@ class InterventionOps:
         if params.weight == "harm":
             weights = assign_harm(selected["crime_type"], self.service.harm).weights
         report = iv.evaluate(
-            selected.reset_index(drop=True), areas, wards, periods, weights=weights, view=view
+            selected.reset_index(drop=True),
+            areas,
+            wards,
+            periods,
+            weights=weights,
+            view=view,
+            scale_control=params.scale_control,
         )
         report["parameters"] = {
             **params.as_dict(),
@@ -328,6 +367,13 @@ class InterventionOps:
         if view.protected:
             report["disclosure"] = view.describe()
         return jsonable(report)
+
+
+def _overlaps(geom: BaseGeometry, within: BaseGeometry) -> bool:
+    """Whether two shapes (EPSG:27700) share some area (more than 1 m²), not merely an edge."""
+    if not geom.intersects(within):
+        return False
+    return bool(shapely.area(shapely.intersection(geom, within)) > 1.0)
 
 
 def _crime_types(incidents: pd.DataFrame, crime_types: Sequence[str]) -> pd.DataFrame:

@@ -162,9 +162,16 @@ def test_viewer_gets_protected_counts_and_figures_from_them(api: Any) -> None:
         assert abs(shown["control"]["before"] - exact["control"]["before"]) <= 2
         t = (shown["target"]["before"], shown["target"]["after"])
         c = (shown["control"]["before"], shown["control"]["after"])
-        wc = shown["wdd"]["control_weight"]
+        wc = shown["wdd_scaled"]["control_weight"]
         assert wc == pytest.approx(t[0] / c[0])
-        assert shown["wdd"]["local"] == pytest.approx((t[1] - t[0]) - wc * (c[1] - c[0]))
+        assert shown["wdd_scaled"]["local"] == pytest.approx((t[1] - t[0]) - wc * (c[1] - c[0]))
+        assert shown["wdd"]["formula"] == "plain"
+        assert shown["wdd"]["local"] == pytest.approx((t[1] - t[0]) - (c[1] - c[0]))
+    chosen = client.get(
+        f"/interventions/{ident}/evaluation?scale_control=true", headers=keys["police"]
+    ).json()
+    assert chosen["wdd"] == chosen["wdd_scaled"] and chosen["wdd"]["formula"] == "scaled"
+    assert chosen["wdd_plain"] == exact["wdd"] and exact["wdd"]["formula"] == "plain"
 
 
 def _small_location(client: TestClient) -> tuple[float, float]:

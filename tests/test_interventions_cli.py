@@ -62,6 +62,11 @@ def test_evaluate_intervention_prints_a_table_and_writes_exact_json(tmp_path: Pa
     assert png.read_bytes()[:4] == b"\x89PNG"
     w = report["wdd"]
     assert np.isclose(w["total"], w["local"] + w["displacement"])
+    # the default is the plain formula, by hand from the report's own counts (equal periods)
+    t, c, d = ((report[a]["before"], report[a]["after"]) for a in ("target", "control", "buffer"))
+    assert w["formula"] == "plain" and w["local"] == (t[1] - t[0]) - (c[1] - c[0])
+    assert w["variance"] == sum(t) + sum(d) + 2 * sum(c)
+    assert "WDD (scaled)" in result.stdout
 
 
 def test_evaluate_intervention_options(tmp_path: Path, sample: Source) -> None:
@@ -69,12 +74,16 @@ def test_evaluate_intervention_options(tmp_path: Path, sample: Source) -> None:
     out = tmp_path / "eval.json"
     args = ["evaluate-intervention", str(data), "--target", str(target), "--start", "2022-06"]
     more = ["--before-months", "2", "--buffer-m", "400", "--category", "Burglary", "--weight", "harm"]
+    more.append("--scale-control")
     result = runner.invoke(app, [*args, *more, "--json", str(out)])
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report["periods"]["before"]["months"] == 2 and report["periods"]["time_weight"] == 2.0
     assert report["parameters"]["buffer_m"] == 400 and report["weight"] == "harm"
     assert report["parameters"]["crime_types"] == ["Burglary"]
+    assert report["parameters"]["scale_control"] is True
+    assert report["wdd"] == report["wdd_scaled"] and report["wdd"]["formula"] == "scaled"
+    assert report["wdd_plain"]["formula"] == "plain" and report["wdd_plain"]["control_weight"] == 1.0
 
 
 @pytest.mark.parametrize(

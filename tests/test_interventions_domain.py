@@ -126,6 +126,59 @@ def test_wdd_time_weights_when_periods_differ() -> None:
     assert out["local_se"] ** 2 == pytest.approx(40)
 
 
+def _tiny(counts: dict[tuple[float, float], tuple[int, int, int]]) -> pd.DataFrame:
+    """Incidents at fixed points: for each (x, y), how many in 2022-11, 2022-12 and 2023-01."""
+    rows = []
+    for (x, y), per_month in counts.items():
+        for month, n in zip(("2022-11", "2022-12", "2023-01"), per_month, strict=True):
+            rows += [(month, X0 + x, Y0 + y)] * n
+    frame = pd.DataFrame(rows, columns=["month", "x", "y"])
+    frame["has_location"] = True
+    frame["crime_type"] = "Burglary"
+    return frame
+
+
+def test_evaluation_wdd_is_the_plain_formula_by_hand_with_both_variants() -> None:
+    # two before months, one after (time weight 1/2). Target T0 = 20, T1 = 10; buffer D0 = 30,
+    # D1 = 20; control C0 = 40, C1 = 24 (no buffer control: CD is C again).
+    frame = _tiny({(2500, 2500): (12, 8, 10), (2500, 2820): (10, 20, 20), (500, 500): (25, 15, 24)})
+    w = wards()
+    outline = shapely.union_all(w.geometry.to_numpy())
+    areas = iv.build_areas(TARGET, outline, w, 250.0)
+    periods = iv.choose_periods(["2022-11", "2022-12", "2023-01"], "2023-01", None, 2)
+    assert periods.time_weight == 0.5
+    report = iv.evaluate(frame, areas, w, periods)
+    assert (report["target"]["before"], report["target"]["after"]) == (20, 10)
+    assert (report["buffer"]["before"], report["buffer"]["after"]) == (30, 20)
+    assert (report["control"]["before"], report["control"]["after"]) == (40, 24)
+    plain = report["wdd"]
+    # local (10 - 20/2) - (24 - 40/2) = -4; displacement (20 - 30/2) - (24 - 40/2) = 1; total -3
+    assert plain["formula"] == "plain" and report["wdd_plain"] == plain
+    assert plain["local"] == -4 and plain["displacement"] == 1 and plain["total"] == -3
+    # variance: each after count plus each before count times (1/2)^2, the control in both terms
+    var = (10 + 20 / 4) + (24 + 40 / 4) + (20 + 30 / 4) + (24 + 40 / 4)
+    assert var == 110.5 and plain["variance"] == var
+    assert plain["se"] == pytest.approx(math.sqrt(var))
+    assert plain["z"] == pytest.approx(-3 / math.sqrt(var))
+    assert plain["p"] == pytest.approx(math.erfc(3 / math.sqrt(var) / math.sqrt(2)))
+    assert plain["ci90"] == pytest.approx([-3 - iv.Z90 * math.sqrt(var), -3 + iv.Z90 * math.sqrt(var)])
+    assert plain["reading"].startswith("plain formula: ")
+    # scaled alongside: w_C = T0/C0 = 0.5, w_CD = D0/C0 = 0.75; local 0 - 0.5*4 = -2, displacement
+    # 5 - 0.75*4 = 2; variance 15 + 0.25*34 + 27.5 + 0.5625*34 = 70.125
+    scaled = report["wdd_scaled"]
+    assert scaled["formula"] == "scaled" and scaled["control_weight"] == 0.5
+    assert scaled["local"] == pytest.approx(-2) and scaled["displacement"] == pytest.approx(2)
+    assert scaled["variance"] == pytest.approx(70.125)
+    assert scaled["reading"].startswith("control scaled to the target's size: ")
+    words = iv.verdict(report)
+    assert "plain formula" in words and "control scaled" in words
+    # the option makes the scaled one the headline; both are still given
+    chosen = iv.evaluate(frame, areas, w, periods, scale_control=True)
+    assert chosen["wdd"] == chosen["wdd_scaled"] == scaled and chosen["wdd_plain"] == plain
+    # WDQ by hand: success 10/24 - 20/40; buffer 20/24 - 30/40
+    assert report["wdq"]["value"] == pytest.approx((20 / 24 - 30 / 40) / (10 / 24 - 20 / 40))
+
+
 def test_wdq_by_hand() -> None:
     # success (10/20 - 20/20) = -0.5; buffer (24/20 - 30/20) = -0.3; WDQ 0.6: diffusion smaller than effect
     out = iv.wdq((20, 10), (20, 20), (30, 24))
@@ -281,10 +334,15 @@ def test_protected_figures_come_from_protected_counts() -> None:
     c = (shown["control"]["before"], shown["control"]["after"])
     d = (shown["buffer"]["before"], shown["buffer"]["after"])
     wc, wd = t[0] / c[0], d[0] / c[0]  # the control scaled to the target's, then the buffer's, before count
-    assert shown["wdd"]["control_weight"] == pytest.approx(wc)
-    assert shown["wdd"]["local"] == pytest.approx((t[1] - t[0]) - wc * (c[1] - c[0]))
-    assert shown["wdd"]["displacement"] == pytest.approx((d[1] - d[0]) - wd * (c[1] - c[0]))
-    assert shown["wdd"]["variance"] == pytest.approx(sum(t) + sum(d) + (wc**2 + wd**2) * sum(c))
+    scaled = shown["wdd_scaled"]
+    assert scaled["control_weight"] == pytest.approx(wc)
+    assert scaled["local"] == pytest.approx((t[1] - t[0]) - wc * (c[1] - c[0]))
+    assert scaled["displacement"] == pytest.approx((d[1] - d[0]) - wd * (c[1] - c[0]))
+    assert scaled["variance"] == pytest.approx(sum(t) + sum(d) + (wc**2 + wd**2) * sum(c))
+    plain = shown["wdd"]
+    assert plain["formula"] == "plain" and plain["control_weight"] == 1.0
+    assert plain["local"] == pytest.approx((t[1] - t[0]) - (c[1] - c[0]))
+    assert plain["variance"] == pytest.approx(sum(t) + sum(d) + 2 * sum(c))
     assert shown["wdq"]["value"] == pytest.approx(iv.wdq(t, c, d)["value"])
 
 

@@ -70,6 +70,13 @@ def test_record_from_the_page_and_open_the_evaluation(app_keys: Any) -> None:
     png = police.get(src.group(1).replace("&amp;", "&"))
     assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
     assert "Regression to the mean" in html
+    # both WDD variants, the plain formula chosen by default; the box makes the scaled one the headline
+    plain = re.search(r'<tr id="hs-wdd-plain">(.*?)</tr>', html, re.S)
+    scaled = re.search(r'<tr id="hs-wdd-scaled">(.*?)</tr>', html, re.S)
+    assert plain and scaled and "(chosen)" in plain.group(1) and "(chosen)" not in scaled.group(1)
+    assert "plain formula: " in plain.group(1) and "control scaled to the target" in scaled.group(1)
+    swapped = police.get(where + "&scale_control=true").text
+    assert "(chosen)" in re.search(r'<tr id="hs-wdd-scaled">(.*?)</tr>', swapped, re.S).group(1)  # type: ignore[union-attr]
     # a viewer sees the list and the evaluation (protected), but no form
     viewer = _browser(app, keys["viewer"])
     listed = viewer.get("/app/interventions")

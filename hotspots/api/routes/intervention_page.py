@@ -72,13 +72,18 @@ def interventions_page(
     weight: Annotated[Literal["count", "harm"], Query(description="count or harm")] = "count",
     buffer_m: Annotated[float, Query(ge=iv.MIN_BUFFER_M, le=iv.MAX_BUFFER_M)] = iv.DEFAULT_BUFFER_M,
     before_months: Annotated[int | None, Query(ge=1, le=iv.MAX_BEFORE_MONTHS)] = None,
+    scale_control: Annotated[bool, Query(description="WDD with the control scaled (default: plain)")] = False,
 ) -> HTMLResponse:
     """Interventions: the list, a form to record one (police, council), and an opened evaluation."""
     context = _context(request, service, who)
     if open_id is None:
         return _page(request, context)
     params = EvaluationParams(
-        buffer_m=buffer_m, before_months=before_months, crime_types=tuple(category or ()), weight=weight
+        buffer_m=buffer_m,
+        before_months=before_months,
+        crime_types=tuple(category or ()),
+        weight=weight,
+        scale_control=scale_control,
     )
     query: dict[str, Any] = {"buffer_m": buffer_m, "weight": weight}
     if dataset:
@@ -87,11 +92,14 @@ def interventions_page(
         query["before_months"] = before_months
     if category:
         query["category"] = category
+    if scale_control:
+        query["scale_control"] = "true"
     context["form"] = {
         "dataset": dataset or "",
         "weight": weight,
         "buffer_m": buffer_m,
         "category": category or [],
+        "scale_control": scale_control,
     }
     try:
         record = service.interventions.get(open_id)

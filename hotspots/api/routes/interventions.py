@@ -262,8 +262,12 @@ async def evaluation_query(
     ] = None,
     area: Annotated[str | None, Query(description="Area (default: the dataset's)")] = None,
     scale_control: Annotated[
-        bool, Query(description="WDD: weight the control to the target's size (false: the plain formula)")
-    ] = True,
+        bool,
+        Query(
+            description="wdd with the control weighted to the target's size (default false: the plain "
+            "formula); both are always given as wdd_plain and wdd_scaled"
+        ),
+    ] = False,
 ) -> tuple[str | None, EvaluationParams]:
     params = EvaluationParams(
         start=start,

@@ -645,9 +645,12 @@ def evaluate(
     *,
     weights: np.ndarray | None = None,
     view: Disclosure = EXACT,
-    scale_control: bool = True,
+    scale_control: bool = False,
 ) -> dict[str, Any]:
     """The evaluation report of one intervention on ``incidents`` (x, y in EPSG:27700, month).
+
+    ``wdd`` is the plain formula unless ``scale_control``; both variants are always reported as
+    ``wdd_plain`` and ``wdd_scaled`` (each with ``formula`` and a ``reading`` naming it).
 
     ``incidents`` are already filtered to the crime types wanted; ``weights`` (one per
     incident) makes it a harm evaluation; ``wards`` (``ward_code``, ``ward_name``, geometry)
@@ -711,32 +714,16 @@ def evaluate(
             f"not computed: the {', '.join(suppressed)} count(s) are fewer than {view.k} in a period and "
             "withheld (disclosure control)"
         )
-        wdd_out: dict[str, Any] = dict.fromkeys(("local", "displacement", "total", "se", "z", "p"))
-        wdd_out["reading"] = reason
+        plain: dict[str, Any] = dict.fromkeys(("local", "displacement", "total", "se", "z", "p"))
+        plain["reading"] = reason
+        scaled: dict[str, Any] = dict(plain)
         wdq_out: dict[str, Any] = {"value": None, "reading": reason}
     else:
-        cd = pairs.get("buffer_control", pairs["control"])
-        wdd_out = wdd(
-            pairs["target"],
-            pairs["control"],
-            pairs["buffer"],
-            pairs.get("buffer_control"),
-            time_weight=periods.time_weight,
-            control_weight=_scale(pairs["target"][0], pairs["control"][0]) if scale_control else 1.0,
-            buffer_control_weight=_scale(pairs["buffer"][0], cd[0]) if scale_control else 1.0,
-            variances=variances if harm or view.protected else None,
-            unit="harm" if harm else "incidents",
-        )
-        wdd_out["control_scaling"] = (
-            "the control's counts are weighted so that its before count equals the target's (and the "
-            "buffer control's so that it equals the buffer's): the control says by what share crime "
-            "changed, not by how many incidents (ptools' area weights)"
-            if scale_control
-            else "none: the plain formula, right only when the control holds about as many incidents "
-            "as the target"
-        )
-        wdd_out["units"] = measure
+        plain, scaled = _wdd_both(pairs, variances if harm or view.protected else None, periods, measure)
         wdq_out = wdq(pairs["target"], pairs["control"], pairs["buffer"])
+    plain["formula"], scaled["formula"] = "plain", "scaled"
+    plain["control_scaling"], scaled["control_scaling"] = PLAIN_NOTE, SCALED_NOTE
+    wdd_out = dict(scaled if scale_control else plain)
     synthetic = _synthetic(
         incidents, inside, mon, w, keys, months, n_before, areas, wards, view, harm, monthly
     )
@@ -746,6 +733,8 @@ def evaluate(
         "control": {**figures["control"], "rule": areas.control_rule},
         **({"buffer_control": figures["buffer_control"]} if "buffer_control" in figures else {}),
         "wdd": wdd_out,
+        "wdd_plain": plain,
+        "wdd_scaled": scaled,
         "wdq": wdq_out,
         "synthetic": synthetic,
         "periods": periods.as_dict(),
@@ -753,6 +742,52 @@ def evaluate(
         "caveats": caveats(monthly["target"], periods, pairs["target"], view),
         "weight": "harm" if harm else "count",
     }
+
+
+PLAIN_NOTE = (
+    "plain formula (as issue #15 and Wheeler and Ratcliffe 2018 give it): the control's change is taken "
+    "in incidents as it is, right when the control holds about as many incidents as the target; "
+    "wdd_scaled weights the control to the target's size"
+)
+SCALED_NOTE = (
+    "control scaled: the control's counts are weighted so that its before count equals the target's (and "
+    "the buffer control's so that it equals the buffer's): the control says by what share crime changed, "
+    "not by how many incidents (ptools' area weights); wdd_plain is the plain formula"
+)
+
+
+def _wdd_both(
+    pairs: dict[str, tuple[float, float]],
+    variances: dict[str, tuple[float, float]] | None,
+    periods: Periods,
+    measure: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The plain WDD and the one with the control(s) scaled to the target's (buffer's) before size."""
+    cd = pairs.get("buffer_control", pairs["control"])
+    out = []
+    for label, wc, wcd in (
+        ("plain formula", 1.0, 1.0),
+        (
+            "control scaled to the target's size",
+            _scale(pairs["target"][0], pairs["control"][0]),
+            _scale(pairs["buffer"][0], cd[0]),
+        ),
+    ):
+        one = wdd(
+            pairs["target"],
+            pairs["control"],
+            pairs["buffer"],
+            pairs.get("buffer_control"),
+            time_weight=periods.time_weight,
+            control_weight=wc,
+            buffer_control_weight=wcd,
+            variances=variances,
+            unit=measure,
+        )
+        one["reading"] = f"{label}: {one['reading']}"
+        one["units"] = measure
+        out.append(one)
+    return out[0], out[1]
 
 
 def _scale(own: float, control: float) -> float:
@@ -899,7 +934,10 @@ def verdict(report: dict[str, Any]) -> str:
     s = report.get("synthetic") or {}
     if w.get("total") is None:
         return f"Cannot say: {w.get('reading', 'no estimate')}."
-    parts = [f"Weighted displacement difference: {w['reading']} (p = {w['p']:.3f})."]
+    parts = [f"Weighted displacement difference, {w['reading']} (p = {w['p']:.3f})."]
+    other = report.get("wdd_scaled" if w.get("formula") == "plain" else "wdd_plain") or {}
+    if other.get("total") is not None:
+        parts.append(f"With the {other['reading']} (p = {other['p']:.3f}).")
     if s.get("effect") is not None:
         direction = "fewer" if s["effect"] < 0 else "more"
         unit = "harm" if report.get("weight") == "harm" else "incidents"
