@@ -369,6 +369,13 @@ class InterventionOps:
         return jsonable(report)
 
 
+def frame_within(frame: gpd.GeoDataFrame, within: BaseGeometry) -> gpd.GeoDataFrame:
+    """The rows of an interventions frame (:meth:`InterventionOps.frame`) overlapping ``within``
+    (EPSG:27700) by some area, not merely an edge."""
+    keep = [_overlaps(g, within) for g in frame.geometry]
+    return frame[keep] if len(frame) else frame
+
+
 def _overlaps(geom: BaseGeometry, within: BaseGeometry) -> bool:
     """Whether two shapes (EPSG:27700) share some area (more than 1 m²), not merely an edge."""
     if not geom.intersects(within):

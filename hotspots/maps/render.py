@@ -25,10 +25,12 @@ from dataclasses import dataclass
 import folium
 import folium.map
 import geopandas as gpd
+import shapely
 from branca.element import Figure
 
 from hotspots.geo.analysis import AnalysisResult
 from hotspots.maps.assets import LEAFLET_CSS, LEAFLET_JS, asset_url, inline_assets
+from hotspots.maps.intervention_layer import add_intervention_layer
 from hotspots.maps.layers import (
     add_borough_labels,
     add_borough_layer,
@@ -54,6 +56,7 @@ def build_map(
     result: AnalysisResult,
     options: MapOptions | None = None,
     emerging: gpd.GeoDataFrame | None = None,
+    interventions: gpd.GeoDataFrame | None = None,
 ) -> folium.Map:
     """The interactive hotspot map of one analysis.
 
@@ -75,6 +78,10 @@ def build_map(
         with ``category``, ``trend_z``, ``trend_p``, ``n_months_hot``; any
         CRS): adds the "Emerging hot spots" layer of the cells with a
         pattern. ``None``: no such layer.
+    interventions:
+        Recorded interventions (EPSG:27700; see
+        :func:`hotspots.maps.intervention_layer.add_intervention_layer`): adds the
+        "Interventions" layer of outlines, shown on opening when one lies in the view.
 
     Returns
     -------
@@ -86,7 +93,7 @@ def build_map(
     InvalidInput
         For invalid options.
     """
-    return _build(result, options, emerging)[0]
+    return _build(result, options, emerging, interventions)[0]
 
 
 @dataclass(frozen=True)
@@ -119,9 +126,10 @@ def render_parts(
     result: AnalysisResult,
     options: MapOptions | None = None,
     emerging: gpd.GeoDataFrame | None = None,
+    interventions: gpd.GeoDataFrame | None = None,
 ) -> MapParts:
     """The map as parts to embed in an app page (assets linked under ``options.static_prefix``)."""
-    fmap, hotspot_layer = _build(result, options, emerging)
+    fmap, hotspot_layer = _build(result, options, emerging, interventions)
     return split_map(fmap, hotspot_layer.get_name() if hotspot_layer is not None else None)
 
 
@@ -140,7 +148,10 @@ def split_map(fmap: folium.Map, hotspot_var: str | None = None) -> MapParts:
 
 
 def _build(
-    result: AnalysisResult, options: MapOptions | None, emerging: gpd.GeoDataFrame | None
+    result: AnalysisResult,
+    options: MapOptions | None,
+    emerging: gpd.GeoDataFrame | None,
+    interventions: gpd.GeoDataFrame | None = None,
 ) -> tuple[folium.Map, folium.GeoJson | None]:
     options = options or MapOptions()
     options.validate()
@@ -178,6 +189,12 @@ def _build(
         stats.append(("emerging", add_emerging_layer(fmap, emerging, show=False)))
     add_context_layer(fmap, result)
     hotspot_layer = add_hotspot_layer(fmap, result, options)
+    # The area's extent, or the chosen districts' when the result is focused on some.
+    focused = bool(result.meta.get("borough_focus")) and len(result.wards)
+    extent = result.wards if focused or not len(result.boroughs) else result.boroughs
+    if interventions is not None:
+        view = shapely.box(*extent.total_bounds) if len(extent) else None
+        add_intervention_layer(fmap, interventions, view)
     add_borough_labels(fmap, result)
     if options.top and hotspot_layer is not None:
         add_rank_labels(fmap, result, options.top)
@@ -193,9 +210,7 @@ def _build(
         background=NO_TILES_BACKGROUND if tile_url is None else None,
         toggles=[(key, stat.layer.get_name()) for key, stat in stats],
     ).add_to(fmap)
-    # The area's extent, or the chosen districts' when the result is focused on some.
-    focused = bool(result.meta.get("borough_focus")) and len(result.wards)
-    bounds = latlon_bounds(result.wards if focused or not len(result.boroughs) else result.boroughs)
+    bounds = latlon_bounds(extent)
     if bounds is not None:
         fmap.fit_bounds(bounds)
     return fmap, hotspot_layer
@@ -205,6 +220,7 @@ def render_page(
     result: AnalysisResult,
     options: MapOptions | None = None,
     emerging: gpd.GeoDataFrame | None = None,
+    interventions: gpd.GeoDataFrame | None = None,
 ) -> str:
     """The map as a full HTML page linking Leaflet under ``options.static_prefix``.
 
@@ -217,6 +233,8 @@ def render_page(
     emerging:
         Emerging hot spot cells (:func:`hotspots.geo.stats.assessment.emerging_layer`)
         to draw as a layer; ``None`` for none.
+    interventions:
+        Recorded interventions (EPSG:27700) to draw as outlines; ``None`` for none.
 
     Returns
     -------
@@ -224,7 +242,7 @@ def render_page(
         HTML for pages served by the app, which mounts
         :data:`hotspots.maps.assets.ASSET_DIRS` under the prefix.
     """
-    page: str = build_map(result, options, emerging).get_root().render()
+    page: str = build_map(result, options, emerging, interventions).get_root().render()
     return page
 
 

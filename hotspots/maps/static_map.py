@@ -183,6 +183,7 @@ def focus_png(
     min_width_m: float = 900.0,
     dots: bool = True,
     numbered: Collection[int] | None = None,
+    interventions: gpd.GeoSeries | None = None,
 ) -> bytes:
     """A close-up PNG around ``focus`` (a hotspot or borough shape, EPSG:27700).
 
@@ -199,6 +200,7 @@ def focus_png(
         min_width_m=min_width_m,
         dots=dots,
         numbered=numbered,
+        interventions=interventions,
     )
     return _png(fig, tight=False)
 
@@ -215,6 +217,7 @@ def focus_figure(
     min_width_m: float = 900.0,
     dots: bool = True,
     numbered: Collection[int] | None = None,
+    interventions: gpd.GeoSeries | None = None,
 ) -> Figure:
     """The figure of :func:`focus_png`: a map of ``focus`` filling the whole picture.
 
@@ -226,6 +229,8 @@ def focus_figure(
     ``"hotspot-outline"``), and, when ``dots`` and for exact views only, the located incidents
     as faint dots sized by how many share a location (a disclosure-protected result never
     gets them). ``numbered`` (when given) limits the numbers to those hotspots (a borough's own).
+    ``interventions`` (shapes in EPSG:27700) are outlined in dashed purple over everything (their
+    artist has gid ``"intervention-outline"``).
     """
     fig = Figure(figsize=size_in, dpi=dpi)
     foot = 0.1  # band for the attribution under the map
@@ -247,6 +252,8 @@ def focus_figure(
         in_view = hot[hot.geometry.intersects(view)]
         if len(in_view):
             labels += _hotspot_outlines(ax, in_view, highlight, numbered)
+    if interventions is not None:
+        _intervention_outlines(ax, interventions, view)
     _frame(ax, box, pad_m=0)
     if len(wards):
         labels += _ward_labels(ax, wards, view)
@@ -459,6 +466,17 @@ def _ward_labels(ax: Axes, wards: gpd.GeoDataFrame, view: shapely.Geometry) -> l
         text.set_gid("ward-label")
         texts.append(text)
     return texts
+
+
+INTERVENTION_EDGE = "#6a3d9a"  # ColorBrewer Paired purple, as on the interactive map
+
+
+def _intervention_outlines(ax: Axes, shapes: gpd.GeoSeries, view: shapely.Geometry) -> None:
+    """Recorded interventions in view (EPSG:27700): dashed purple outlines, no fill."""
+    seen = shapes[shapes.intersects(view)]
+    if len(seen):
+        seen.boundary.plot(ax=ax, color=INTERVENTION_EDGE, linewidth=2.0, linestyle=(0, (4, 2)), zorder=6)
+        ax.collections[-1].set_gid("intervention-outline")
 
 
 def _hotspot_outlines(

@@ -29,6 +29,7 @@ from hotspots.geo.analysis import AnalysisParams, AnalysisResult
 from hotspots.maps import MapOptions, render_parts
 from hotspots.maps.compare import ward_change_parts
 from hotspots.maps.fmt import count_text, num
+from hotspots.maps.intervention_layer import months_text
 from hotspots.maps.layers import latlon_bounds
 from hotspots.maps.panel import (
     borough_focus,
@@ -40,6 +41,7 @@ from hotspots.maps.panel import (
 from hotspots.maps.pdf import html_to_pdf
 from hotspots.maps.static_map import focus_png, map_png, monthly_png
 from hotspots.service import Selection
+from hotspots.service_interventions import frame_within
 
 router = APIRouter(tags=["app"])
 APP_LAYERS = ("heat", "significance", "emerging")
@@ -170,7 +172,9 @@ def app_page(
     # The whole page (its links carry the query string) is built once per view and kept gzipped;
     # the view parameters (zoom, centre, chosen hotspot) are the script's, not part of the page.
     page_query = [(k, v) for k, v in request.query_params.multi_items() if k not in VIEW_PARAMS]
+    interventions = service.interventions.frame(within=area.outline)
     variant: tuple[object, ...] = (
+        service.interventions.token(interventions),
         who.disclosure.identity,
         who.role,
         ref,
@@ -181,7 +185,7 @@ def app_page(
     )
 
     def page() -> Body:
-        parts = render_parts(shown, options, emerging)
+        parts = render_parts(shown, options, emerging, interventions)
         context.update(
             boroughs=choices(result.boroughs["borough_name"]) if len(result.boroughs) else [],
             parts=parts,
@@ -330,7 +334,8 @@ def briefing_pdf(
 ) -> Response:
     """The same briefing as a PDF (A4)."""
     document, (version, params) = _briefing(request, service, query, who, hotspot, borough)
-    variant = (who.disclosure.identity, hotspot, borough)
+    token = service.interventions.token(_area_interventions(service, version, params))
+    variant = (who.disclosure.identity, hotspot, borough, token)
     pdf = service.rendered("briefing-pdf", version, params, variant, lambda: html_to_pdf(document))
     name = f"briefing-hotspot-{hotspot}" if hotspot else f"briefing-{_slug(borough or 'area')}"
     return Response(
@@ -595,15 +600,37 @@ def _briefing(
     params = _default_period(params, _months(service.dataset(ref)))
     version, result = service.analyse(ref, params, view=who.disclosure)
     links = (_link_query(request, params), _link_query(request, params, drop=("hotspot", "borough")))
-    variant = (who.disclosure.identity, hotspot, borough, links)
+    interventions = _area_interventions(service, version, params)
+    variant = (who.disclosure.identity, hotspot, borough, links, service.interventions.token(interventions))
     document = service.rendered(
         "briefing",
         version,
         params,
         variant,
-        lambda: _briefing_html(service, result, version, who, hotspot, borough, links),
+        lambda: _briefing_html(service, result, version, who, hotspot, borough, links, interventions),
     )
     return document, (version, params)
+
+
+def _area_interventions(service: Service, version: Selection, params: AnalysisParams) -> Any:
+    """The recorded interventions overlapping the analysis's area (EPSG:27700)."""
+    return service.interventions.frame(within=service.area_of(version, params.area).outline)
+
+
+def _intervention_rows(interventions: Any, focus: Any) -> tuple[list[dict[str, Any]], Any]:
+    """The interventions overlapping ``focus`` (EPSG:27700) as briefing rows, and their shapes."""
+    here = frame_within(interventions, focus)
+    rows = [
+        {
+            "name": r["name"],
+            "type": str(r["type"]).replace("_", " "),
+            "partner": r["partner"] or "",
+            "months": months_text(str(r["start"]), r["end"] if isinstance(r["end"], str) else None),
+            "id": r["id"],
+        }
+        for r in here.drop(columns="geometry").to_dict("records")
+    ]
+    return rows, here.geometry
 
 
 def _briefing_html(
@@ -614,6 +641,7 @@ def _briefing_html(
     hotspot: int | None,
     borough: str | None,
     links: tuple[str, str],
+    interventions: Any = None,
 ) -> str:
     hot = result.hotspots
     meta = result.meta
@@ -637,15 +665,24 @@ def _briefing_html(
         chosen = shown.hotspots
         rows = hotspot_rows(chosen, meta)
         subject = f"{borough}: {len(rows)} of {len(hot)} hotspots touch the borough"
+    # Interventions overlapping the hotspot or borough: listed, and outlined on the maps.
+    iv_rows, iv_shapes = _intervention_rows(interventions, focus) if interventions is not None else ([], None)
     # One hotspot: its street-scale map heads the page. A borough: an overview of the borough
     # (hotspots outlined and numbered, no incident dots), then one page per hotspot, each with
     # its own street-scale map.
     if hotspot is not None:
-        snapshot = focus_png(result, focus, highlight=hotspot)
+        snapshot = focus_png(result, focus, highlight=hotspot, interventions=iv_shapes)
     else:
         own = {int(i) for i in chosen["hotspot_id"]}
         snapshot = focus_png(
-            result, focus, size_in=(7.0, 6.2), pad_m=300, min_width_m=0, dots=False, numbered=own
+            result,
+            focus,
+            size_in=(7.0, 6.2),
+            pad_m=300,
+            min_width_m=0,
+            dots=False,
+            numbered=own,
+            interventions=iv_shapes,
         )
     cards = []
     records = chosen.sort_values("hotspot_id").to_dict("records")
@@ -653,7 +690,11 @@ def _briefing_html(
         monthly = record.get("monthly_counts")
         missing = record.get("missing_months") or ()
         chart = monthly_png(monthly, missing=missing) if isinstance(monthly, dict) and monthly else None
-        street = None if hotspot is not None else focus_png(result, record["geometry"], highlight=row.rank)
+        street = (
+            None
+            if hotspot is not None
+            else focus_png(result, record["geometry"], highlight=row.rank, interventions=iv_shapes)
+        )
         cards.append(
             {
                 "row": row,
@@ -681,6 +722,7 @@ def _briefing_html(
         "suppressed": who.disclosure.protected,
         "k": service.settings.disclosure_k,
         "meta": result.meta,
+        "interventions": iv_rows,
     }
     page: str = templates.get_template("briefing.html").render(context)
     return page

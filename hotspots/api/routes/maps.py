@@ -60,8 +60,19 @@ def map_hotspots(
         heat="heat" in wanted,
         significance="significance" in wanted,
     )
-    variant = (who.disclosure.identity, measure, tuple(sorted(wanted)), options.static_prefix)
+    interventions = service.interventions.frame(within=service.area_of(version, params.area).outline)
+    variant = (
+        service.interventions.token(interventions),
+        who.disclosure.identity,
+        measure,
+        tuple(sorted(wanted)),
+        options.static_prefix,
+    )
     body = service.rendered(
-        "map-page", version, params, variant, lambda: Body.of(render_page(result, options, emerging))
+        "map-page",
+        version,
+        params,
+        variant,
+        lambda: Body.of(render_page(result, options, emerging, interventions)),
     )
     return body_response(request, body, "text/html; charset=utf-8")
