@@ -25,7 +25,11 @@ from hotspots.api.routes.interventions import record_from
 from hotspots.api.routes.uploads import read_form, read_upload
 from hotspots.api.templating import templates
 from hotspots.errors import Forbidden, HotspotError, Unauthorized
+from hotspots.geo.outputs.export import rfc7946_geometry
 from hotspots.geo.stats import interventions as iv
+from hotspots.maps import MapOptions
+from hotspots.maps.assets import LEAFLET_CSS, LEAFLET_JS, asset_url
+from hotspots.maps.style import tile_source
 from hotspots.service import HotspotService
 from hotspots.service_interventions import EvaluationParams
 
@@ -33,6 +37,8 @@ router = APIRouter(tags=["app"])
 PAGE = "/app/interventions"
 RECORDERS = frozenset({"police", "council", "admin"})
 SESSION_S = 12 * 3600
+DRAW_SIMPLIFY_M = 20.0
+"""Simplification of the area outline drawn under the polygon drawing map, metres (EPSG:27700)."""
 
 
 def _context(request: Request, service: HotspotService, who: Principal) -> dict[str, Any]:
@@ -50,6 +56,28 @@ def _context(request: Request, service: HotspotService, who: Principal) -> dict[
         "opened": None,
         "form": {},
         "datasets": sorted({v.name for v in service.store.list_datasets()}),
+        "draw": _draw(request, service) if who.role in RECORDERS else None,
+    }
+
+
+def _draw(request: Request, service: HotspotService) -> dict[str, Any]:
+    """What the page's polygon drawing map needs: Leaflet from our own static path, the base map
+    (or none), and the default area's outline (WGS84) and bounds to draw on."""
+    prefix = str(request.app.state.static_prefix)
+    options = MapOptions(tiles=service.settings.tiles, tiles_attribution=service.settings.tiles_attribution)
+    tiles, attribution = tile_source(options)
+    area = service.area(None)
+    outline = iv.to_wgs84(area.outline.simplify(DRAW_SIMPLIFY_M))
+    west, south, east, north = outline.bounds
+    return {
+        "leaflet_js": asset_url(prefix, LEAFLET_JS),
+        "leaflet_css": asset_url(prefix, LEAFLET_CSS),
+        "config": {
+            "tiles": tiles,
+            "attribution": attribution,
+            "outline": rfc7946_geometry(outline),
+            "bounds": [[round(south, 6), round(west, 6)], [round(north, 6), round(east, 6)]],
+        },
     }
 
 
@@ -151,6 +179,7 @@ async def record_from_page(request: Request, service: Service) -> Response:
             viewer = Principal("anonymous", "viewer", service.disclosure_for("viewer"))
             context = _context(request, service, viewer)
             context["may_record"] = True
+            context["draw"] = _draw(request, service)
             context["error"] = exc.message
             context["form"] = {k: v for k, v in fields.items() if isinstance(v, str) and len(v) < 2000}
             return _page(request, context, status_for(exc))
