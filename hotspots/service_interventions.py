@@ -245,11 +245,10 @@ class InterventionOps:
         columns = ["id", "name", "type", "partner", "start", "end", "geometry"]
         return gpd.GeoDataFrame(pd.DataFrame(rows, columns=columns), geometry="geometry", crs=BNG)
 
-    @staticmethod
-    def token(frame: gpd.GeoDataFrame) -> str:
-        """A short digest of the interventions in ``frame`` (records never change, only come and go):
-        pages that draw them key their cache on it."""
-        ids = ",".join(sorted(str(i) for i in frame["id"]))
+    def token(self) -> str:
+        """A short digest of the recorded interventions' ids (a record never changes, it only comes
+        and goes): pages that draw them key their cache on it. Reads no geometry."""
+        ids = ",".join(sorted(self.register.ids()))
         return hashlib.blake2b(ids.encode(), digest_size=8).hexdigest()
 
     def feature_collection(self, records: Sequence[Intervention] | None = None) -> dict[str, Any]:

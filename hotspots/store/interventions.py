@@ -141,6 +141,11 @@ class InterventionRegister:
             query = select(InterventionRow).order_by(InterventionRow.start.desc(), InterventionRow.name)
             return [_record(r) for r in session.scalars(query.limit(MAX_INTERVENTIONS))]
 
+    def ids(self) -> list[str]:
+        """The ids of every intervention (no geometry read)."""
+        with Session(self.engine) as session:
+            return list(session.scalars(select(InterventionRow.id).limit(MAX_INTERVENTIONS)))
+
     def delete(self, ident: str) -> Intervention:
         record = self.get(ident)
         with Session(self.engine) as session, session.begin():

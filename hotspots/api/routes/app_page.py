@@ -172,9 +172,8 @@ def app_page(
     # The whole page (its links carry the query string) is built once per view and kept gzipped;
     # the view parameters (zoom, centre, chosen hotspot) are the script's, not part of the page.
     page_query = [(k, v) for k, v in request.query_params.multi_items() if k not in VIEW_PARAMS]
-    interventions = service.interventions.frame(within=area.outline)
     variant: tuple[object, ...] = (
-        service.interventions.token(interventions),
+        service.interventions.token(),
         who.disclosure.identity,
         who.role,
         ref,
@@ -185,6 +184,7 @@ def app_page(
     )
 
     def page() -> Body:
+        interventions = service.interventions.frame(within=area.outline)
         parts = render_parts(shown, options, emerging, interventions)
         context.update(
             boroughs=choices(result.boroughs["borough_name"]) if len(result.boroughs) else [],
@@ -334,8 +334,7 @@ def briefing_pdf(
 ) -> Response:
     """The same briefing as a PDF (A4)."""
     document, (version, params) = _briefing(request, service, query, who, hotspot, borough)
-    token = service.interventions.token(_area_interventions(service, version, params))
-    variant = (who.disclosure.identity, hotspot, borough, token)
+    variant = (who.disclosure.identity, hotspot, borough, service.interventions.token())
     pdf = service.rendered("briefing-pdf", version, params, variant, lambda: html_to_pdf(document))
     name = f"briefing-hotspot-{hotspot}" if hotspot else f"briefing-{_slug(borough or 'area')}"
     return Response(
@@ -600,14 +599,22 @@ def _briefing(
     params = _default_period(params, _months(service.dataset(ref)))
     version, result = service.analyse(ref, params, view=who.disclosure)
     links = (_link_query(request, params), _link_query(request, params, drop=("hotspot", "borough")))
-    interventions = _area_interventions(service, version, params)
-    variant = (who.disclosure.identity, hotspot, borough, links, service.interventions.token(interventions))
+    variant = (who.disclosure.identity, hotspot, borough, links, service.interventions.token())
     document = service.rendered(
         "briefing",
         version,
         params,
         variant,
-        lambda: _briefing_html(service, result, version, who, hotspot, borough, links, interventions),
+        lambda: _briefing_html(
+            service,
+            result,
+            version,
+            who,
+            hotspot,
+            borough,
+            links,
+            _area_interventions(service, version, params),
+        ),
     )
     return document, (version, params)
 

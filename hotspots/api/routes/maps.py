@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
+import geopandas as gpd
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
@@ -11,7 +12,9 @@ from hotspots.api.auth import Viewer
 from hotspots.api.bodies import Body, body_response
 from hotspots.api.deps import AnalysisQuery, Service
 from hotspots.errors import InvalidInput
+from hotspots.geo.analysis import AnalysisParams
 from hotspots.maps import MapOptions, render_page
+from hotspots.service import HotspotService, Selection
 
 router = APIRouter(tags=["maps"])
 MAP_LAYERS = ("heat", "significance", "emerging")
@@ -60,9 +63,8 @@ def map_hotspots(
         heat="heat" in wanted,
         significance="significance" in wanted,
     )
-    interventions = service.interventions.frame(within=service.area_of(version, params.area).outline)
     variant = (
-        service.interventions.token(interventions),
+        service.interventions.token(),
         who.disclosure.identity,
         measure,
         tuple(sorted(wanted)),
@@ -73,6 +75,11 @@ def map_hotspots(
         version,
         params,
         variant,
-        lambda: Body.of(render_page(result, options, emerging, interventions)),
+        lambda: Body.of(render_page(result, options, emerging, _interventions(service, version, params))),
     )
     return body_response(request, body, "text/html; charset=utf-8")
+
+
+def _interventions(service: HotspotService, version: Selection, params: AnalysisParams) -> gpd.GeoDataFrame:
+    """The recorded interventions overlapping the analysis's area (EPSG:27700), for the map."""
+    return service.interventions.frame(within=service.area_of(version, params.area).outline)
