@@ -8,10 +8,13 @@ and size, each measured in its own process) and prints a compact table and draws
 
 from __future__ import annotations
 
+import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+STAGES = ("read", "join", "dbscan", "hotspots")
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,8 @@ class GrowthPoint:
     seconds: float
     peak_mb: float  # peak RSS of the size's own process
     base_mb: float  # RSS of that process before reading (interpreter and libraries)
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage (:data:`STAGES`)
+    stage_mb: dict[str, float] = field(default_factory=dict)  # peak RSS after each stage
 
 
 def growth_table(points: list[GrowthPoint]) -> list[str]:
@@ -42,22 +47,40 @@ def growth_table(points: list[GrowthPoint]) -> list[str]:
     return [head, rule, *rows, *_slopes(points)]
 
 
-def _slopes(points: list[GrowthPoint]) -> list[str]:
-    """Growth exponents between the two largest sizes of each kind (1.0 = linear)."""
-    import math
+def _exponent(n0: int, v0: float, n1: int, v1: float) -> float:
+    """The power of n between two sizes: 1.0 grows linearly, 2.0 quadratically."""
+    return math.log(max(v1, 1e-6) / max(v0, 1e-6)) / math.log(n1 / n0)
 
+
+def _slopes(points: list[GrowthPoint]) -> list[str]:
+    """Growth exponents between the two largest sizes of each kind (1.0 = linear), in total and
+    per stage, and which stage would dominate at ten times the largest size."""
     notes = []
     for mode in sorted({p.mode for p in points}):
         ps = sorted((p for p in points if p.mode == mode), key=lambda p: p.incidents)
-        if len(ps) >= 2:
-            a, b = ps[-2], ps[-1]
-            k = math.log(b.incidents / a.incidents)
-            t = math.log(b.seconds / a.seconds) / k
-            mem = math.log(max(b.peak_mb - b.base_mb, 1) / max(a.peak_mb - a.base_mb, 1)) / k
-            notes.append(
-                f"{mode}, {a.incidents:,} -> {b.incidents:,}: time grows as n^{t:.2f}, "
-                f"memory above the interpreter's as n^{mem:.2f}"
-            )
+        if len(ps) < 2:
+            continue
+        a, b = ps[-2], ps[-1]
+        t = _exponent(a.incidents, a.seconds, b.incidents, b.seconds)
+        mem = _exponent(a.incidents, a.peak_mb - a.base_mb, b.incidents, b.peak_mb - b.base_mb)
+        notes.append(
+            f"{mode}, {a.incidents:,} -> {b.incidents:,}: time grows as n^{t:.2f}, "
+            f"memory above the interpreter's as n^{mem:.2f}"
+        )
+        stages = [s for s in STAGES if s in a.stages and s in b.stages]
+        if not stages:
+            continue
+        per = {s: _exponent(a.incidents, a.stages[s], b.incidents, b.stages[s]) for s in stages}
+        notes.append(
+            f"{mode}, per stage: "
+            + ", ".join(f"{s} n^{per[s]:.2f} ({b.stages[s]:.1f} s at {_short(b.incidents)})" for s in stages)
+        )
+        ahead = {s: b.stages[s] * 10 ** per[s] for s in stages}
+        top = max(ahead, key=lambda s: ahead[s])
+        notes.append(
+            f"{mode}, at {_short(b.incidents * 10)} (extrapolated): {top} would take about "
+            f"{ahead[top]:,.0f} s of {sum(ahead.values()):,.0f} s"
+        )
     return ["", *(f"- {n}" for n in notes)] if notes else []
 
 
@@ -69,7 +92,7 @@ def growth_figure(points: list[GrowthPoint], path: Path) -> None:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
+    fig, (ax_t, ax_s, ax_m) = plt.subplots(1, 3, figsize=(14, 4.4), constrained_layout=True)
     styles = {"snapped": ("#1f78b4", "o", "snapped (police.uk)"), "unsnapped": ("#e31a1c", "s", "unsnapped")}
     for mode in sorted({p.mode for p in points}):
         ps = sorted((p for p in points if p.mode == mode), key=lambda p: p.incidents)
@@ -77,9 +100,26 @@ def growth_figure(points: list[GrowthPoint], path: Path) -> None:
         n = [p.incidents for p in ps]
         ax_t.plot(n, [p.seconds for p in ps], marker=marker, color=colour, label=label)
         ax_m.plot(n, [p.peak_mb for p in ps], marker=marker, color=colour, label=label)
+    snapped = sorted((p for p in points if p.mode == "snapped" and p.stages), key=lambda p: p.incidents)
+    stage_colours = {"read": "#1b9e77", "join": "#d95f02", "dbscan": "#7570b3", "hotspots": "#e7298a"}
+    for stage in STAGES:
+        ps = [p for p in snapped if stage in p.stages]
+        if ps:
+            ax_s.plot(
+                [p.incidents for p in ps],
+                [max(p.stages[stage], 1e-3) for p in ps],
+                marker="o",
+                color=stage_colours[stage],
+                label=stage,
+            )
     sizes = sorted({p.incidents for p in points})
     plain = FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}")
-    for ax, title, unit in ((ax_t, "End-to-end time", "seconds"), (ax_m, "Peak memory (RSS)", "MB")):
+    panels = (
+        (ax_t, "End-to-end time", "seconds"),
+        (ax_s, "Time per stage (snapped)", "seconds"),
+        (ax_m, "Peak memory (RSS)", "MB"),
+    )
+    for ax, title, unit in panels:
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xticks(sizes, [_short(n) for n in sizes])

@@ -54,7 +54,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from growth import GrowthPoint, growth_figure, growth_table  # noqa: E402
+from growth import STAGES, GrowthPoint, growth_figure, growth_table  # noqa: E402
 from synthetic import generate, parse_size, size_label  # noqa: E402
 
 CACHE = HERE / ".cache"
@@ -397,7 +397,17 @@ def synthetic_section(sizes: list[int], repeats: int, quick: bool, report: list[
         total = sum(v[0] for v in best.values())
         peaks = [max(r[s][1] for r in res["runs"][:1]) for s in ("read", "join", "dbscan", "hotspots")]
         target = _target(mode, size, total, max(peaks))
-        growth.append(GrowthPoint(mode, res["incidents"], total, max(peaks), res["base_mb"]))
+        growth.append(
+            GrowthPoint(
+                mode,
+                res["incidents"],
+                total,
+                max(peaks),
+                res["base_mb"],
+                stages={s: best[s][0] for s in STAGES},
+                stage_mb=dict(zip(STAGES, peaks, strict=True)),
+            )
+        )
         print(
             f"{label:18} {best['read'][0]:6.2f}s {best['join'][0]:6.2f}s {best['dbscan'][0]:6.2f}s "
             f"{best['hotspots'][0]:7.2f}s {total:6.2f}s {max(peaks):7.0f}MB  {target}"
