@@ -62,11 +62,14 @@ def _slopes(points: list[GrowthPoint]) -> list[str]:
             continue
         a, b = ps[-2], ps[-1]
         t = _exponent(a.incidents, a.seconds, b.incidents, b.seconds)
-        mem = _exponent(a.incidents, a.peak_mb - a.base_mb, b.incidents, b.peak_mb - b.base_mb)
-        notes.append(
-            f"{mode}, {a.incidents:,} -> {b.incidents:,}: time grows as n^{t:.2f}, "
-            f"memory above the interpreter's as n^{mem:.2f}"
+        above = (a.peak_mb - a.base_mb, b.peak_mb - b.base_mb)
+        slope = _exponent(a.incidents, above[0], b.incidents, above[1])
+        memory = (
+            f"memory above the interpreter's as n^{slope:.2f}"
+            if min(above) >= 100  # below that, the interpreter's own allocations dominate the ratio
+            else f"memory stays within {max(above):,.0f} MB of the interpreter's"
         )
+        notes.append(f"{mode}, {a.incidents:,} -> {b.incidents:,}: time grows as n^{t:.2f}, {memory}")
         stages = [s for s in STAGES if s in a.stages and s in b.stages]
         if not stages:
             continue
