@@ -57,7 +57,7 @@ def _settle_for_serving() -> None:
     More worker threads (:data:`WORKER_THREADS`), and every object alive after start-up
     (modules, boundary sets, the seeded datasets) moved out of the garbage collector's view
     (``gc.freeze``): a full collection then walks only what requests created, not the whole
-    interpreter (about 30x shorter on the sample), which is what made the slowest 1% of cached
+    interpreter (15x to 30x shorter serving the sample), which is what made the slowest 1% of cached
     requests several times slower than the rest. (A shorter interpreter-lock switch interval
     was tried: it made cached requests cost more CPU while analyses ran, not less.)
     """
