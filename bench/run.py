@@ -301,15 +301,21 @@ def worker_dbscan(size: int, mode: str, repeats: int, sklearn_raw: bool) -> dict
         len(x), float(shipped_boundary_sets()["wards-2018"].outline.area), EPS_M
     )
     out: dict[str, Any] = {"size": size, "mode": mode, "min_samples": min_samples}
-    t, ours = best_of(lambda: weighted_dbscan(x, y, EPS_M, min_samples), repeats)
-    out["ours"] = t
-    out["clusters"] = int(ours.max() + 1)
     lib = _dbscan_library()
+    # ours and the library take turns, so a busy spell on the machine slows both alike
+    t_ours, t_lib = float("inf"), float("inf")
+    for _ in range(repeats):
+        t, ours = best_of(lambda: weighted_dbscan(x, y, EPS_M, min_samples), 1)
+        t_ours = min(t_ours, t)
+        if lib is not None:
+            t, (lib_labels, _) = best_of(lambda: lib(xy, eps=EPS_M, min_samples=min_samples), 1)
+            t_lib = min(t_lib, t)
+    out["ours"] = t_ours
+    out["clusters"] = int(ours.max() + 1)
     if lib is None:
         out["library"] = None
     else:
-        t, (lib_labels, _) = best_of(lambda: lib(xy, eps=EPS_M, min_samples=min_samples), repeats)
-        out["library"] = t
+        out["library"] = t_lib
         out["library_same_noise"] = bool(np.array_equal(ours < 0, np.asarray(lib_labels) < 0))
         out["library_ari"] = float(adjusted_rand_score(ours, lib_labels))
     if sklearn_raw:
@@ -461,7 +467,10 @@ def synthetic_section(sizes: list[int], repeats: int, quick: bool, report: list[
         if lib is None:
             notes.append("dbscan (PyPI) not installed: skipped")
         else:
-            notes.append(f"same noise as library: {res['library_same_noise']}")
+            notes.append(
+                f"same noise as library: {res['library_same_noise']}, "
+                f"adjusted Rand index {res['library_ari']:.4f}"
+            )
         if sk_t is None:
             notes.append("sklearn on raw points skipped (too slow / too much memory at this size)")
         else:
@@ -478,7 +487,7 @@ def synthetic_section(sizes: list[int], repeats: int, quick: bool, report: list[
         "",
         "Ours: `weighted_dbscan` (distinct locations weighted by counts, grid algorithm, identical labels "
         "to scikit-learn). Library: `dbscan` from PyPI on the raw points. Ratio ours/library: "
-        "target <= 2. scikit-learn: plain `DBSCAN` on raw points; ratio sklearn/ours.",
+        "target <= 1.2 (issue #16). scikit-learn: plain `DBSCAN` on raw points; ratio sklearn/ours.",
         "",
         "| data | ours | dbscan (PyPI) | ours / lib | sklearn raw | sklearn / ours | clusters | notes |",
         "|---|---:|---:|---:|---:|---:|---:|---|",
@@ -525,7 +534,7 @@ def _target(mode: str, size: int, total: float, peak: float) -> str:
     if mode == "snapped" and size == 10_000_000:
         return f"< 30 s and < 4 GB: {'met' if total < 30 and peak < 4096 else 'MISSED'}"
     if mode == "unsnapped" and size == 1_000_000:
-        return f"< 5 s and < 2 GB: {'met' if total < 5 and peak < 2048 else 'MISSED'}"
+        return f"< 3 s and < 1 GB: {'met' if total < 3 and peak < 1024 else 'MISSED'}"
     return ""
 
 

@@ -10,8 +10,8 @@ from sklearn.cluster import DBSCAN
 from sklearn.metrics import adjusted_rand_score
 
 from hotspots.errors import InvalidInput
+from hotspots.geo.clusters.bounds import FineGrid
 from hotspots.geo.clusters.dbscan import (
-    _fine_bounds,
     attach_border_points,
     canonical_labels,
     default_min_samples,
@@ -113,9 +113,8 @@ def test_fine_bounds_hold_the_exact_neighbourhood_weight() -> None:
         x, y = xy[:, 0], xy[:, 1]
         weight = rng.integers(1, 4, len(x)).astype(float)
         rows = np.arange(len(x))
-        bounds = _fine_bounds(x, y, weight, rows, eps)
-        assert bounds is not None
-        lower, upper = bounds
+        grid = FineGrid.build(x, y, weight, eps)
+        assert grid is not None
         pairs = cKDTree(xy).query_ball_point(xy, eps * (1 + 1e-12))
         exact = np.array(
             [
@@ -123,5 +122,87 @@ def test_fine_bounds_hold_the_exact_neighbourhood_weight() -> None:
                 for i, p in enumerate(pairs)
             ]
         )
+        lower, upper = grid.point_bounds(x, y, rows)
         assert (lower <= exact).all() and (exact <= upper).all()
         assert np.mean(upper - lower) < 0.5 * np.mean(exact)  # and they are tight enough to help
+        cell_lower, cell_upper = grid.cell_bounds(rows)  # looser: the same for a whole cell
+        assert (cell_lower <= exact).all() and (exact <= cell_upper).all()
+        assert np.mean(cell_upper - cell_lower) < np.mean(exact)
+
+
+def _unsnapped(seed: int, n: int = 6000) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (unsnapped) coordinates: Gaussian clusters of several sizes over a uniform background."""
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform([540000.0, 182000.0], [548000.0, 188000.0], (12, 2))
+    spread = rng.uniform(20.0, 120.0, 12)
+    pick = rng.integers(0, 12, n)
+    clustered = centres[pick] + rng.normal(0.0, 1.0, (n, 2)) * spread[pick, None]
+    background = rng.uniform([539000.0, 181000.0], [549000.0, 189000.0], (n // 2, 2))
+    xy = np.concatenate([clustered, background])
+    return xy[:, 0].copy(), xy[:, 1].copy()
+
+
+def weighted_reference(
+    x: np.ndarray, y: np.ndarray, eps: float, min_samples: int, weights: np.ndarray | None
+) -> np.ndarray:
+    """scikit-learn's DBSCAN (with ``sample_weight``), the order-free border rule, canonical numbers."""
+    xy = np.column_stack([x, y])
+    w = np.ones(len(x)) if weights is None else weights
+    model = DBSCAN(eps=eps, min_samples=min_samples).fit(xy, sample_weight=w)
+    labels = attach_border_points(xy, model.labels_, model.core_sample_indices_)
+    return canonical_labels(labels, w, x, y)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_identical_to_sklearn_on_unsnapped_points(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exact coordinates go through the fine-grid bounds and still give scikit-learn's labels."""
+    x, y = _unsnapped(seed)
+    settled = []
+    cell_bounds = FineGrid.cell_bounds
+
+    def spy(self: FineGrid, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        settled.append(len(rows))
+        return cell_bounds(self, rows)
+
+    monkeypatch.setattr(FineGrid, "cell_bounds", spy)
+    rng = np.random.default_rng(seed)
+    weights = rng.integers(1, 4, len(x)).astype(float)
+    cases: list[tuple[float, int, np.ndarray | None]] = [
+        (100.0, 40, None),
+        (60.0, 12, None),
+        (100.0, 90, weights),  # weighted points (harm, repeat victims): weights count to min_samples
+        (80.0, 1, None),  # every point is core
+        (80.0, 2, None),  # two incidents within eps make a cluster
+        (100.0, 100_000, None),  # nothing reaches it: all noise
+    ]
+    for eps, min_samples, w in cases:
+        ours = weighted_dbscan(x, y, eps, min_samples, weights=w)
+        assert np.array_equal(ours, weighted_reference(x, y, eps, min_samples, w)), (seed, eps, min_samples)
+    assert weighted_dbscan(x, y, 100.0, 40).max() >= 5  # the planted clusters are found
+    assert settled  # the fine-grid bounds were used
+
+
+def test_min_samples_exactly_reached() -> None:
+    """A point with exactly ``min_samples`` incidents within eps (itself included, at exactly eps) is core."""
+    rng = np.random.default_rng(3)
+    # background points far apart, plus one point with 9 others at exactly 50 m (3-4-5 triangles)
+    x = list(rng.uniform(0, 100_000, 100))
+    y = list(rng.uniform(200_000, 300_000, 100))
+    offsets = [
+        (30, 40),
+        (40, 30),
+        (-30, 40),
+        (-40, 30),
+        (30, -40),
+        (40, -30),
+        (-30, -40),
+        (-40, -30),
+        (50, 0),
+    ]
+    x += [500.0] + [500.0 + dx for dx, _ in offsets]
+    y += [500.0] + [500.0 + dy for _, dy in offsets]
+    xa, ya = np.array(x), np.array(y)
+    labels = weighted_dbscan(xa, ya, 50.0, 10)
+    assert (labels[100:] == 0).all() and (labels[:100] == -1).all()
+    assert (weighted_dbscan(xa, ya, 50.0, 11) == -1).all()
+    assert np.array_equal(labels, weighted_reference(xa, ya, 50.0, 10, None))

@@ -10,6 +10,7 @@ included, number at least ``min_samples``), and is much faster.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -18,6 +19,7 @@ from scipy.spatial import cKDTree
 from sklearn.cluster import DBSCAN
 
 from hotspots.errors import InvalidInput
+from hotspots.geo.clusters.bounds import FineGrid
 from hotspots.geo.clusters.locations import Locations
 
 DEFAULT_EPS_M = 100.0
@@ -127,8 +129,10 @@ def grid_dbscan(
     5 x 5 cells around its own. Then:
 
     * core points: a cell whose own weight reaches ``min_samples`` makes all its points
-      core; a point whose 25 cells weigh less cannot be core; only the points in between
-      are counted exactly (k-d tree);
+      core; a point whose 25 cells weigh less cannot be core; the points in between are
+      settled by bounds from a grid of cells an eighth of ``eps`` wide
+      (:class:`~hotspots.geo.clusters.bounds.FineGrid`: first per cell, then per point),
+      and only those the bounds leave open are counted exactly (k-d tree);
     * clusters: the core points of a cell are all connected; two cells' core points are
       connected when one pair of them are neighbours, which is settled by a representative
       pair, by the cells' extents, or, only between cells not yet connected another way,
@@ -169,14 +173,22 @@ def grid_dbscan(
     core = cell_weight[point_cell] >= min_samples
     unsure = np.flatnonzero(~core & (nb_weight.sum(axis=1)[point_cell] >= min_samples))
     if len(unsure):
-        # Per point: cells wholly within eps count in full, cells wholly beyond not at all.
-        lower, upper = _point_bounds(x, y, unsure, point_cell, ix, iy, x0, y0, side, eps, nb_weight)
-        core[unsure[lower >= min_samples]] = True
-        exact = unsure[(lower < min_samples) & (upper >= min_samples)]
-        fine = _fine_bounds(x, y, weight, exact, eps) if len(exact) else None
-        if fine is not None:  # the same bounds from cells an eighth of eps wide
-            core[exact[fine[0] >= min_samples]] = True
-            exact = exact[(fine[0] < min_samples) & (fine[1] >= min_samples)]
+        # Bounds settle most points: cells wholly within eps count in full, cells wholly
+        # beyond not at all; from cells an eighth of eps wide (per cell, then per point), or,
+        # where that grid would be too large, from the 25 cells around each point.
+        fine = FineGrid.build(x, y, weight, eps)
+        stages: list[Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]] = (
+            [fine.cell_bounds, lambda rows: fine.point_bounds(x, y, rows)]
+            if fine is not None
+            else [lambda rows: _point_bounds(x, y, rows, point_cell, ix, iy, x0, y0, side, eps, nb_weight)]
+        )
+        exact = unsure
+        for bounds in stages:
+            lower, upper = bounds(exact)
+            core[exact[lower >= min_samples]] = True
+            exact = exact[(lower < min_samples) & (upper >= min_samples)]
+            if not len(exact):
+                break
         if len(exact):
             if np.mean(weight != 1) < 0.1:  # (nearly) one point per incident: k-d tree counts
                 total = _neighbourhood_weight(x, y, weight, exact, eps)
@@ -293,75 +305,6 @@ def _point_bounds(
             lower += np.where(far_x * far_x + far_y * far_y <= inner, wk, 0.0)
             upper += np.where(near_x * near_x + near_y * near_y <= outer, wk, 0.0)
             k += 1
-    return lower, upper
-
-
-FINE_CELLS_PER_EPS = 8
-"""Cells per ``eps`` of the grid behind :func:`_fine_bounds`."""
-
-FINE_MAX_CELLS = 1 << 24
-"""Largest grid :func:`_fine_bounds` builds (beyond it, the points are counted exactly)."""
-
-
-def _fine_bounds(
-    x: np.ndarray, y: np.ndarray, weight: np.ndarray, rows: np.ndarray, eps: float
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """Lower and upper bounds on the weight within ``eps`` of each point in ``rows``.
-
-    The points' weights are summed in square cells ``eps / FINE_CELLS_PER_EPS`` wide (same
-    units as ``x``, ``y``: metres in EPSG:27700). Column by column of cells, the cells wholly
-    within ``eps`` of a point (lower bound) and those that come within ``eps`` of it (upper
-    bound) form one run of rows each, summed from per-column running totals. Cells are taken
-    a micrometre larger than they are, so rounding can only loosen the bounds. ``None`` when
-    the grid would be too large.
-    """
-    h = eps / FINE_CELLS_PER_EPS
-    x0, y0 = float(x.min()), float(y.min())
-    nx = int((float(x.max()) - x0) // h) + 1
-    ny = int((float(y.max()) - y0) // h) + 1
-    if nx * ny > FINE_MAX_CELLS:
-        return None
-    ci = np.minimum(((x - x0) // h).astype(np.int64), nx - 1)
-    cj = np.minimum(((y - y0) // h).astype(np.int64), ny - 1)
-    totals = np.zeros((nx, ny + 1))
-    totals[:, 1:] = np.cumsum(
-        np.bincount(ci * ny + cj, weights=weight, minlength=nx * ny).reshape(nx, ny), axis=1
-    )
-    px, py = x[rows], y[rows]
-    pci = ci[rows]
-    slack = 1e-6
-    inner, outer = (eps * eps) * (1 - 1e-9), (eps * eps) * (1 + 1e-9)
-    lower = np.zeros(len(rows))
-    upper = np.zeros(len(rows))
-
-    def run_sum(col: np.ndarray, lo: np.ndarray, hi: np.ndarray, ok: np.ndarray) -> np.ndarray:
-        """Sum of cells ``lo..hi`` (inclusive, clipped to the grid) of column ``col`` where ``ok``."""
-        lo = np.clip(lo, 0, ny)
-        hi = np.clip(hi + 1, 0, ny)
-        ok = ok & (hi > lo)
-        c = np.where(ok, col, 0)
-        return np.where(ok, totals[c, np.where(ok, hi, 0)] - totals[c, np.where(ok, lo, 0)], 0.0)
-
-    reach = math.ceil(eps / h) + 1
-    for di in range(-reach, reach + 1):
-        col = pci + di
-        valid = (col >= 0) & (col < nx)
-        left = x0 + col * h - slack
-        right = x0 + (col + 1) * h + slack
-        far_x = np.maximum(np.abs(px - left), np.abs(right - px))
-        near_x = np.maximum(np.maximum(left - px, px - right), 0.0)
-        # wholly within eps: every corner of the (enlarged) cell within eps
-        r_in = np.sqrt(np.maximum(inner - far_x * far_x, 0.0))
-        has_in = valid & (far_x * far_x <= inner)
-        lo_in = np.ceil((py - r_in - y0 + slack) / h).astype(np.int64)
-        hi_in = np.floor((py + r_in - y0 - slack) / h).astype(np.int64) - 1
-        lower += run_sum(col, lo_in, hi_in, has_in)
-        # within eps somewhere: the nearest point of the (enlarged) cell within eps
-        r_out = np.sqrt(np.maximum(outer - near_x * near_x, 0.0))
-        has_out = valid & (near_x * near_x <= outer)
-        lo_out = np.floor((py - r_out - y0 - slack) / h).astype(np.int64) - 1
-        hi_out = np.ceil((py + r_out - y0 + slack) / h).astype(np.int64)
-        upper += run_sum(col, lo_out, hi_out, has_out)
     return lower, upper
 
 
