@@ -104,3 +104,23 @@ def test_a_bad_evaluation_is_shown_in_the_page(app_keys: Any) -> None:
     police = _browser(app, keys["police"])
     r = police.get("/app/interventions", params={"open": "0" * 32})
     assert r.status_code == 404 and 'id="hs-error"' in r.text
+
+
+def test_the_drawing_map_shows_the_area_asked_for(app_keys: Any) -> None:
+    """``?area=`` puts the drawing map on that area (here Basildon, in Essex), not the default's;
+    an unknown area is a clear error on the page."""
+    app, keys = app_keys
+    app.state.service.add_area("basildon-draw", districts=["Basildon"])
+    police = _browser(app, keys["police"])
+
+    def bounds(html: str) -> list[list[float]]:
+        found = re.search(r'"bounds":\s*(\[\[[^\]]+\],\s*\[[^\]]+\]\])', html)
+        assert found, "no drawing map bounds on the page"
+        return json.loads(found.group(1))
+
+    (south, west), (north, east) = bounds(police.get("/app/interventions?area=basildon-draw").text)
+    assert 51.5 < south < north < 51.7 and 0.35 < west < east < 0.6  # Basildon, about 0.4-0.55 E
+    (d_south, d_west), _ = bounds(police.get("/app/interventions").text)
+    assert d_west < 0.2  # the default (east London) area lies further west
+    missing = police.get("/app/interventions?area=nowhere-at-all")
+    assert missing.status_code == 404 and "nowhere-at-all" in missing.text

@@ -41,7 +41,9 @@ DRAW_SIMPLIFY_M = 20.0
 """Simplification of the area outline drawn under the polygon drawing map, metres (EPSG:27700)."""
 
 
-def _context(request: Request, service: HotspotService, who: Principal) -> dict[str, Any]:
+def _context(
+    request: Request, service: HotspotService, who: Principal, area: str | None = None
+) -> dict[str, Any]:
     token = page_token(request)
     return {
         "interventions": [r.describe() for r in service.interventions.all()],
@@ -56,17 +58,18 @@ def _context(request: Request, service: HotspotService, who: Principal) -> dict[
         "opened": None,
         "form": {},
         "datasets": sorted({v.name for v in service.store.list_datasets()}),
-        "draw": _draw(request, service) if who.role in RECORDERS else None,
+        "draw": _draw(request, service, area) if who.role in RECORDERS else None,
     }
 
 
-def _draw(request: Request, service: HotspotService) -> dict[str, Any]:
+def _draw(request: Request, service: HotspotService, area_name: str | None = None) -> dict[str, Any]:
     """What the page's polygon drawing map needs: Leaflet from our own static path, the base map
-    (or none), and the default area's outline (WGS84) and bounds to draw on."""
+    (or none), and the outline (WGS84) and bounds of the area to draw on (``area_name``, or the
+    default area)."""
     prefix = str(request.app.state.static_prefix)
     options = MapOptions(tiles=service.settings.tiles, tiles_attribution=service.settings.tiles_attribution)
     tiles, attribution = tile_source(options)
-    area = service.area(None)
+    area = service.area(area_name)
     outline = iv.to_wgs84(area.outline.simplify(DRAW_SIMPLIFY_M))
     west, south, east, north = outline.bounds
     return {
@@ -101,9 +104,18 @@ def interventions_page(
     buffer_m: Annotated[float, Query(ge=iv.MIN_BUFFER_M, le=iv.MAX_BUFFER_M)] = iv.DEFAULT_BUFFER_M,
     before_months: Annotated[int | None, Query(ge=1, le=iv.MAX_BEFORE_MONTHS)] = None,
     scale_control: Annotated[bool, Query(description="WDD with the control scaled (default: plain)")] = False,
+    area: Annotated[
+        str | None,
+        Query(max_length=64, description="Area whose outline the drawing map shows (default area)"),
+    ] = None,
 ) -> HTMLResponse:
     """Interventions: the list, a form to record one (police, council), and an opened evaluation."""
-    context = _context(request, service, who)
+    try:
+        context = _context(request, service, who, area)
+    except HotspotError as exc:
+        context = _context(request, service, who)
+        context["error"] = exc.message
+        return _page(request, context, status_for(exc))
     if open_id is None:
         return _page(request, context)
     params = EvaluationParams(
