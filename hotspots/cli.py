@@ -1121,7 +1121,7 @@ def serve_cmd(
     settings = Settings()
     host = host or settings.host
     port = port or settings.port
-    app_ = create_app(settings)
+    app_ = create_app(settings, seed_in_background=True)
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     access = (
         "API keys required (HOTSPOTS_AUTH_REQUIRED=true)"
