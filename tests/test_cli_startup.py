@@ -129,3 +129,22 @@ def test_light_modules_stay_light(module: str) -> None:
         timeout=60,
     )
     assert json.loads(done.stdout) == []
+
+
+def test_the_server_loads_no_drawing_library_before_a_picture_is_asked_for() -> None:
+    """``hotspots serve`` imports the app: matplotlib (PNG maps, charts), mapclassify (natural
+    breaks), Dask and WeasyPrint wait until a request needs them."""
+    code = (
+        "import sys, json, hotspots.api.app; "
+        "print(json.dumps([m for m in ('matplotlib', 'mapclassify', 'dask', 'distributed', 'weasyprint') "
+        "if m in sys.modules]))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=True,
+        timeout=120,
+    )
+    assert json.loads(done.stdout) == []
