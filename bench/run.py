@@ -14,6 +14,8 @@ results there.
   and a year of data (``bench/pages.py``).
 - ``--load``: 50 concurrent clients against the cached map, hotspots and OGC routes of a
   local server, p50/p95/p99 (``bench/load.py``).
+- ``--startup``: ``hotspots --help``, one month analysed and ``hotspots serve`` to the first
+  page, in fresh processes (``bench/startup.py``).
 - ``--no-synthetic`` with ``--no-sample``: only the sections asked for.
 
 Shipped sample (147,131 police.uk points), as before:
@@ -331,14 +333,14 @@ def worker_join(size: int, repeats: int) -> dict[str, Any]:
     import shapely
 
     from hotspots.boundaries import shipped_boundary_sets
-    from hotspots.geo.inputs.join import ward_index_for_points
+    from hotspots.geo.inputs.join import _ward_grid, ward_index_for_points
 
     bset = shipped_boundary_sets()["wards-2018"]
     x0, y0, x1, y1 = bset.outline.bounds
     rng = np.random.default_rng(7)
     x = rng.uniform(x0 - 500, x1 + 500, size)
     y = rng.uniform(y0 - 500, y1 + 500, size)
-    ward_index_for_points(x[:10], y[:10], bset)  # the lookup grid is built once per boundary set
+    _ward_grid(bset)  # the lookup grid is built once per boundary set
     t_ours, _ = best_of(lambda: ward_index_for_points(x, y, bset), repeats)
     tree = shapely.STRtree(bset.wards.geometry.to_numpy())
     t_tree, _ = best_of(lambda: tree.query(shapely.points(x, y), predicate="intersects"), repeats)
@@ -582,6 +584,7 @@ def main() -> None:
     parser.add_argument("--pages", action="store_true", help="page weight and first render (Chromium)")
     parser.add_argument("--loads", type=int, default=3, help="browser loads per page for --pages")
     parser.add_argument("--load", action="store_true", help="load test of the cached routes (50 clients)")
+    parser.add_argument("--startup", action="store_true", help="start-up times (bench/startup.py)")
     parser.add_argument("--duration", type=float, default=15.0, help="seconds per route for --load")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
@@ -612,6 +615,10 @@ def main() -> None:
         from load import load_section
 
         load_section(report, duration=5.0 if args.quick else args.duration)
+    if args.startup:
+        from startup import startup_section
+
+        startup_section(report, 1 if args.quick else repeats)
     args.out.write_text(merge_report(args.out.read_text() if args.out.exists() else "", report))
     print(f"\nwritten to {args.out} (sections not run this time are kept from the last run)")
 

@@ -16,39 +16,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import shapely
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from hotspots.boundaries.formats import FORMATS as BOUNDARY_FORMATS
 from hotspots.errors import HotspotError, InvalidInput
-from hotspots.geo.analysis import AUTO, AnalysisParams
-from hotspots.geo.clusters.hotspots import DEFAULT_MIN_LOCATIONS, DEFAULT_SHAPE_BUFFER_M
-from hotspots.geo.inputs.ingest import OUTSIDE_POLICIES, ColumnMapping, IngestResult, Source
-from hotspots.geo.outputs.export import (
-    boroughs_geojson,
-    dumps,
-    emerging_geojson,
-    gi_grid_geojson,
-    hotspots_csv,
-    hotspots_geojson,
-    incidents_csv,
-    jsonable,
-    wards_geojson,
-    write_csv,
-)
-from hotspots.geo.params import SPECS
-from hotspots.geo.stats.assessment import emerging_layer, k_distance_inputs
-from hotspots.geo.stats.harm import parse_harm_weights
-from hotspots.geo.stats.parameters import k_distance_json, k_distance_png
-from hotspots.settings import Settings
-from hotspots.store.sharing import Sharing
+from hotspots.geo.params import AUTO, SPECS
 
+# Only typer, rich and light modules at import time, so ``hotspots --help`` starts fast: each
+# command imports the service, the analysis and the writers it uses at its top
+# (tests/test_cli_startup.py checks that nothing heavy is imported).
 if TYPE_CHECKING:
     from hotspots.boundaries.area import Area
+    from hotspots.geo.inputs.ingest import ColumnMapping, IngestResult
     from hotspots.service import HotspotService
+    from hotspots.settings import Settings
 
 app = typer.Typer(
     help="Crime and harm hotspots for community safety partnerships.",
@@ -101,6 +84,8 @@ def _fail(exc: HotspotError) -> None:
 
 
 def _mapping(text: str | None) -> ColumnMapping | None:
+    from hotspots.geo.inputs.ingest import ColumnMapping
+
     if not text:
         return None
     try:
@@ -181,6 +166,8 @@ def _choose_area(
     gives the shipped demo area. ``--boundaries`` names a file when it has a boundary file's suffix
     or exists; otherwise it is a stored boundary set's name (or ``auto``).
     """
+    from hotspots.boundaries.formats import FORMATS as BOUNDARY_FORMATS
+
     path = Path(boundaries)
     is_file = boundaries != AUTO and (path.suffix.lower() in BOUNDARY_FORMATS or path.is_file())
     picked = [area is not None, bool(districts), police_force is not None, is_file]
@@ -214,8 +201,8 @@ def analyse_cmd(
     police_force: ForceOpt = None,
     area: AreaOpt = None,
     population: PopulationOpt = None,
-    buffer_m: BufferOpt = DEFAULT_SHAPE_BUFFER_M,
-    min_locations: MinLocationsOpt = DEFAULT_MIN_LOCATIONS,
+    buffer_m: BufferOpt = SPECS["shape_buffer_m"].default,
+    min_locations: MinLocationsOpt = SPECS["min_locations"].default,
     cell_size_m: CellSizeOpt = None,
     weight: WeightOpt = "count",
     method: MethodOpt = "dbscan",
@@ -232,7 +219,20 @@ def analyse_cmd(
 ) -> None:
     """Find hotspots in FILES and write hotspots.geojson, hotspots.csv, wards.geojson, boroughs.geojson,
     significance.geojson, emerging.geojson, incidents.csv and a self-contained map.html to --out."""
+    from hotspots.geo.analysis import AnalysisParams
+    from hotspots.geo.outputs.export import (
+        boroughs_geojson,
+        dumps,
+        emerging_geojson,
+        gi_grid_geojson,
+        hotspots_csv,
+        hotspots_geojson,
+        incidents_csv,
+        wards_geojson,
+    )
+    from hotspots.geo.stats.assessment import emerging_layer
     from hotspots.maps import MapOptions, render_standalone
+    from hotspots.settings import Settings
 
     settings = Settings()
     try:
@@ -312,8 +312,8 @@ def analyse_distributed_cmd(
     month_to: Annotated[str | None, typer.Option("--to", help="Last month, YYYY-MM")] = None,
     category: CategoryOpt = None,
     boundaries: Annotated[str, typer.Option(help="Boundary set, or 'auto' for the set in force")] = "auto",
-    buffer_m: BufferOpt = DEFAULT_SHAPE_BUFFER_M,
-    min_locations: MinLocationsOpt = DEFAULT_MIN_LOCATIONS,
+    buffer_m: BufferOpt = SPECS["shape_buffer_m"].default,
+    min_locations: MinLocationsOpt = SPECS["min_locations"].default,
     tile_m: Annotated[
         float | None, typer.Option("--tile-m", help="DBSCAN tile width, m (default 50 x eps)")
     ] = None,
@@ -326,8 +326,20 @@ def analyse_distributed_cmd(
 
     CSV files are validated on the workers and stored as GeoParquet in --out/partitions first.
     """
+    import shapely
+
     from hotspots.boundaries import shipped_boundary_sets
+    from hotspots.geo.analysis import AnalysisParams
+    from hotspots.geo.outputs.export import (
+        boroughs_geojson,
+        dumps,
+        hotspots_csv,
+        hotspots_geojson,
+        wards_geojson,
+        write_csv,
+    )
     from hotspots.geo.scale import distributed
+    from hotspots.settings import Settings
 
     settings = Settings()
     try:
@@ -415,6 +427,8 @@ def _read_files(
     area: Area,
 ) -> IngestResult:
     """Read and validate incident files against ``area`` as the service validates uploads."""
+    from hotspots.geo.inputs.ingest import OUTSIDE_POLICIES, Source
+
     fmt_checked = _choice(fmt, ("auto", "police-uk", "generic"), "--format")
     outside_checked = _choice(outside, OUTSIDE_POLICIES, "--outside")
     limit = service.settings.max_file_bytes
@@ -433,6 +447,8 @@ def _read_files(
 
 
 def _harm_table(path: Path | None) -> tuple[tuple[str, float], ...] | None:
+    from hotspots.geo.stats.harm import parse_harm_weights
+
     if path is None:
         return None
     if not path.is_file():
@@ -529,6 +545,10 @@ def evaluate_cmd(
     ] = None,
 ) -> None:
     """Do hotspots predict? Fit on months 1..n, test on n+1: hit rate, PAI, PEI, RRI, baselines."""
+    from hotspots.geo.analysis import AnalysisParams
+    from hotspots.geo.outputs.export import dumps, jsonable
+    from hotspots.settings import Settings
+
     settings = Settings()
     try:
         service = _service(settings)
@@ -637,6 +657,11 @@ def kdistance_cmd(
     outside: OutsideOpt = "keep",
 ) -> None:
     """k-distance plot for choosing eps: each incident's distance to its k-th nearest neighbour."""
+    from hotspots.geo.analysis import AnalysisParams
+    from hotspots.geo.stats.assessment import k_distance_inputs
+    from hotspots.geo.stats.parameters import k_distance_json, k_distance_png
+    from hotspots.settings import Settings
+
     settings = Settings()
     try:
         service = _service(settings)
@@ -697,7 +722,7 @@ def patrol_plan_cmd(
     police_force: ForceOpt = None,
     area: AreaOpt = None,
     population: PopulationOpt = None,
-    buffer_m: BufferOpt = DEFAULT_SHAPE_BUFFER_M,
+    buffer_m: BufferOpt = SPECS["shape_buffer_m"].default,
     weight: WeightOpt = "count",
     method: MethodOpt = "dbscan",
     min_cluster_size: MinClusterOpt = None,
@@ -712,7 +737,10 @@ def patrol_plan_cmd(
 ) -> None:
     """A patrol plan for chosen hotspots over one shift (Koper 1995 dosage): visits of 10-16 minutes,
     each hotspot at least every 2 hours, at seeded unpredictable times, in a short visiting order."""
+    from hotspots.geo.analysis import AnalysisParams
+    from hotspots.geo.outputs.export import dumps, jsonable, write_csv
     from hotspots.geo.plans.patrol import PLAN_CSV_COLUMNS, PLAN_CSV_NUMERIC, plan_table
+    from hotspots.settings import Settings
 
     settings = Settings()
     try:
@@ -803,7 +831,10 @@ def ingest_cmd(
     ] = None,
 ) -> None:
     """Validate FILES and store them as a new version of a dataset in the data directory."""
+    from hotspots.geo.inputs.ingest import OUTSIDE_POLICIES, Source
     from hotspots.service import HotspotService
+    from hotspots.settings import Settings
+    from hotspots.store.sharing import Sharing
 
     settings = Settings()
     try:
@@ -850,6 +881,7 @@ def keys_create(
 ) -> None:
     """Create a key; the secret is printed once and only its hash is stored."""
     from hotspots.service import HotspotService
+    from hotspots.settings import Settings
 
     try:
         service = HotspotService(Settings())
@@ -868,6 +900,7 @@ def keys_create(
 def keys_list() -> None:
     """List keys (names, roles, revoked or not)."""
     from hotspots.service import HotspotService
+    from hotspots.settings import Settings
 
     table = Table(title="API keys")
     for col in ("name", "role", "created", "revoked"):
@@ -882,6 +915,7 @@ def keys_list() -> None:
 def keys_revoke(name: Annotated[str, typer.Argument(help="Name of the key")]) -> None:
     """Revoke a key at once."""
     from hotspots.service import HotspotService
+    from hotspots.settings import Settings
 
     try:
         service = HotspotService(Settings())
@@ -901,6 +935,7 @@ app.add_typer(boundaries_app, name="boundaries")
 def boundaries_delete(name: Annotated[str, typer.Argument(help="Name of an uploaded boundary set")]) -> None:
     """Delete an uploaded boundary set (shipped sets cannot be deleted; logged in the audit log)."""
     from hotspots.service import HotspotService
+    from hotspots.settings import Settings
 
     try:
         service = HotspotService(Settings())
@@ -930,6 +965,8 @@ def areas_add(
     title: Annotated[str | None, typer.Option(help="Title for maps and briefings")] = None,
 ) -> None:
     """Make an area from catalogue districts, a police force area, or a boundary file; store it."""
+    from hotspots.settings import Settings
+
     try:
         service = _service(Settings())
         if boundaries is not None:
@@ -959,6 +996,8 @@ def areas_add(
 @areas_app.command("list")
 def areas_list() -> None:
     """List the areas: the shipped demo and the stored ones."""
+    from hotspots.settings import Settings
+
     table = Table(title="Areas")
     for col in ("name", "title", "kind", "districts", "wards", "km2"):
         table.add_column(col)
@@ -978,6 +1017,8 @@ def areas_list() -> None:
 @areas_app.command("show")
 def areas_show(name: Annotated[str, typer.Argument(help="Name of the area")]) -> None:
     """An area's districts, wards, boundary sets and population."""
+    from hotspots.settings import Settings
+
     try:
         described = _service(Settings()).area(name).describe()
     except HotspotError as exc:
@@ -989,6 +1030,8 @@ def areas_show(name: Annotated[str, typer.Argument(help="Name of the area")]) ->
 @areas_app.command("delete")
 def areas_delete(name: Annotated[str, typer.Argument(help="Name of a stored area")]) -> None:
     """Forget a stored area (its datasets stay; logged in the audit log)."""
+    from hotspots.settings import Settings
+
     try:
         service = _service(Settings())
         record = service.delete_area(name)
@@ -1014,6 +1057,7 @@ def _print_area(d: dict[str, Any]) -> None:
 def delete_cmd(ref: Annotated[str, typer.Argument(help="name (every version) or name@version")]) -> None:
     """Delete a dataset version, or every version of a dataset (logged in the audit log)."""
     from hotspots.service import HotspotService
+    from hotspots.settings import Settings
 
     try:
         service = HotspotService(Settings())
@@ -1033,6 +1077,7 @@ def purge_cmd() -> None:
     Run it daily, e.g. from cron: ``0 2 * * * hotspots purge``.
     """
     from hotspots.service import HotspotService
+    from hotspots.settings import Settings
 
     try:
         gone = HotspotService(Settings()).purge_expired()
@@ -1047,6 +1092,7 @@ def purge_cmd() -> None:
 @app.command("datasets")
 def datasets_cmd() -> None:
     """List the stored dataset versions."""
+    from hotspots.settings import Settings
     from hotspots.store import Store
 
     settings = Settings()
@@ -1070,11 +1116,12 @@ def serve_cmd(
     import uvicorn
 
     from hotspots.api.app import create_app
+    from hotspots.settings import Settings
 
     settings = Settings()
     host = host or settings.host
     port = port or settings.port
-    app_ = create_app(settings)
+    app_ = create_app(settings, seed_in_background=True)
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     access = (
         "API keys required (HOTSPOTS_AUTH_REQUIRED=true)"

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hotspots.geo.analysis import AUTO
+from hotspots.geo.params import AUTO
 
 # The options shared with the other commands, as :mod:`hotspots.cli` words them (not imported
 # from there: this module is imported while that one is still being made).
@@ -98,6 +98,7 @@ def register(app: typer.Typer, cli: ModuleType) -> None:
         """Did it work? Target, buffer and control before and after the start: weighted displacement
         difference and quotient, and a synthetic control with placebo p-value."""
         from hotspots.errors import HotspotError, InvalidInput
+        from hotspots.geo.outputs.export import dumps, jsonable
         from hotspots.geo.stats import interventions as iv
         from hotspots.service_interventions import EvaluationParams
         from hotspots.settings import Settings
@@ -152,7 +153,7 @@ def register(app: typer.Typer, cli: ModuleType) -> None:
             return
         _print_report(report)
         if json_out is not None:
-            cli._write(json_out, cli.dumps(cli.jsonable(report)))
+            cli._write(json_out, dumps(jsonable(report)))
             cli.console.print(f"Wrote {json_out}")
         if png_out is not None:
             import os

@@ -75,6 +75,10 @@ DEFAULT_DATASET = SAMPLES[0].name
 SAMPLE_NOTES = {s.name: s.note for s in SAMPLES if s.note}
 APP_CATEGORY = "Violence and sexual offences"
 """The app page opens on the newest dataset that holds this category (see ``app_default``)."""
+SERVE_FIRST = (DEFAULT_DATASET, "tri-borough-2022")
+"""Samples ``hotspots serve`` loads before it answers on a first start: the API's default and
+the one the app page opens on (``app_default`` picks it from these alone, as from all four). The
+others load in the background just after, and appear in the dataset list when stored."""
 SAMPLE_SHARING = Sharing(
     owner="Metropolitan Police Service (published by data.police.uk)",
     source_type="police",

@@ -507,12 +507,12 @@ class HotspotService:
         result.report.area = where.name
         return result
 
-    def seed_samples(self) -> list[DatasetVersion]:
-        """Load the shipped sample datasets if the store has none of them."""
+    def seed_samples(self, names: Sequence[str] | None = None) -> list[DatasetVersion]:
+        """Load the shipped sample datasets (``names``: only those) the store has none of."""
         existing = {d.name for d in self.store.list_datasets()}
         added = []
         for sample in SAMPLES:
-            if sample.name not in existing:
+            if sample.name not in existing and (names is None or sample.name in names):
                 version, _ = self.ingest(
                     sample.name,
                     [sample_source(sample.filename)],

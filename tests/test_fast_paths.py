@@ -287,6 +287,33 @@ def test_ward_lookup_matches_geopandas_sjoin(
         assert np.array_equal(ward_index_for_points(x, y, bset), reference_sjoin(x, y, bset))
 
 
+def test_small_lookups_skip_the_grid_with_the_same_answer(
+    bd: pd.DataFrame, boundary_sets: dict[str, BoundarySet]
+) -> None:
+    """A few thousand points (a one-month file) are tested directly, with no lookup grid built,
+    and get the same wards as the grid and as geopandas, on ward vertices and edges too."""
+    import dataclasses
+
+    from hotspots.geo.inputs import join
+
+    rng = np.random.default_rng(11)
+    for original in boundary_sets.values():
+        bset = dataclasses.replace(original)  # a new set: no grid cached for it yet
+        x0, y0, x1, y1 = bset.outline.bounds
+        vertices = shapely.get_coordinates(bset.wards.geometry.boundary.to_numpy())[::11]
+        located = bd[bd["has_location"]]
+        x = np.concatenate([located["x"].to_numpy(), rng.uniform(x0 - 500, x1 + 500, 500), vertices[:, 0]])
+        y = np.concatenate([located["y"].to_numpy(), rng.uniform(y0 - 500, y1 + 500, 500), vertices[:, 1]])
+        assert len(x) < join.DIRECT_POINTS
+        direct = ward_index_for_points(x, y, bset)
+        assert join._built_grid(bset) is None, "the small lookup built no grid"
+        expected = reference_sjoin(x, y, bset)
+        assert np.array_equal(direct, expected)
+        assert (expected >= 0).sum() > len(located) // 2 and (expected < 0).any()
+        join._ward_grid(bset)
+        assert np.array_equal(ward_index_for_points(x, y, bset), expected), "the grid agrees"
+
+
 def test_join_of_the_sample_is_unchanged(points: pd.DataFrame, boundary_sets: dict[str, BoundarySet]) -> None:
     joined = join_wards(points, list(boundary_sets.values()))
     bset = boundary_sets["wards-2018"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import State
 from starlette.types import ASGIApp
 
 from hotspots import __version__
@@ -37,6 +39,7 @@ from hotspots.api.routes import (
     patrol,
     statistics,
 )
+from hotspots.demo import SAMPLES, SERVE_FIRST
 from hotspots.maps.assets import ASSET_DIRS
 from hotspots.service import HotspotService
 from hotspots.settings import Settings
@@ -82,20 +85,46 @@ class HotspotsApp(FastAPI):
         return SecurityHeaders(super().build_middleware_stack(), tiles=self.tiles)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app for ``settings`` (default: from ``HOTSPOTS_*`` environment variables)."""
+def _seed(service: HotspotService, names: list[str], state: State) -> None:
+    """Load the shipped samples ``names`` one by one; ``state.loading`` names those not yet stored."""
+    for i, name in enumerate(names):
+        try:
+            for version in service.seed_samples([name]):
+                log.info("loaded sample dataset %s (%d rows)", version.ref, version.rows)
+        except Exception:  # a background load must not die silently
+            log.exception("loading the sample dataset %s failed", name)
+        state.loading = tuple(names[i + 1 :])  # a new tuple: readers never see one change
+
+
+def create_app(settings: Settings | None = None, *, seed_in_background: bool = False) -> FastAPI:
+    """Build the app for ``settings`` (default: from ``HOTSPOTS_*`` environment variables).
+
+    With ``seed_in_background`` (``hotspots serve``), a first start loads only the samples of
+    :data:`~hotspots.demo.SERVE_FIRST` before answering, and the others in a background thread;
+    ``/healthz`` names those still loading. Otherwise every sample is loaded before the first answer.
+    """
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         service = HotspotService(settings)
+        app.state.loading = ()
+        later: threading.Thread | None = None
         if settings.seed_sample_data:
-            for version in service.seed_samples():
+            for version in service.seed_samples(list(SERVE_FIRST) if seed_in_background else None):
                 log.info("loaded sample dataset %s (%d rows)", version.ref, version.rows)
+            stored = {d.name for d in service.store.list_datasets()}
+            rest = [s.name for s in SAMPLES if s.name not in stored]
+            if rest:
+                app.state.loading = tuple(rest)
+                later = threading.Thread(target=_seed, args=(service, rest, app.state), name="seed-samples")
+                later.start()
         app.state.service = service
         app.state.csrf = CsrfTokens.load(settings.data_dir)
         _settle_for_serving()
         yield
+        if later is not None:
+            later.join()  # stop after the last sample is stored: each is written atomically anyway
 
     app = HotspotsApp(
         title="hotspots",

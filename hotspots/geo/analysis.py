@@ -33,15 +33,13 @@ from hotspots.geo.clusters.hdbscan import hdbscan_labels
 from hotspots.geo.clusters.hotspots import DEFAULT_MIN_LOCATIONS, DEFAULT_SHAPE_BUFFER_M, build_hotspots
 from hotspots.geo.inputs.ingest import MONTH_RE
 from hotspots.geo.inputs.join import join_wards
-from hotspots.geo.params import SPECS, Method, Weight, check_grid, hotspots_note, smallest_cell_size
+from hotspots.geo.params import AUTO, SPECS, Method, Weight, check_grid, hotspots_note, smallest_cell_size
 from hotspots.geo.stats.concentration import concentration
 from hotspots.geo.stats.coverage import compute_coverage, missing_by_month
 from hotspots.geo.stats.grid import default_cell_size
 from hotspots.geo.stats.harm import DEFAULT_HARM, HarmWeights, assign_harm, default_min_harm
 from hotspots.geo.stats.significance import gi_star_grid, gi_star_polygons, hot_share
 from hotspots.geo.stats.trend import time_profile
-
-AUTO = "auto"
 
 
 @dataclass(frozen=True)

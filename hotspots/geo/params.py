@@ -32,6 +32,9 @@ from typing import Any, Literal, get_args
 
 from hotspots.errors import InvalidInput
 
+AUTO = "auto"
+"""The ``boundaries`` value meaning "the area's boundary set in force each month"."""
+
 Weight = Literal["count", "harm"]
 Method = Literal["dbscan", "hdbscan"]
 

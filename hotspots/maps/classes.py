@@ -9,7 +9,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-import mapclassify
 import numpy as np
 
 # ColorBrewer YlOrRd (sequential, colour-blind safe), by number of classes.
@@ -69,6 +68,8 @@ def class_breaks(
     ordered = np.sort(arr)
     distinct = np.unique(arr)
     if method == "natural" and distinct.size > k:
+        import mapclassify  # only for natural breaks: its import costs more than the default's work
+
         with warnings.catch_warnings():  # "Numba not installed": the pure-Python path is fast enough here
             warnings.simplefilter("ignore", UserWarning)
             qs = np.asarray(mapclassify.FisherJenks(arr, k=k).bins, dtype=float)

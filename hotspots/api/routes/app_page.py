@@ -39,7 +39,6 @@ from hotspots.maps.panel import (
     result_in_words,
 )
 from hotspots.maps.pdf import html_to_pdf
-from hotspots.maps.static_map import focus_png, map_png, monthly_png
 from hotspots.service import Selection
 from hotspots.service_interventions import frame_within
 
@@ -131,6 +130,7 @@ def app_page(
         "crime_types": choices(ct for v in selection.versions for ct in v.report.get("crime_types", {})),
         "dataset": selection.ref,
         "datasets": _dataset_choices(service),
+        "loading": sorted(getattr(request.app.state, "loading", ())),
         "holds": [_holds(v) for v in selection.versions],
         "area_title": area.title,
         "district_word": "Districts (boroughs)" if area.name == DEMO_AREA else "Districts",
@@ -181,6 +181,8 @@ def app_page(
         bool(context["signed_in"]),
         options.tiles,
         options.static_prefix,
+        tuple(d["label"] for d in context["datasets"]),  # the picker: a new dataset is a new page
+        tuple(context["loading"]),
     )
 
     def page() -> Body:
@@ -359,6 +361,8 @@ def map_picture(
     breaks: Breaks = "quantile",
 ) -> Response:
     """The current map as a 16:9 PNG for slides (wards, boroughs, hotspots, legend, scale bar)."""
+    from hotspots.maps.static_map import map_png  # matplotlib: not loaded before a picture is asked for
+
     ref, params = query
     params = _default_period(params, _months(service.dataset(ref)))
     version, result = service.analyse(ref, params, view=who.disclosure)
@@ -650,6 +654,8 @@ def _briefing_html(
     links: tuple[str, str],
     interventions: Any = None,
 ) -> str:
+    from hotspots.maps.static_map import focus_png, monthly_png  # matplotlib, as for map.png
+
     hot = result.hotspots
     meta = result.meta
     when = f"{meta['month_from']} to {meta['month_to']}"

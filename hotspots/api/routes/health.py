@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from hotspots import __version__
 from hotspots.api.deps import Service
@@ -11,11 +11,13 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", operation_id="healthz")
-def healthz(service: Service) -> dict[str, object]:
-    """The service is up; how many dataset versions and boundary sets it holds."""
+def healthz(service: Service, request: Request) -> dict[str, object]:
+    """The service is up; how many dataset versions and boundary sets it holds, and which shipped
+    samples are still loading (a first ``hotspots serve`` loads some in the background)."""
     return {
         "status": "ok",
         "version": __version__,
         "datasets": len(service.store.list_datasets()),
         "boundary_sets": len(service.boundary_sets),
+        "loading": sorted(getattr(request.app.state, "loading", ())),
     }

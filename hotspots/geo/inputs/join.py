@@ -32,6 +32,11 @@ JOIN_COLUMNS = [*WARD_COLUMNS, "outside_area", "boundary_set"]
 GRID_CELLS = 1 << 16
 """About how many cells the lookup grid over a boundary set's extent has."""
 
+DIRECT_POINTS = 20_000
+"""Fewer distinct points than this, while no lookup grid exists yet for the boundary set, are
+tested directly against the wards (one STRtree query): building the grid's 65,536 cells costs
+more than that (a one-month file in a command-line run). The answer is the same."""
+
 
 @dataclass(frozen=True)
 class _WardGrid:
@@ -63,10 +68,16 @@ _GRIDS: weakref.WeakKeyDictionary[BoundarySet, _WardGrid] = weakref.WeakKeyDicti
 _GRIDS_LOCK = threading.Lock()
 
 
-def _ward_grid(boundary: BoundarySet) -> _WardGrid:
+def _built_grid(boundary: BoundarySet) -> _WardGrid | None:
+    """The lookup grid of ``boundary`` if one has been built (and still matches its wards)."""
     with _GRIDS_LOCK:
         grid = _GRIDS.get(boundary)
-    if grid is None or grid.wards is not boundary.wards:
+    return grid if grid is not None and grid.wards is boundary.wards else None
+
+
+def _ward_grid(boundary: BoundarySet) -> _WardGrid:
+    grid = _built_grid(boundary)
+    if grid is None:
         grid = _build_grid(boundary)
         with _GRIDS_LOCK:
             _GRIDS[boundary] = grid
@@ -125,6 +136,8 @@ def ward_index_for_points(x: np.ndarray, y: np.ndarray, boundary: BoundarySet) -
     out = np.full(len(x), -1, dtype=np.int64)
     if len(x) == 0 or len(boundary.wards) == 0:
         return out
+    if len(x) < DIRECT_POINTS and _built_grid(boundary) is None:
+        return _direct_ward_index(x, y, boundary)
     grid = _ward_grid(boundary)
     cell = grid.cells(x, y)
     found = cell >= 0
@@ -150,6 +163,23 @@ def ward_index_for_points(x: np.ndarray, y: np.ndarray, boundary: BoundarySet) -
     # Pairs are in point order and, within a point, in code order: keep each point's first.
     first = np.ones(len(pt), dtype=bool)
     first[1:] = pt[1:] != pt[:-1]
+    out[pt[first]] = ward[first]
+    return out
+
+
+def _direct_ward_index(x: np.ndarray, y: np.ndarray, boundary: BoundarySet) -> np.ndarray:
+    """:func:`ward_index_for_points` without the lookup grid: the wards (prepared private copies)
+    query a tree of the points; of a point's wards, the one with the smallest code."""
+    geoms = prepared_copy(np.asarray(boundary.wards.geometry.to_numpy(), dtype=object))
+    codes = boundary.wards["ward_code"].astype(str).to_numpy()
+    rank = np.empty(len(codes), dtype=np.int64)
+    rank[np.argsort(codes, kind="stable")] = np.arange(len(codes))
+    ward, pt = shapely.STRtree(shapely.points(x, y)).query(geoms, predicate="intersects")
+    order = np.lexsort((rank[ward], pt))
+    pt, ward = pt[order], ward[order]
+    first = np.ones(len(pt), dtype=bool)
+    first[1:] = pt[1:] != pt[:-1]
+    out = np.full(len(x), -1, dtype=np.int64)
     out[pt[first]] = ward[first]
     return out
 
