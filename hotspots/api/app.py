@@ -20,6 +20,7 @@ from hotspots.api.routes import (
     admin,
     app_data,
     app_page,
+    app_stability,
     areas,
     boundaries,
     datasets,
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (
         health,
         app_page,
+        app_stability,
         evaluation_page,
         app_data,
         datasets,

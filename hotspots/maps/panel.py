@@ -81,14 +81,15 @@ def hotspot_rows(hotspots: gpd.GeoDataFrame | pd.DataFrame, meta: dict[str, Any]
                 harm=harm_text(record.get("harm"), k),
                 lat=num(record.get("centroid_lat")),
                 lon=num(record.get("centroid_lon")),
-                months_hot=_months_hot_text(record.get("months_hot"), record.get("months_checked")),
+                months_hot=months_hot_text(record.get("months_hot"), record.get("months_checked")),
                 missing_months=", ".join(str(m) for m in seq(record.get("missing_months"))),
             )
         )
     return rows
 
 
-def _months_hot_text(hot: Any, checked: Any) -> str:
+def months_hot_text(hot: Any, checked: Any) -> str:
+    """A hotspot's months hot of the months checked, e.g. "9 of 12" ("n/a" without figures)."""
     h, c = num(hot), num(checked)
     if h is None or c is None:
         return "n/a"

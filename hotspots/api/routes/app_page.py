@@ -26,6 +26,7 @@ from hotspots.api.templating import APP_PREFIX, templates
 from hotspots.demo import APP_CATEGORY, DEMO_AREA, SAMPLE_NOTES
 from hotspots.errors import HotspotError, InvalidInput, NotFound
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult
+from hotspots.geo.stats.stability import stability_note
 from hotspots.maps import MapOptions, render_parts
 from hotspots.maps.compare import ward_change_parts
 from hotspots.maps.fmt import count_text, num
@@ -593,7 +594,8 @@ def _briefing(
         raise InvalidInput("name one 'hotspot' (its rank) or one 'borough' to brief on")
     ref, params = query
     params = _default_period(params, _months(service.dataset(ref)))
-    version, result = service.analyse(ref, params, view=who.disclosure)
+    # with months hot per hotspot and the set's persistence (twelve monthly fits, cached)
+    version, result = service.stability(ref, params, view=who.disclosure)
     links = (_link_query(request, params), _link_query(request, params, drop=("hotspot", "borough")))
     variant = (who.disclosure.identity, hotspot, borough, links)
     document = service.rendered(
@@ -681,6 +683,7 @@ def _briefing_html(
         "suppressed": who.disclosure.protected,
         "k": service.settings.disclosure_k,
         "meta": result.meta,
+        "stability_note": stability_note(result.meta),
     }
     page: str = templates.get_template("briefing.html").render(context)
     return page
