@@ -614,9 +614,9 @@ def test_stability_persistence_in_words_and_in_the_briefings(client: TestClient)
     assert 0 < share <= 1
     assert f"{share:.0%} of the previous period's hotspots (2019-01 to 2019-12) persist" in body["note"]
     one = client.get("/app/briefing", params={**YEAR, "hotspot": 2}).text
-    assert f"Hot in {body['months_hot']['2']} months" in one
-    assert f"{share:.0%} of the previous period&#39;s hotspots" in one
+    assert f"hot in {body['months_hot']['2']} months" in one
+    assert f"{share:.0%} of last period&#39;s hotspots persist" in one
     borough = client.get("/app/briefing", params={**YEAR, "borough": "Havering"}).text
     assert 'class="note stability-note"' in borough and f"{share:.0%} of the previous" in borough
     cards = re.findall(r"<h2>Hotspot #(\d+)", borough)
-    assert cards and all(f"Hot in {body['months_hot'][c]} months" in borough for c in cards[:3])
+    assert cards and all(f"hot in {body['months_hot'][c]} months" in borough for c in cards[:3])

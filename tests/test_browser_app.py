@@ -437,3 +437,17 @@ def test_stability_column_fills_in_after_the_page(browser: Browser, live: LiveSe
     assert all(re.fullmatch(r"\d+ of \d+", t) for t in texts), texts
     assert "no previous period" in page.locator("#hs-stability").inner_text()
     tab.clean()
+
+
+def test_wards_without_data_are_hatched_not_zero(browser: Browser, live: LiveServer) -> None:
+    """The shipped Barking and Dagenham file: Havering's and Redbridge's 42 wards are drawn
+    hatched ("no data"), the legend says so, and the note names the boroughs."""
+    tab = Tab(browser, live.url)
+    page = tab.open("/app?dataset=bd-2023-01")
+    assert page.locator("path.hs-nodata").count() == 42
+    fill = page.evaluate("getComputedStyle(document.querySelector('path.hs-nodata')).fill")
+    assert "hs-hatch" in fill, fill
+    page.locator(".hs-legend summary").click()
+    assert page.locator(".hs-legend", has_text="no data (42 wards)").is_visible()
+    assert "No data for Havering, Redbridge" in page.locator(".no-data-note").inner_text()
+    tab.clean()

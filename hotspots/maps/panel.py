@@ -16,7 +16,16 @@ import pandas as pd
 from markupsafe import Markup
 
 from hotspots.geo.analysis import AnalysisResult
-from hotspots.maps.fmt import area_text, count_text, disclosure_k, fmt_number, num, pct_text, seq
+from hotspots.maps.fmt import (
+    area_text,
+    count_text,
+    disclosure_k,
+    district_words,
+    fmt_number,
+    num,
+    pct_text,
+    seq,
+)
 from hotspots.maps.statistics import hot_share_text, trend_text
 
 
@@ -53,6 +62,7 @@ def hotspot_rows(hotspots: gpd.GeoDataFrame | pd.DataFrame, meta: dict[str, Any]
     were suppressed for the viewer) turns small counts into "fewer than k".
     """
     k = disclosure_k(meta)
+    districts = district_words(meta)[1]
     rows = []
     ordered = hotspots.sort_values("hotspot_id") if len(hotspots) else hotspots
     for record in ordered.drop(columns="geometry", errors="ignore").to_dict("records"):
@@ -66,7 +76,7 @@ def hotspot_rows(hotspots: gpd.GeoDataFrame | pd.DataFrame, meta: dict[str, Any]
             HotspotRow(
                 rank=int(record["hotspot_id"]),
                 wards=", ".join(str(w) for w in seq(record.get("wards"))) or "outside the wards",
-                boroughs=", ".join(str(b) for b in seq(record.get("boroughs"))) or "outside the boroughs",
+                boroughs=", ".join(str(b) for b in seq(record.get("boroughs"))) or f"outside the {districts}",
                 incidents=count_text(record.get("count"), k),
                 share=pct_text(record.get("share_of_incidents")),
                 area=area_text(area),

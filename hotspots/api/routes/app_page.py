@@ -23,13 +23,12 @@ from hotspots.api.csrf import CSRF_FIELD, form_is_genuine, page_token, set_token
 from hotspots.api.deps import AnalysisQuery, Service
 from hotspots.api.errors import status_for
 from hotspots.api.templating import APP_PREFIX, templates
-from hotspots.demo import APP_CATEGORY, DEMO_AREA, SAMPLE_NOTES
+from hotspots.demo import APP_CATEGORY, SAMPLE_NOTES
 from hotspots.errors import HotspotError, InvalidInput, NotFound
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult
-from hotspots.geo.stats.stability import stability_note
 from hotspots.maps import MapOptions, render_parts
 from hotspots.maps.compare import ward_change_parts
-from hotspots.maps.fmt import count_text, num
+from hotspots.maps.fmt import count_text, district_words, num
 from hotspots.maps.layers import latlon_bounds
 from hotspots.maps.panel import (
     borough_focus,
@@ -132,7 +131,8 @@ def app_page(
         "datasets": _dataset_choices(service),
         "holds": [_holds(v) for v in selection.versions],
         "area_title": area.title,
-        "district_word": "Districts (boroughs)" if area.name == DEMO_AREA else "Districts",
+        "district_word": f"{area.district_word}s".capitalize(),
+        "district_one": area.district_word,
         "server_tiles": server_tiles,
         "sees_wards": who.role in ("council", "admin"),
         "is_admin": who.role == "admin",
@@ -479,6 +479,7 @@ def compare_page(
         incidents_a=count_text(report["period_a"].get("incidents"), context["k"]),
         incidents_b=count_text(report["period_b"].get("incidents"), context["k"]),
         ward_rows=_ward_rows(wards, context["k"]),
+        district_word=district_words(b.meta)[0],
         method=method_in_words(a.meta),
     )
     return templates.TemplateResponse(request, "compare.html", context)
@@ -632,13 +633,14 @@ def _briefing_html(
         assert borough is not None
         known = choices(result.boroughs["borough_name"]) if len(result.boroughs) else []
         if borough not in known:
-            raise NotFound(f"no borough called {borough!r} here; choose from {', '.join(known) or 'none'}")
+            word = district_words(meta)[0]
+            raise NotFound(f"no {word} called {borough!r} here; choose from {', '.join(known) or 'none'}")
         shown = borough_focus(result, [borough])
         title = f"Patrol briefing: {borough}"
         focus = result.boroughs[result.boroughs["borough_name"].astype(str) == borough].geometry.union_all()
         chosen = shown.hotspots
         rows = hotspot_rows(chosen, meta)
-        subject = f"{borough}: {len(rows)} of {len(hot)} hotspots touch the borough"
+        subject = f"{borough}: {len(rows)} of {len(hot)} hotspots touch the {district_words(meta)[0]}"
     # One hotspot: its street-scale map heads the page. A borough: an overview of the borough
     # (hotspots outlined and numbered, no incident dots), then one page per hotspot, each with
     # its own street-scale map.
@@ -683,10 +685,17 @@ def _briefing_html(
         "suppressed": who.disclosure.protected,
         "k": service.settings.disclosure_k,
         "meta": result.meta,
-        "stability_note": stability_note(result.meta),
+        "persistence": _persistence_text(result.meta),
+        "district_word": district_words(meta)[0],
     }
     page: str = templates.get_template("briefing.html").render(context)
     return page
+
+
+def _persistence_text(meta: dict[str, Any]) -> str | None:
+    """The share of the previous period's hotspots persisting, e.g. "76%" (``None`` without one)."""
+    share = (meta.get("stability") or {}).get("persistence_share")
+    return None if share is None else f"{share:.0%}"
 
 
 def _months(selection: Selection) -> list[str]:
