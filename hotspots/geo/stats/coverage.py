@@ -221,35 +221,35 @@ def districts_without_data(
         source, the names of the districts it has data for).
     """
     codes = sorted(districts)
-    frame = incidents
-    if "outside_area" in frame.columns:
-        frame = frame[~frame["outside_area"].to_numpy(dtype=bool)]
-    n = frame[weights].to_numpy(dtype=float) if weights else np.ones(len(frame))
-    source = (
-        frame["dataset"].astype(str) if "dataset" in frame.columns else pd.Series(ALL_SOURCES, frame.index)
+    keep = np.ones(len(incidents), dtype=bool)
+    if "outside_area" in incidents.columns:
+        keep &= ~incidents["outside_area"].to_numpy(dtype=bool)
+    n = incidents[weights].to_numpy(dtype=float) if weights else np.ones(len(incidents))
+    if "dataset" in incidents.columns:  # category codes, not strings: this runs on every analysis
+        src, labels = pd.factorize(incidents["dataset"], sort=True)
+        names = [str(v) for v in labels]
+    else:
+        src, names = np.zeros(len(incidents), dtype=np.int64), [ALL_SOURCES]
+    d_pos = (
+        _positions(incidents["borough_code"], codes)
+        if "borough_code" in incidents.columns and codes
+        else np.full(len(incidents), -1)
     )
-    has = (
-        frame["borough_code"].notna().to_numpy(dtype=bool)
-        if "borough_code" in frame.columns
-        else np.zeros(len(frame), dtype=bool)
-    )
-    if not np.any(has):
+    ok = keep & (d_pos >= 0) & (np.asarray(src) >= 0)
+    if not ok.any():
         return {"rule": NO_DATA_RULE, "sources": [], "districts": [], "no_data": [], "covered": {}}
-    long = pd.DataFrame(
-        {
-            "source": source.to_numpy()[has],
-            "district": frame["borough_code"].astype(str).to_numpy()[has],
-            "n": n[has],
-        }
-    )
-    table = long.pivot_table(index="district", columns="source", values="n", aggfunc="sum", fill_value=0)
-    table = table.reindex(codes, fill_value=0)
-    totals = table.sum(axis=0)
-    sources = [str(s) for s in table.columns if totals[s] > 0]
+    n_d = len(codes)
+    table = np.bincount(
+        np.asarray(src)[ok] * n_d + d_pos[ok], weights=n[ok], minlength=len(names) * n_d
+    ).reshape(len(names), n_d)  # sources x districts
+    totals = table.sum(axis=1)
+    sources = [names[i] for i in range(len(names)) if totals[i] > 0]
     lacking: dict[str, list[str]] = {}
-    for s in sources:
-        for code in table.index[table[s].to_numpy(dtype=float) < share * float(totals[s])]:
-            lacking.setdefault(str(code), []).append(s)
+    for i, name in enumerate(names):
+        if totals[i] <= 0:
+            continue
+        for j in np.flatnonzero(table[i] < share * totals[i]):
+            lacking.setdefault(codes[int(j)], []).append(name)
     rows = [
         {
             "code": code,
