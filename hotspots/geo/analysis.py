@@ -335,17 +335,18 @@ def _reach(
 ) -> tuple[pd.DataFrame, str | None]:
     """What each source covers is judged on all its crime types over the period (see
     :func:`~hotspots.geo.stats.coverage.districts_without_data`): ``joined`` itself without a
-    crime-type filter, else the period's and sources' distinct located (x, y, month, source)
-    joined to the districts, with their counts in column ``n``."""
+    crime-type filter, else the period's and sources' distinct located (x, y, source; and month
+    when several boundary sets are in force) joined to the districts, counts in column ``n``."""
     if not params.crime_types:
         return joined, None
     wide = _filter(incidents, replace(params, crime_types=()))
-    keys = ["x", "y", "month", *(["dataset"] if "dataset" in wide.columns else [])]
+    by_month = len(sets) > 1  # months choose the boundary set; with one set they do not matter
+    keys = ["x", "y", *(["month"] if by_month else []), *(["dataset"] if "dataset" in wide.columns else [])]
     located = wide[
         np.isfinite(wide["x"].to_numpy(dtype=float)) & np.isfinite(wide["y"].to_numpy(dtype=float))
     ]
     distinct = located.groupby(keys, observed=True, sort=False).size().rename("n").reset_index()
-    distinct["month"] = distinct["month"].astype(str)
+    distinct["month"] = distinct["month"].astype(str) if by_month else str(wide["month"].iloc[0])
     return pd.concat([distinct, join_wards(distinct, sets, elsewhere=elsewhere)], axis=1), "n"
 
 
