@@ -485,7 +485,8 @@ def _print_summary(meta: dict[str, Any], hotspots: Any) -> None:
     places = hotspots[hotspots["kind"] == "place"] if len(hotspots) else hotspots
     if len(areas):
         table = Table(title="Top hotspot areas")
-        for col in ("rank", "id", "incidents", "locations", "area (ha)", "wards", "boroughs", "cross-border"):
+        districts = f"{meta.get('district_word') or 'district'}s"  # the area's own word: boroughs, districts
+        for col in ("rank", "id", "incidents", "locations", "area (ha)", "wards", districts, "cross-border"):
             table.add_column(col)
         for row in areas.head(10).itertuples():
             table.add_row(

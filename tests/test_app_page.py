@@ -577,3 +577,46 @@ def test_police_tick_hotspots_for_a_patrol_plan_viewers_do_not(client: TestClien
     assert plan.status_code == 200 and "Hotspot 1" in plan.text or "#1" in plan.text
     viewer = TestClient(client.app)  # anonymous demo viewer
     assert 'id="hs-patrol-form"' not in viewer.get("/app", params={"dataset": "tri-borough-2018-2020"}).text
+
+
+# --- stability in the table and the briefings (issue #13, point 6) ---------------------------------
+
+
+def test_app_table_stability_column_is_filled_from_its_route(client: TestClient) -> None:
+    """The app's default (the shipped 2022 data): the column is pending in the page and its route
+    gives every ranked hotspot its months hot, as /stability counts them."""
+    html = client.get("/app").text
+    shown = ranks(html)
+    assert shown and ">Months hot</abbr></th>" in html
+    cells = re.findall(r'<td class="hs-num hs-stab" data-stab="(\d+)">&hellip;</td>', html)
+    assert [int(c) for c in cells] == shown
+    src = re.search(r'id="hs-stability" class="hs-hint" data-src="([^"]+)"', html)
+    assert src is not None
+    body = client.get(src.group(1).replace("&amp;", "&")).json()
+    assert body["dataset"] == "tri-borough-2022@1"
+    reference = client.get(
+        "/stability", params={"dataset": "tri-borough-2022", "from": "2022-01", "to": "2022-09"}
+    ).json()
+    expected = {
+        str(h["hotspot_id"]): f"{h['months_hot']} of {h['months_checked']}" for h in reference["hotspots"]
+    }
+    assert body["months_hot"] == expected and set(expected) == {str(r) for r in shown}
+    assert all(re.fullmatch(r"\d of 9", v) for v in expected.values()), "nine months of 2022 are checked"
+    assert len(set(expected.values())) > 1, "hotspots differ in how many months they were hot"
+    assert reference["persistence_share"] is None and "no previous period" in body["note"]
+
+
+def test_stability_persistence_in_words_and_in_the_briefings(client: TestClient) -> None:
+    """2020 against 2019: the share of 2019's hotspots persisting, in words for the table and
+    in both briefings (the hotspot's own months hot on its card)."""
+    body = client.get("/app/stability", params=YEAR).json()
+    share = body["persistence_share"]
+    assert 0 < share <= 1
+    assert f"{share:.0%} of the previous period's hotspots (2019-01 to 2019-12) persist" in body["note"]
+    one = client.get("/app/briefing", params={**YEAR, "hotspot": 2}).text
+    assert f"hot in {body['months_hot']['2']} months" in one
+    assert f"{share:.0%} of last period&#39;s hotspots persist" in one
+    borough = client.get("/app/briefing", params={**YEAR, "borough": "Havering"}).text
+    assert 'class="note stability-note"' in borough and f"{share:.0%} of the previous" in borough
+    cards = re.findall(r"<h2>Hotspot #(\d+)", borough)
+    assert cards and all(f"hot in {body['months_hot'][c]} months" in borough for c in cards[:3])

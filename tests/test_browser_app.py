@@ -420,3 +420,34 @@ def test_an_admin_loads_a_file_from_the_data_page(browser: Browser, live: LiveSe
     # The rejected upload answered 422 (the browser logs that status); nothing else went wrong.
     tab.watched.errors = [e for e in tab.watched.errors if "status of 422" not in e]
     tab.clean()
+
+
+def test_stability_column_fills_in_after_the_page(browser: Browser, live: LiveServer) -> None:
+    """The app's default view (shipped 2022 data): the months-hot column shows numbers once the
+    page's script has them, and the set's persistence is said in words above the table."""
+    tab = Tab(browser, live.url)
+    page = tab.open("/app")
+    page.wait_for_selector("body[data-stability=ready]", state="attached", timeout=120000)
+    header = page.locator("#hs-table th", has_text="Months hot")
+    assert header.is_visible()
+    cells = page.locator("#hs-table td.hs-stab")
+    assert cells.count() == len(table_ranks(page)) > 0
+    assert cells.first.is_visible()
+    texts = cells.all_inner_texts()
+    assert all(re.fullmatch(r"\d+ of \d+", t) for t in texts), texts
+    assert "no previous period" in page.locator("#hs-stability").inner_text()
+    tab.clean()
+
+
+def test_wards_without_data_are_hatched_not_zero(browser: Browser, live: LiveServer) -> None:
+    """The shipped Barking and Dagenham file: Havering's and Redbridge's 42 wards are drawn
+    hatched ("no data"), the legend says so, and the note names the boroughs."""
+    tab = Tab(browser, live.url)
+    page = tab.open("/app?dataset=bd-2023-01")
+    assert page.locator("path.hs-nodata").count() == 42
+    fill = page.evaluate("getComputedStyle(document.querySelector('path.hs-nodata')).fill")
+    assert "hs-hatch" in fill, fill
+    page.locator(".hs-legend summary").click()
+    assert page.locator(".hs-legend", has_text="no data (42 wards)").is_visible()
+    assert "No data for Havering, Redbridge" in page.locator(".no-data-note").inner_text()
+    tab.clean()

@@ -37,10 +37,11 @@ WARD_FIELDS = [
     "gi_p",
     "gi_bin",
     "gi_label",
+    "no_data",
 ]
 FIELDS = {
     "wards": WARD_FIELDS,
-    "boroughs": ["borough_code", "borough_name", "count"],
+    "boroughs": ["borough_code", "borough_name", "count", "no_data"],
     "hotspots": HOTSPOT_PROPERTIES,
     "significance": GI_PROPERTIES,
 }

@@ -24,6 +24,7 @@ from hotspots.api.routes import (
     admin,
     app_data,
     app_page,
+    app_stability,
     areas,
     boundaries,
     datasets,
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None, *, seed_in_background: bool = F
     for module in (
         health,
         app_page,
+        app_stability,
         evaluation_page,
         app_data,
         datasets,

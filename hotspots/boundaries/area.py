@@ -14,7 +14,7 @@ uploaded boundary file. Geometry is in British National Grid (EPSG:27700).
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Literal
@@ -86,6 +86,11 @@ class Area:
         out = pd.concat(frames, ignore_index=True).astype(str).drop_duplicates("borough_code")
         return out.sort_values("borough_name").reset_index(drop=True)
 
+    @property
+    def district_word(self) -> str:
+        """The word for its districts ("borough", "council area" or "district"): :func:`district_word`."""
+        return district_word(self.districts["borough_code"])
+
     def describe(self) -> dict[str, Any]:
         """A JSON-ready summary for listings and the validation report."""
         latest = self.sets[-1]
@@ -106,6 +111,21 @@ class Area:
             "area_km2": round(float(self.outline.area) / 1e6, 3),
             "spec": self.spec,
         }
+
+
+def district_word(codes: Iterable[str]) -> str:
+    """What users call the districts with these ONS codes, for legends, popups, tables, briefings.
+
+    Every code a London borough (``E09``): "borough"; every code a unitary authority (``E06``,
+    Wales ``W06``): "council area"; otherwise (shire districts ``E07``, metropolitan ``E08``, a
+    mixture, or codes of an uploaded file that are not ONS codes): "district".
+    """
+    prefixes = {str(c)[:3].upper() for c in codes}
+    if prefixes and prefixes <= {"E09"}:
+        return "borough"
+    if prefixes and prefixes <= {"E06", "W06"}:
+        return "council area"
+    return "district"
 
 
 def sets_in_force(sets: Sequence[BoundarySet], months: Sequence[str]) -> list[BoundarySet]:

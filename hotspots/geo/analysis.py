@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from hotspots.boundaries.area import sets_in_force
+from hotspots.boundaries.area import district_word, sets_in_force
 from hotspots.boundaries.model import WARD_COLUMNS, BoundarySet
 from hotspots.crs import BNG
 from hotspots.errors import InvalidInput, NotFound
@@ -35,7 +35,7 @@ from hotspots.geo.inputs.ingest import MONTH_RE
 from hotspots.geo.inputs.join import join_wards
 from hotspots.geo.params import AUTO, SPECS, Method, Weight, check_grid, hotspots_note, smallest_cell_size
 from hotspots.geo.stats.concentration import concentration
-from hotspots.geo.stats.coverage import compute_coverage, missing_by_month
+from hotspots.geo.stats.coverage import compute_coverage, districts_without_data, missing_by_month
 from hotspots.geo.stats.grid import default_cell_size
 from hotspots.geo.stats.harm import DEFAULT_HARM, HarmWeights, assign_harm, default_min_harm
 from hotspots.geo.stats.significance import gi_star_grid, gi_star_polygons, hot_share
@@ -238,6 +238,10 @@ def analyse(
     hotspots.insert(hotspots.columns.get_loc("pai") + 1, "hot_share", shares)
     wards = _ward_counts(joined, sets, statistics)
     boroughs = _borough_counts(joined, sets)
+    reach, reach_weights = _reach(incidents, params, sets, elsewhere, joined)
+    no_data = districts_without_data(reach, _district_names(sets), weights=reach_weights)
+    for frame_ in (wards, boroughs):
+        frame_["no_data"] = frame_["borough_code"].astype(str).isin(no_data["no_data"]).to_numpy()
     n_in_hotspots = int((labels >= 0).sum())
     n_inside_in_hotspots = int((inside_area & (labels >= 0)).sum())
     hotspot_union = shapely.union_all(hotspots.geometry.to_numpy()) if len(hotspots) else None
@@ -270,6 +274,7 @@ def analyse(
             "places and areas are ranked separately (rank), hotspot_id ranks all",
         },
         "boundary_sets": [s.name for s in sets],
+        "district_word": district_word(str(c) for s in sets for c in s.boroughs["borough_code"]),
         "boundary_notes": [n for s in sets for n in s.notes],
         "incidents": int(len(joined)),
         "incidents_located": int(located.sum()),
@@ -289,6 +294,7 @@ def analyse(
         "incidents inside the study area; area share is the hotspots' area inside the study area",
         "time_profile": time_profile(joined["occurred_at"]),
         "coverage": month_coverage,
+        "no_data": no_data,
         "concentration": concentration(
             joined["x"].to_numpy()[inside], joined["y"].to_numpy()[inside], joined["harm"].to_numpy()[inside]
         )
@@ -316,6 +322,30 @@ def _in_other_district(
         return (names.notna() & ~names.isin(list(own))).to_numpy(dtype=bool)
 
     return elsewhere
+
+
+def _reach(
+    incidents: pd.DataFrame,
+    params: AnalysisParams,
+    sets: list[BoundarySet],
+    elsewhere: Callable[[np.ndarray, np.ndarray], np.ndarray] | None,
+    joined: pd.DataFrame,
+) -> tuple[pd.DataFrame, str | None]:
+    """What each source covers is judged on all its crime types over the period (see
+    :func:`~hotspots.geo.stats.coverage.districts_without_data`): ``joined`` itself without a
+    crime-type filter, else the period's and sources' distinct located (x, y, source; and month
+    when several boundary sets are in force) joined to the districts, counts in column ``n``."""
+    if not params.crime_types:
+        return joined, None
+    wide = _filter(incidents, replace(params, crime_types=()))
+    by_month = len(sets) > 1  # months choose the boundary set; with one set they do not matter
+    keys = ["x", "y", *(["month"] if by_month else []), *(["dataset"] if "dataset" in wide.columns else [])]
+    located = wide[
+        np.isfinite(wide["x"].to_numpy(dtype=float)) & np.isfinite(wide["y"].to_numpy(dtype=float))
+    ]
+    distinct = located.groupby(keys, observed=True, sort=False).size().rename("n").reset_index()
+    distinct["month"] = distinct["month"].astype(str) if by_month else str(wide["month"].iloc[0])
+    return pd.concat([distinct, join_wards(distinct, sets, elsewhere=elsewhere)], axis=1), "n"
 
 
 def _district_names(sets: Sequence[BoundarySet]) -> dict[str, str]:

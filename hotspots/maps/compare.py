@@ -25,7 +25,7 @@ from hotspots.crs import BNG
 from hotspots.geo.analysis import AnalysisResult
 from hotspots.geo.outputs.export import feature_collection
 from hotspots.maps.assets import LEAFLET_CSS, LEAFLET_JS, asset_url
-from hotspots.maps.fmt import count_text, disclosure_k
+from hotspots.maps.fmt import count_text, disclosure_k, district_words
 from hotspots.maps.layers import latest_wards, latlon_bounds, simplify_coverage
 from hotspots.maps.render import MapParts, split_map
 from hotspots.maps.style import (
@@ -143,7 +143,14 @@ def ward_change_parts(
         },
         tooltip=folium.GeoJsonTooltip(
             fields=["ward", "borough", "a", "b", "change", "sig"],
-            aliases=["Ward", "Borough", "Period A", "Period B", "Change vs expected", "Significant"],
+            aliases=[
+                "Ward",
+                district_words(result_b.meta)[0].capitalize(),
+                "Period A",
+                "Period B",
+                "Change vs expected",
+                "Significant",
+            ],
             localize=False,
             sticky=True,
         ),
@@ -160,7 +167,7 @@ def ward_change_parts(
         )
         folium.GeoJson(
             feature_collection(outline, ["fid", "borough"], id_column="fid"),
-            name="Borough boundaries",
+            name=f"{district_words(result_b.meta)[0].capitalize()} boundaries",
             style_function=lambda f: {"color": BOROUGH_STROKE, "weight": 4, "fill": False},
         ).add_to(fmap)
     for status, style in STATUS_STYLE.items():

@@ -111,3 +111,12 @@ def area_text(m2: float | None) -> str:
     if m2 >= 10_000:
         return f"{m2 / 10_000:,.2f} ha"
     return f"{m2:,.0f} m\u00b2"
+
+
+def district_words(meta: Any) -> tuple[str, str]:
+    """The area's own word for its districts, singular and plural, from an analysis's ``meta``
+    (``meta["district_word"]``, see :func:`hotspots.boundaries.area.district_word`): e.g.
+    ``("borough", "boroughs")`` for London, ``("district", "districts")`` for Essex."""
+    word = meta.get("district_word") if isinstance(meta, dict) else None
+    word = str(word) if word else "district"
+    return word, word + "s"

@@ -19,7 +19,7 @@ from hotspots.crs import BNG, WGS84
 from hotspots.geo.analysis import AnalysisResult
 from hotspots.geo.outputs.export import feature_collection
 from hotspots.maps.classes import ClassBreaks, class_breaks
-from hotspots.maps.fmt import area_text, count_text, disclosure_k
+from hotspots.maps.fmt import area_text, count_text, disclosure_k, district_words
 from hotspots.maps.fmt import escaped as _escaped
 from hotspots.maps.fmt import num as _num
 from hotspots.maps.fmt import pct as _pct
@@ -39,6 +39,7 @@ from hotspots.maps.style import (
     HOTSPOT_FILL,
     HOTSPOT_STROKE,
     LABEL_CLASS,
+    NO_DATA_CLASS,
     NO_POPULATION_CLASS,
     NO_POPULATION_FILL,
     QUIET_STROKE,
@@ -63,6 +64,8 @@ class WardLegend:
     k: int | None
     has_rates: bool
     population_source: str | None
+    no_data: int = 0
+    """Wards of districts no analysed source has data for (drawn hatched, "no data")."""
 
 
 def ward_set_order(result: AnalysisResult) -> list[str]:
@@ -93,6 +96,7 @@ def add_ward_layers(fmap: folium.Map, result: AnalysisResult, options: MapOption
     by_rate = options.measure == "rate"
     k = disclosure_k(result.meta)
     legends = []
+    word = district_words(result.meta)[0]
     for i, name in enumerate(order):
         part = wards[wards["boundary_set"].astype(str) == name].reset_index(drop=True)
         counts = pd.to_numeric(part["count"], errors="coerce").to_numpy(dtype=float)
@@ -107,16 +111,23 @@ def add_ward_layers(fmap: folium.Map, result: AnalysisResult, options: MapOption
             if "population" in part.columns
             else np.full(len(part), np.nan)
         )
-        known = np.isfinite(rates)
-        rate_withheld = ~known & withheld & (np.nan_to_num(population) > 0)
-        shaded = rates if by_rate else counts
+        nodata = _no_data(part)
+        known = np.isfinite(rates) & ~nodata
+        rate_withheld = ~known & withheld & (np.nan_to_num(population) > 0) & ~nodata
+        shaded = np.where(nodata, np.nan, rates if by_rate else counts)  # no data is not 0
         breaks = class_breaks(shaded, options.classes, options.breaks)
         # A withheld count takes the lowest non-zero class (no break can lie between 1 and k-1);
         # a missing rate is hatched grey.
         low = breaks.colour(1.0)
         fills = [
-            breaks.colour(v) if math.isfinite(v) else NO_POPULATION_FILL if by_rate else low
-            for v in shaded.tolist()
+            NO_POPULATION_FILL
+            if nd
+            else breaks.colour(v)
+            if math.isfinite(v)
+            else NO_POPULATION_FILL
+            if by_rate
+            else low
+            for v, nd in zip(shaded.tolist(), nodata, strict=True)
         ]
         gi_labels = part["gi_label"] if "gi_label" in part.columns else pd.Series([None] * len(part))
         frame = gpd.GeoDataFrame(
@@ -124,13 +135,17 @@ def add_ward_layers(fmap: folium.Map, result: AnalysisResult, options: MapOption
                 "fid": np.arange(len(part)),
                 "ward": _escaped(part["ward_name"]),
                 "borough": _escaped(part["borough_name"]),
-                "incidents": [count_text(c, k) for c in counts],
+                "incidents": [
+                    NO_DATA if nd else count_text(c, k) for c, nd in zip(counts, nodata, strict=True)
+                ],
                 "rate": [
-                    _fmt_rate(r, p, bool(w), k) for r, p, w in zip(rates, population, withheld, strict=True)
+                    NO_DATA if nd else _fmt_rate(r, p, bool(w), k)
+                    for r, p, w, nd in zip(rates, population, withheld, nodata, strict=True)
                 ],
                 "gi": [g or "not computed" for g in _escaped(gi_labels)],
                 "fill": fills,
                 "nopop": [bool(by_rate and not has_rate) for has_rate in known],
+                "nodata": nodata.tolist(),
             },
             geometry=simplify_coverage(part.geometry, options.simplify_m),
             crs=BNG,
@@ -146,7 +161,7 @@ def add_ward_layers(fmap: folium.Map, result: AnalysisResult, options: MapOption
             highlight_function=lambda f: {"weight": 2.5, "color": "#222222", "fillOpacity": 0.7},
             tooltip=folium.GeoJsonTooltip(
                 fields=["ward", "borough", "incidents", "rate", "gi"],
-                aliases=["Ward", "Borough", "Incidents", "Per 1,000 residents", "Gi* (wards)"],
+                aliases=["Ward", word.capitalize(), "Incidents", "Per 1,000 residents", "Gi* (wards)"],
                 localize=False,
                 sticky=True,
             ),
@@ -157,18 +172,38 @@ def add_ward_layers(fmap: folium.Map, result: AnalysisResult, options: MapOption
                 name=name,
                 breaks=breaks,
                 measure=options.measure,
-                unknown_population=int((~known & ~rate_withheld).sum()),
+                unknown_population=int((~known & ~rate_withheld & ~nodata).sum()),
                 withheld=int(rate_withheld.sum()),
                 k=k,
                 has_rates=bool(known.any()),
                 population_source=str(source) if source else None,
+                no_data=int(nodata.sum()),
             )
         )
     return legends
 
 
+NO_DATA = "no data"
+"""What a ward or district no analysed source covers shows instead of a count (never 0)."""
+
+
+def _no_data(frame: pd.DataFrame) -> np.ndarray:
+    """The frame's ``no_data`` flags (all false when it has none)."""
+    if "no_data" not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    return frame["no_data"].fillna(False).to_numpy(dtype=bool)
+
+
 def _ward_style(feature: dict[str, Any]) -> dict[str, Any]:
     props = feature["properties"]
+    if props.get("nodata"):
+        return {
+            "className": f"{WARD_CLASS} {NO_POPULATION_CLASS} {NO_DATA_CLASS}",  # hatched grey
+            "fillColor": NO_POPULATION_FILL,
+            "fillOpacity": 0.55,
+            "color": WARD_STROKE,
+            "weight": 0.8,
+        }
     return {
         "className": f"{WARD_CLASS} {NO_POPULATION_CLASS}" if props.get("nopop") else WARD_CLASS,
         "fillColor": props["fill"],
@@ -186,15 +221,19 @@ def add_borough_layer(fmap: folium.Map, result: AnalysisResult, options: MapOpti
         {
             "fid": np.arange(len(boroughs)),
             "borough": _escaped(boroughs["borough_name"]),
-            "incidents": [count_text(c, disclosure_k(result.meta)) for c in boroughs["count"]],
+            "incidents": [
+                NO_DATA if nd else count_text(c, disclosure_k(result.meta))
+                for c, nd in zip(boroughs["count"], _no_data(boroughs), strict=True)
+            ],
         },
         geometry=simplify_coverage(boroughs.geometry, options.simplify_m),
         crs=BNG,
     )
     data = feature_collection(frame, ["fid", "borough", "incidents"], id_column="fid")
+    word = district_words(result.meta)[0]
     folium.GeoJson(
         data,
-        name="Borough boundaries",
+        name=f"{word.capitalize()} boundaries",
         style_function=lambda f: {
             "className": BOROUGH_CLASS,
             "color": BOROUGH_STROKE,
@@ -203,7 +242,10 @@ def add_borough_layer(fmap: folium.Map, result: AnalysisResult, options: MapOpti
             "fill": False,
         },
         tooltip=folium.GeoJsonTooltip(
-            fields=["borough", "incidents"], aliases=["Borough", "Incidents"], localize=False, sticky=True
+            fields=["borough", "incidents"],
+            aliases=[word.capitalize(), "Incidents"],
+            localize=False,
+            sticky=True,
         ),
         pane="hs-top-pane",
     ).add_to(fmap)
@@ -235,11 +277,11 @@ def add_context_layer(fmap: folium.Map, result: AnalysisResult) -> None:
 
 
 def add_borough_labels(fmap: folium.Map, result: AnalysisResult) -> None:
-    """Borough names at a point inside each borough: the map still reads with the base map off."""
+    """District names at a point inside each district: the map still reads with the base map off."""
     boroughs = result.boroughs
     if boroughs.empty:
         return
-    group = folium.FeatureGroup(name="Borough names")
+    group = folium.FeatureGroup(name=f"{district_words(result.meta)[0].capitalize()} names")
     points = gpd.GeoSeries(boroughs.geometry.values, crs=BNG).representative_point().to_crs(WGS84)
     for name, point in zip(boroughs["borough_name"].astype(str), points, strict=True):
         if point is None or point.is_empty:
@@ -289,7 +331,9 @@ def add_hotspot_layer(fmap: folium.Map, result: AnalysisResult, options: MapOpti
     buffer_m = float(result.meta.get("shape_buffer_m") or 30.0)
     tolerance = min(options.simplify_m, buffer_m / 5.0)
     k = disclosure_k(result.meta)
-    rows = [_hotspot_summary(row, n, k) for row in hotspots.drop(columns="geometry").to_dict("records")]
+    words = district_words(result.meta)
+    records = hotspots.drop(columns="geometry").to_dict("records")
+    rows = [_hotspot_summary(row, n, k, words[1]) for row in records]
     for row in rows:
         row["top"] = bool(options.top) and row["fid"] <= options.top
     frame = gpd.GeoDataFrame(
@@ -298,7 +342,8 @@ def add_hotspot_layer(fmap: folium.Map, result: AnalysisResult, options: MapOpti
     props = [c for c in frame.columns if c != "geometry"]
     data = feature_collection(frame, props, id_column="fid")
     fields = [c for c in props if c not in ("fid", "cross", "top")]
-    aliases = [HOTSPOT_LABELS[c] for c in fields]
+    labels = {**HOTSPOT_LABELS, "boroughs": words[1].capitalize()}
+    aliases = [labels[c] for c in fields]
     layer = folium.GeoJson(
         data,
         name=name,
@@ -337,10 +382,13 @@ HOTSPOT_LABELS = {
 }
 
 
-def _hotspot_summary(row: dict[str, Any], n_hotspots: int, k: int | None = None) -> dict[str, Any]:
+def _hotspot_summary(
+    row: dict[str, Any], n_hotspots: int, k: int | None = None, districts: str = "districts"
+) -> dict[str, Any]:
     """Escaped display strings for one hotspot's popup (keys of :data:`HOTSPOT_LABELS`).
 
-    ``k``: disclosure threshold of a suppressed result (counts withheld show as "fewer than k").
+    ``k``: disclosure threshold of a suppressed result (counts withheld show as "fewer than k");
+    ``districts``: the area's plural word for its districts ("boroughs", "districts").
     """
     rank = int(row["hotspot_id"])
     area = _num(row.get("area_m2"))
@@ -359,7 +407,7 @@ def _hotspot_summary(row: dict[str, Any], n_hotspots: int, k: int | None = None)
     outside = bool(row.get("extends_outside_area"))
     boroughs = ", ".join(html.escape(str(b)) for b in _seq(row.get("boroughs"))) or "none"
     if outside:
-        boroughs += " (and outside the mapped boroughs)"
+        boroughs += f" (and outside the mapped {districts})"
     where = f", {int(locations):,} distinct locations" if locations is not None else ""
     # Shares, PAI and Gi* are computed within the study area; a hotspot wholly outside it has none.
     beyond = outside and not _num(row.get("share_of_area"))

@@ -11,7 +11,7 @@ from folium.template import Template
 
 from hotspots.geo.analysis import AnalysisResult
 from hotspots.geo.outputs.export import ATTRIBUTION
-from hotspots.maps.fmt import count_text, disclosure_k
+from hotspots.maps.fmt import count_text, disclosure_k, district_words
 from hotspots.maps.fmt import fmt_number as _fmt_number
 from hotspots.maps.fmt import num as _num
 from hotspots.maps.fmt import pct as _pct
@@ -189,6 +189,13 @@ def legend_html(
             for colour, label in zip(ward.breaks.colours, ward.breaks.labels, strict=True):
                 swatch = f'<span class="hs-sw" style="background:{colour}"></span>'
                 parts.append(f'<div class="hs-row">{swatch}{label}</div>')
+        if ward.no_data:
+            n = ward.no_data
+            parts.append(
+                '<div class="hs-row"><span class="hs-sw hs-hatch hs-nodata-sw"></span>'
+                f"no data ({n:,} ward{'s' if n != 1 else ''}): no analysed source covers "
+                f"{'its' if n == 1 else 'their'} {district_words(meta)[0]}; not 0</div>"
+            )
         if by_rate and ward.unknown_population:
             n = ward.unknown_population
             parts.append(
@@ -213,8 +220,9 @@ def legend_html(
             f'<div class="hs-note">{how} classes of the ward {measure}. Hover a ward for its count, '
             "rate and Gi* result.</div>"
         )
+    word, words = district_words(meta)
     parts.append(
-        '<h4>Boroughs</h4><div class="hs-row"><span class="hs-line"></span>borough boundary'
+        f'<h4>{words.capitalize()}</h4><div class="hs-row"><span class="hs-line"></span>{word} boundary'
         " (hover for its count)</div>"
     )
     n_hot = len(result.hotspots)
@@ -231,7 +239,7 @@ def legend_html(
             f'<div class="hs-row"><span class="hs-sw" style="background:{HOTSPOT_FILL}2e;'
             f'border:1px solid {QUIET_STROKE}"></span>the other {n_hot - top:,}</div>'
             f'<div class="hs-row"><span class="hs-sw" style="background:{TOP_FILL}bf;'
-            f'border:2px dashed #000"></span>dashed: crosses a borough border</div>'
+            f'border:2px dashed #000"></span>dashed: crosses a {word} border</div>'
         )
     else:
         parts.append(
@@ -239,7 +247,7 @@ def legend_html(
             f'<div class="hs-row"><span class="hs-sw" style="background:{HOTSPOT_FILL}59;'
             f'border:2px solid {HOTSPOT_STROKE}"></span>{method} cluster; click for its summary</div>'
             f'<div class="hs-row"><span class="hs-sw" style="background:{HOTSPOT_FILL}59;'
-            f'border:2px dashed {HOTSPOT_STROKE}"></span>dashed: crosses a borough border</div>'
+            f'border:2px dashed {HOTSPOT_STROKE}"></span>dashed: crosses a {word} border</div>'
         )
     if len(result.context_hotspots):
         parts.append(

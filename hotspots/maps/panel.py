@@ -16,7 +16,16 @@ import pandas as pd
 from markupsafe import Markup
 
 from hotspots.geo.analysis import AnalysisResult
-from hotspots.maps.fmt import area_text, count_text, disclosure_k, fmt_number, num, pct_text, seq
+from hotspots.maps.fmt import (
+    area_text,
+    count_text,
+    disclosure_k,
+    district_words,
+    fmt_number,
+    num,
+    pct_text,
+    seq,
+)
 from hotspots.maps.statistics import hot_share_text, trend_text
 
 
@@ -53,6 +62,7 @@ def hotspot_rows(hotspots: gpd.GeoDataFrame | pd.DataFrame, meta: dict[str, Any]
     were suppressed for the viewer) turns small counts into "fewer than k".
     """
     k = disclosure_k(meta)
+    districts = district_words(meta)[1]
     rows = []
     ordered = hotspots.sort_values("hotspot_id") if len(hotspots) else hotspots
     for record in ordered.drop(columns="geometry", errors="ignore").to_dict("records"):
@@ -66,7 +76,7 @@ def hotspot_rows(hotspots: gpd.GeoDataFrame | pd.DataFrame, meta: dict[str, Any]
             HotspotRow(
                 rank=int(record["hotspot_id"]),
                 wards=", ".join(str(w) for w in seq(record.get("wards"))) or "outside the wards",
-                boroughs=", ".join(str(b) for b in seq(record.get("boroughs"))) or "outside the boroughs",
+                boroughs=", ".join(str(b) for b in seq(record.get("boroughs"))) or f"outside the {districts}",
                 incidents=count_text(record.get("count"), k),
                 share=pct_text(record.get("share_of_incidents")),
                 area=area_text(area),
@@ -81,14 +91,15 @@ def hotspot_rows(hotspots: gpd.GeoDataFrame | pd.DataFrame, meta: dict[str, Any]
                 harm=harm_text(record.get("harm"), k),
                 lat=num(record.get("centroid_lat")),
                 lon=num(record.get("centroid_lon")),
-                months_hot=_months_hot_text(record.get("months_hot"), record.get("months_checked")),
+                months_hot=months_hot_text(record.get("months_hot"), record.get("months_checked")),
                 missing_months=", ".join(str(m) for m in seq(record.get("missing_months"))),
             )
         )
     return rows
 
 
-def _months_hot_text(hot: Any, checked: Any) -> str:
+def months_hot_text(hot: Any, checked: Any) -> str:
+    """A hotspot's months hot of the months checked, e.g. "9 of 12" ("n/a" without figures)."""
     h, c = num(hot), num(checked)
     if h is None or c is None:
         return "n/a"

@@ -30,13 +30,14 @@ from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 from hotspots.geo.analysis import AnalysisResult
 from hotspots.geo.outputs.export import ATTRIBUTION
 from hotspots.maps.classes import class_breaks
-from hotspots.maps.fmt import disclosure_k
+from hotspots.maps.fmt import disclosure_k, district_words
 from hotspots.maps.layers import latest_wards
 from hotspots.maps.style import BOROUGH_STROKE, HOTSPOT_FILL, HOTSPOT_STROKE, NO_POPULATION_FILL, WARD_STROKE
 
 FOCUS_COLOUR = "#d95f02"  # ColorBrewer Dark2 orange: the hotspot a briefing is about
 FOCUS_EDGE = "#a63603"  # its outline
 WITHHELD_HATCH = "////"  # wards whose small count disclosure control withheld
+NO_DATA_HATCH = "xx"  # wards of districts no analysed source covers ("no data", not 0)
 NICE_BARS_M = (50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000)
 
 
@@ -98,12 +99,21 @@ def map_figure(
     handles: list[Patch] = []
     if len(wards):
         column = "rate_per_1000" if measure == "rate" and "rate_per_1000" in wards.columns else "count"
-        values = pd.to_numeric(wards[column], errors="coerce").to_numpy(dtype=float)
+        nodata = (
+            wards["no_data"].fillna(False).to_numpy(dtype=bool)
+            if "no_data" in wards.columns
+            else np.zeros(len(wards), dtype=bool)
+        )  # no analysed source covers the ward's district: "no data", never 0
+        values = np.where(nodata, np.nan, pd.to_numeric(wards[column], errors="coerce").to_numpy(dtype=float))
         counts = pd.to_numeric(wards["count"], errors="coerce").to_numpy(dtype=float)
-        withheld = np.isnan(counts) & ~np.isfinite(values)  # suppressed: 1 to k-1 incidents
+        withheld = np.isnan(counts) & ~np.isfinite(values) & ~nodata  # suppressed: 1 to k-1 incidents
         cb = class_breaks(values, classes, breaks)
         fills = [cb.colour(v) if np.isfinite(v) else NO_POPULATION_FILL for v in values]
-        shown = ~withheld
+        shown = ~withheld & ~nodata
+        if nodata.any():
+            wards[nodata].plot(
+                ax=ax, facecolor=NO_POPULATION_FILL, edgecolor=WARD_STROKE, linewidth=0.4, hatch=NO_DATA_HATCH
+            )
         if shown.any():
             wards[shown].plot(
                 ax=ax,
@@ -125,7 +135,17 @@ def map_figure(
             Patch(facecolor=c, edgecolor=WARD_STROKE, label=f"{label} {what}")
             for c, label in zip(cb.colours, cb.labels, strict=True)
         ]
-        if column == "rate_per_1000" and (~np.isfinite(values) & ~withheld).any():
+        if nodata.any():
+            n = int(nodata.sum())
+            handles.append(
+                Patch(
+                    facecolor=NO_POPULATION_FILL,
+                    edgecolor=WARD_STROKE,
+                    hatch=NO_DATA_HATCH,
+                    label=f"no data ({n} ward{'s' if n != 1 else ''}; not 0)",
+                )
+            )
+        if column == "rate_per_1000" and (~np.isfinite(values) & ~withheld & ~nodata).any():
             handles.append(Patch(facecolor=NO_POPULATION_FILL, edgecolor=WARD_STROKE, label="no rate"))
         if withheld.any():
             handles.append(
@@ -145,7 +165,7 @@ def map_figure(
                 facecolor=HOTSPOT_FILL,
                 alpha=0.6,
                 edgecolor=HOTSPOT_STROKE,
-                label=f"hotspot ({len(hot)}; dashed: crosses a borough border)",
+                label=f"hotspot ({len(hot)}; dashed: crosses a {district_words(result.meta)[0]} border)",
             )
         )
     if handles:
@@ -223,7 +243,8 @@ def focus_figure(
 
     The view is ``focus``'s bounds plus ``pad_m`` on every side, at least ``min_width_m``
     wide (street scale for one hotspot), widened to the picture's shape so nothing is cut.
-    Drawn: ward outlines with names (a name that would overlap another, or run off the
+    Drawn: ward outlines with names (wards of a district no analysed source covers hatched grey,
+    "no data") (a name that would overlap another, or run off the
     picture, is left out), borough outlines, every hotspot in view outlined and numbered, the
     one ranked ``highlight`` outlined heavily in orange (its artist has gid
     ``"hotspot-outline"``), and, when ``dots`` and for exact views only, the located incidents
@@ -243,6 +264,15 @@ def focus_figure(
     wards = latest_wards(result)
     if len(wards):
         wards.plot(ax=ax, facecolor="#f7f7f7", edgecolor=WARD_STROKE, linewidth=0.6, zorder=1)
+        if "no_data" in wards.columns and wards["no_data"].fillna(False).astype(bool).any():
+            wards[wards["no_data"].fillna(False).astype(bool)].plot(
+                ax=ax,
+                facecolor=NO_POPULATION_FILL,
+                edgecolor=WARD_STROKE,
+                linewidth=0.6,
+                hatch=NO_DATA_HATCH,
+                zorder=1,
+            )  # no analysed source covers these wards' district: no data, not 0
     if dots and disclosure_k(result.meta) is None:  # dots sized by count: exact views only
         _incident_dots(ax, result, box)
     _boroughs(ax, result, labels=False)

@@ -75,6 +75,10 @@ NO_POPULATION_CLASS = "hs-nopop"
 NO_POPULATION_FILL = "#cccccc"  # under the hatch pattern, and where SVG patterns are not drawn
 
 
+NO_DATA_CLASS = "hs-nodata"
+"""A ward of a district the analysed sources hold no data for: hatched grey, "no data", never 0."""
+
+
 MEASURES = ("count", "rate")
 
 

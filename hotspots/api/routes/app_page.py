@@ -23,12 +23,12 @@ from hotspots.api.csrf import CSRF_FIELD, form_is_genuine, page_token, set_token
 from hotspots.api.deps import AnalysisQuery, Service
 from hotspots.api.errors import status_for
 from hotspots.api.templating import APP_PREFIX, templates
-from hotspots.demo import APP_CATEGORY, DEMO_AREA, SAMPLE_NOTES
+from hotspots.demo import APP_CATEGORY, SAMPLE_NOTES
 from hotspots.errors import HotspotError, InvalidInput, NotFound
 from hotspots.geo.analysis import AnalysisParams, AnalysisResult
 from hotspots.maps import MapOptions, render_parts
 from hotspots.maps.compare import ward_change_parts
-from hotspots.maps.fmt import count_text, num
+from hotspots.maps.fmt import count_text, district_words, num
 from hotspots.maps.intervention_layer import months_text
 from hotspots.maps.layers import latlon_bounds
 from hotspots.maps.panel import (
@@ -133,7 +133,8 @@ def app_page(
         "loading": sorted(getattr(request.app.state, "loading", ())),
         "holds": [_holds(v) for v in selection.versions],
         "area_title": area.title,
-        "district_word": "Districts (boroughs)" if area.name == DEMO_AREA else "Districts",
+        "district_word": f"{area.district_word}s".capitalize(),
+        "district_one": area.district_word,
         "server_tiles": server_tiles,
         "sees_wards": who.role in ("council", "admin"),
         "is_admin": who.role == "admin",
@@ -486,6 +487,7 @@ def compare_page(
         incidents_a=count_text(report["period_a"].get("incidents"), context["k"]),
         incidents_b=count_text(report["period_b"].get("incidents"), context["k"]),
         ward_rows=_ward_rows(wards, context["k"]),
+        district_word=district_words(b.meta)[0],
         method=method_in_words(a.meta),
     )
     return templates.TemplateResponse(request, "compare.html", context)
@@ -601,7 +603,8 @@ def _briefing(
         raise InvalidInput("name one 'hotspot' (its rank) or one 'borough' to brief on")
     ref, params = query
     params = _default_period(params, _months(service.dataset(ref)))
-    version, result = service.analyse(ref, params, view=who.disclosure)
+    # with months hot per hotspot and the set's persistence (twelve monthly fits, cached)
+    version, result = service.stability(ref, params, view=who.disclosure)
     links = (_link_query(request, params), _link_query(request, params, drop=("hotspot", "borough")))
     variant = (who.disclosure.identity, hotspot, borough, links, service.interventions.token())
     document = service.rendered(
@@ -671,13 +674,14 @@ def _briefing_html(
         assert borough is not None
         known = choices(result.boroughs["borough_name"]) if len(result.boroughs) else []
         if borough not in known:
-            raise NotFound(f"no borough called {borough!r} here; choose from {', '.join(known) or 'none'}")
+            word = district_words(meta)[0]
+            raise NotFound(f"no {word} called {borough!r} here; choose from {', '.join(known) or 'none'}")
         shown = borough_focus(result, [borough])
         title = f"Patrol briefing: {borough}"
         focus = result.boroughs[result.boroughs["borough_name"].astype(str) == borough].geometry.union_all()
         chosen = shown.hotspots
         rows = hotspot_rows(chosen, meta)
-        subject = f"{borough}: {len(rows)} of {len(hot)} hotspots touch the borough"
+        subject = f"{borough}: {len(rows)} of {len(hot)} hotspots touch the {district_words(meta)[0]}"
     # Interventions overlapping the hotspot or borough: listed, and outlined on the maps.
     iv_rows, iv_shapes = _intervention_rows(interventions, focus) if interventions is not None else ([], None)
     # One hotspot: its street-scale map heads the page. A borough: an overview of the borough
@@ -736,9 +740,17 @@ def _briefing_html(
         "k": service.settings.disclosure_k,
         "meta": result.meta,
         "interventions": iv_rows,
+        "persistence": _persistence_text(result.meta),
+        "district_word": district_words(meta)[0],
     }
     page: str = templates.get_template("briefing.html").render(context)
     return page
+
+
+def _persistence_text(meta: dict[str, Any]) -> str | None:
+    """The share of the previous period's hotspots persisting, e.g. "76%" (``None`` without one)."""
+    share = (meta.get("stability") or {}).get("persistence_share")
+    return None if share is None else f"{share:.0%}"
 
 
 def _months(selection: Selection) -> list[str]:

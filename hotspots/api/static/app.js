@@ -33,6 +33,26 @@
     document.querySelectorAll("details.hs-filters").forEach(function (d) { d.open = false; });
   }
 
+  // Stability (months hot per hotspot, persistence of the set) costs twelve monthly fits: the
+  // table's column is filled in after the page, from /app/stability with the page's own query.
+  var stab = document.getElementById("hs-stability");
+  if (stab && window.fetch) {
+    fetch(stab.getAttribute("data-src"), {credentials: "same-origin"})
+      .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+      .then(function (body) {
+        document.querySelectorAll("td.hs-stab").forEach(function (td) {
+          td.textContent = body.months_hot[td.getAttribute("data-stab")] || "n/a";
+        });
+        stab.textContent = body.note || "";
+        document.body.setAttribute("data-stability", "ready");
+      })
+      .catch(function () {
+        document.querySelectorAll("td.hs-stab").forEach(function (td) { td.textContent = "n/a"; });
+        stab.textContent = "Stability could not be worked out for this view.";
+        document.body.setAttribute("data-stability", "failed");
+      });
+  }
+
   var configNode = document.getElementById("hs-config");
   if (!configNode) { return; }
   var config = JSON.parse(configNode.textContent);

@@ -171,3 +171,142 @@ def _month_runs(months: list[str]) -> str:
         else:
             runs.append((p, p))
     return ", ".join(str(a) if a == b else f"{a} to {b}" for a, b in runs)
+
+
+NO_DATA_SHARE = 0.001
+"""A source has no data in a district when the district holds under this share of its incidents."""
+
+NO_DATA_RULE = (
+    "a source has no data in a district over the period when the district holds fewer than "
+    f"{NO_DATA_SHARE:.1%} of the source's incidents inside the area (all its crime types counted, so an "
+    "empty district of a rare crime type is a zero, not 'no data'); a ward or district is 'no data' "
+    "(not 0) when none of the analysed sources has data there, and names the sources without data "
+    "when only some have none"
+)
+
+
+def districts_without_data(
+    incidents: pd.DataFrame,
+    districts: Mapping[str, str],
+    *,
+    weights: str | None = None,
+    share: float = NO_DATA_SHARE,
+) -> dict[str, Any]:
+    """Which districts each source has no data for over the analysed period (see :data:`NO_DATA_RULE`).
+
+    A partner's data (an A&E department's assaults, a council's ASB log) often covers only some
+    districts of the area, and a police file for one borough covers only that one. A district it
+    does not cover must read "no data", never 0.
+
+    Parameters
+    ----------
+    incidents:
+        Incidents (or distinct locations with a ``weights`` column of counts) with
+        ``borough_code``, ``outside_area`` and, when several datasets are analysed together,
+        ``dataset`` (the source). Rows outside the area or without a district are not counted.
+    districts:
+        District code to name: every district of the area.
+    weights:
+        Column holding each row's number of incidents (``None``: one per row).
+    share:
+        The rule's threshold.
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``rule``, ``sources`` (the sources with incidents inside the area),
+        ``districts`` (one ``{"code", "name", "sources_without_data", "no_data"}`` per district
+        some source lacks, ``no_data`` true when every source lacks it, sorted by code) and
+        ``no_data`` (the codes of those districts with no data at all) and ``covered`` (per
+        source, the names of the districts it has data for).
+    """
+    codes = sorted(districts)
+    keep = np.ones(len(incidents), dtype=bool)
+    if "outside_area" in incidents.columns:
+        keep &= ~incidents["outside_area"].to_numpy(dtype=bool)
+    n = incidents[weights].to_numpy(dtype=float) if weights else np.ones(len(incidents))
+    if "dataset" in incidents.columns:  # category codes, not strings: this runs on every analysis
+        src, labels = pd.factorize(incidents["dataset"], sort=True)
+        names = [str(v) for v in labels]
+    else:
+        src, names = np.zeros(len(incidents), dtype=np.int64), [ALL_SOURCES]
+    d_pos = (
+        _positions(incidents["borough_code"], codes)
+        if "borough_code" in incidents.columns and codes
+        else np.full(len(incidents), -1)
+    )
+    ok = keep & (d_pos >= 0) & (np.asarray(src) >= 0)
+    if not ok.any():
+        return {"rule": NO_DATA_RULE, "sources": [], "districts": [], "no_data": [], "covered": {}}
+    n_d = len(codes)
+    table = np.bincount(
+        np.asarray(src)[ok] * n_d + d_pos[ok], weights=n[ok], minlength=len(names) * n_d
+    ).reshape(len(names), n_d)  # sources x districts
+    totals = table.sum(axis=1)
+    sources = [names[i] for i in range(len(names)) if totals[i] > 0]
+    lacking: dict[str, list[str]] = {}
+    for i, name in enumerate(names):
+        if totals[i] <= 0:
+            continue
+        for j in np.flatnonzero(table[i] < share * totals[i]):
+            lacking.setdefault(codes[int(j)], []).append(name)
+    rows = [
+        {
+            "code": code,
+            "name": districts[code],
+            "sources_without_data": sorted(lacking[code]),
+            "no_data": len(lacking[code]) == len(sources),
+        }
+        for code in codes
+        if code in lacking
+    ]
+    return {
+        "rule": NO_DATA_RULE,
+        "sources": sources,
+        "districts": rows,
+        "no_data": [r["code"] for r in rows if r["no_data"]],
+        "covered": {s: [districts[c] for c in codes if s not in lacking.get(c, [])] for s in sources},
+    }
+
+
+def no_data_note(meta: Mapping[str, Any] | None) -> str | None:
+    """One sentence for pages and briefings naming the districts with no data (and those some
+    source does not cover), or ``None``; ``meta`` is an analysis's ``meta`` (reads
+    ``meta["no_data"]``)."""
+    report = meta.get("no_data") if isinstance(meta, Mapping) else None
+    if not isinstance(report, Mapping) or not report.get("districts"):
+        return None
+    word = str(meta.get("district_word") or "district") if isinstance(meta, Mapping) else "district"
+    named = {  # the service's sources (owner and type) where it recorded them, else dataset refs
+        str(s.get("dataset")): f"{s.get('owner')} ({s.get('source_type')})"
+        if s.get("owner")
+        else str(s["dataset"])
+        for s in (meta.get("sources") or [] if isinstance(meta, Mapping) else [])
+        if isinstance(s, Mapping) and s.get("dataset")
+    }
+    none = [str(r["name"]) for r in report["districts"] if r["no_data"]]
+    partial: dict[str, list[str]] = {}  # source -> districts it lacks (where another source has data)
+    for r in report["districts"]:
+        if not r["no_data"]:
+            for s in r["sources_without_data"]:
+                partial.setdefault(str(s), []).append(str(r["name"]))
+    covered = report.get("covered") or {}
+    some = []
+    for s, lacks in partial.items():
+        has = [str(n) for n in covered.get(s) or []]
+        label = named.get(s, s)
+        some.append(
+            f"{label} has data for {', '.join(has)} only"
+            if has and len(has) <= len(lacks)
+            else f"{label} has no data for {', '.join(lacks)}"
+        )
+    parts = []
+    if none:
+        parts.append(
+            f"No data for {', '.join(none)}: the data hold no incidents there, so the "
+            f"{word if len(none) == 1 else word + 's'} and {'its' if len(none) == 1 else 'their'} wards "
+            "are shown as no data, not 0"
+        )
+    if some:
+        parts.append("; ".join(some) + " (elsewhere the figures are the other sources' alone)")
+    return "; ".join(parts) + "."
