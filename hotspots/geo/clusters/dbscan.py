@@ -16,7 +16,6 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
-from sklearn.cluster import DBSCAN
 
 from hotspots.errors import InvalidInput
 from hotspots.geo.clusters.bounds import FineGrid
@@ -98,7 +97,9 @@ def weighted_dbscan(
     xy = np.column_stack([locs.x, locs.y])
     if len(locs) >= GRID_MIN_LOCATIONS and _whole_numbers(w):
         labels, core_indices = grid_dbscan(xy, w, eps_m, min_samples)
-    else:
+    else:  # few locations, or fractional (harm) weights: scikit-learn's exact DBSCAN
+        from sklearn.cluster import DBSCAN  # imported here: the grid path, the usual one, needs none
+
         model = DBSCAN(eps=eps_m, min_samples=min_samples, algorithm="auto").fit(xy, sample_weight=w)
         labels, core_indices = model.labels_, model.core_sample_indices_
     loc_labels = attach_border_points(xy, labels, core_indices)

@@ -66,7 +66,6 @@ from typing import Literal
 
 import numpy as np
 from scipy import sparse
-from sklearn.cluster import HDBSCAN
 
 from hotspots.errors import InvalidInput
 from hotspots.geo.clusters.dbscan import canonical_labels
@@ -244,6 +243,8 @@ def hdbscan_labels(
     core = np.maximum(core, min_distance_m)
     mst = location_mst(locs.x, locs.y, core)
     graph = _incident_tree(locs, core, mst)
+    from sklearn.cluster import HDBSCAN  # here: a DBSCAN run need not import scikit-learn
+
     model = HDBSCAN(
         min_cluster_size=int(min_cluster_size),
         min_samples=1,
