@@ -2,16 +2,18 @@
 
 Method (ArcGIS *Hot Spot Analysis* conventions, computed with esda)
 -------------------------------------------------------------------
-- **Statistic**: Getis-Ord Gi* (``esda.getisord.G_Local`` with ``star=True``
-  and binary weights, ``transform="B"``): each unit's value plus its
-  neighbours', compared with what the study-wide mean and variance predict.
+- **Statistic**: Getis-Ord Gi* with binary weights (as ``esda.getisord.G_Local``
+  with ``star=True`` and ``transform="B"``, which the tests check it against):
+  each unit's value plus its neighbours', compared with what the study-wide mean
+  and variance predict, z = (sum_j w_ij x_j - mean W_i) / (s sqrt((n W_i - W_i^2) / (n - 1)))
+  with W_i the unit's neighbours plus itself and s the standard deviation over all n units.
   Positive z = high values cluster there (hot), negative = low values (cold).
 - **Neighbours**: on a hex grid, the cells within ``rings`` hex steps (default
   1: the six cells sharing an edge; on hexagons queen and rook contiguity
   coincide, and equal a distance band of one cell size between centres), plus
   the cell itself. For wards (any polygons), queen contiguity from the
-  polygons (sharing at least one vertex), plus the ward itself. Weights come
-  from :class:`libpysal.graph.Graph`. A unit with no neighbours (an island)
+  polygons (sharing at least one vertex), plus the ward itself, from
+  :class:`libpysal.graph.Graph`. A unit with no neighbours (an island)
   is not tested: ``z``/``p`` are NaN and ``gi_bin`` 0.
 - **p-values**: two-sided, from the normal approximation of Gi* (as ArcGIS
   does). Optionally ``permutations`` > 0 uses esda's conditional permutation
@@ -38,13 +40,12 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from esda.getisord import G_Local
-from libpysal.graph import Graph
 from scipy import sparse, stats
 from shapely.geometry.base import BaseGeometry
 
@@ -52,6 +53,9 @@ from hotspots.crs import BNG
 from hotspots.errors import InvalidInput
 from hotspots.geo.geos import prepared_copy, private_copy
 from hotspots.geo.stats.grid import HexGrid, Include, check_cell_size, default_cell_size
+
+if TYPE_CHECKING:  # esda and libpysal are imported where used: loading them costs about half a second
+    from libpysal.graph import Graph
 
 DEFAULT_SEED = 20_180_201
 """Seed for permutation inference, so results are reproducible."""
@@ -182,22 +186,10 @@ def gi_star(
         z[tested] = 0.0
         p[tested] = 1.0
     else:
-        g = Graph.from_sparse(adj)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            lg = G_Local(
-                y,
-                g,
-                transform="B",
-                star=True,
-                permutations=permutations,
-                seed=seed if permutations else None,
-                keep_simulations=False,
-            )
-        zs = np.asarray(lg.Zs, dtype=np.float64)
         if permutations:
-            ps = np.minimum(1.0, 2.0 * np.asarray(lg.p_sim, dtype=np.float64))
+            zs, ps = _gi_star_permuted(y, adj, permutations, seed)
         else:
+            zs = _gi_star_z(y, adj, n_neighbours)
             ps = 2.0 * stats.norm.sf(np.abs(zs))
         z[tested] = zs[tested]
         p[tested] = ps[tested]
@@ -211,9 +203,43 @@ def gi_star(
     return GiStar(z, p, p_adj, bins, labels, n_neighbours)
 
 
+def _gi_star_z(y: np.ndarray, adj: sparse.csr_matrix, n_neighbours: np.ndarray) -> np.ndarray:
+    """Analytical Gi* z-scores, binary weights with the unit itself (see the module)."""
+    n = len(y)
+    w = n_neighbours.astype(np.float64) + 1.0
+    lag = np.asarray(adj @ y).ravel() + y
+    mean = float(y.mean())
+    sd = float(np.sqrt(max(float((y**2).mean()) - mean**2, 0.0)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        z: np.ndarray = (lag - mean * w) / (sd * np.sqrt((n * w - w**2) / (n - 1)))
+    return z
+
+
+def _gi_star_permuted(
+    y: np.ndarray, adj: sparse.csr_matrix, permutations: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """esda's Gi* with conditional permutation inference: z and p = min(1, 2 x folded p_sim)."""
+    from esda.getisord import G_Local
+    from libpysal.graph import Graph
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        lg = G_Local(
+            y,
+            Graph.from_sparse(adj),
+            transform="B",
+            star=True,
+            permutations=permutations,
+            seed=seed,
+            keep_simulations=False,
+        )
+    z = np.asarray(lg.Zs, dtype=np.float64)
+    return z, np.minimum(1.0, 2.0 * np.asarray(lg.p_sim, dtype=np.float64))
+
+
 def _binary_adjacency(graph: Graph | sparse.spmatrix | sparse.sparray, n: int) -> sparse.csr_matrix:
     """Square 0/1 CSR matrix without diagonal, checked against ``n`` units."""
-    mat = graph.sparse if isinstance(graph, Graph) else graph
+    mat = graph.sparse if hasattr(graph, "sparse") else graph
     adj = sparse.csr_matrix(mat, dtype=np.float64)
     if adj.shape != (n, n):
         raise InvalidInput(f"neighbour graph has shape {adj.shape}, expected ({n}, {n})")
@@ -350,6 +376,8 @@ def gi_star_polygons(
     pos = np.flatnonzero(has_value & ~geoms.is_empty.to_numpy() & geoms.notna().to_numpy())
     if len(pos):
         sub = geoms.iloc[pos].reset_index(drop=True)
+        from libpysal.graph import Graph
+
         graph = Graph.build_contiguity(sub, rook=False)
         res = gi_star(values[pos], graph.sparse, fdr=fdr, permutations=permutations, seed=seed)
         z[pos], p[pos], p_adj[pos] = res.z, res.p, res.p_fdr
