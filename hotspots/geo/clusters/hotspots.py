@@ -275,9 +275,13 @@ def _summaries(
     return rows
 
 
+NAMELESS = frozenset({"on or near", "no location"})
+"""Location texts that name no place: police.uk writes "On or near " with an empty street name."""
+
+
 def _location_texts(df: pd.DataFrame, g: _Groups, wanted: np.ndarray) -> list[str | None]:
     """Per group, its location texts joined by ``'; '``, most incidents first (``None`` unless
-    ``wanted``, or where the data has no text)."""
+    ``wanted``, or where the data has no text that names a place, see :data:`NAMELESS`)."""
     out: list[str | None] = [None] * len(g)
     if not wanted.any():
         return out
@@ -285,7 +289,7 @@ def _location_texts(df: pd.DataFrame, g: _Groups, wanted: np.ndarray) -> list[st
     for k, (cs, ns) in enumerate(codes.counts_in_first_order()):
         if wanted[k] and len(cs):
             texts = [codes.labels[int(cs[i])].strip() for i in _descending(ns)]
-            texts = [t for t in texts if t]
+            texts = [t for t in texts if t and t.casefold() not in NAMELESS]
             out[k] = "; ".join(texts) if texts else None
     return out
 
