@@ -166,6 +166,22 @@ def test_a_recorded_intervention_is_drawn_on_the_app_map(browser: Browser, live:
     assert "Romford <b>lighting</b>" in text and "Havering Council" in text
     assert "2020-03 to 2020-08" in text and "lighting" in text
     assert popup.locator(f"a[href='/app/interventions?open={ident}']").count() == 1
+    # the legend names the outline, and the form's layer box follows the map's layer list
+    assert "a recorded intervention" in (page.locator(".hs-legend").text_content() or "")  # folded
+    form_box = page.locator("input[name=layer][value=interventions]")
+    assert form_box.count() == 1 and form_box.is_checked()
+    # the toggle is in the shareable URL: untick it, reopen the URL, it stays off
+    form_box.uncheck()  # the form's box moves the map's layer list (folded) with it
+    page.wait_for_function("() => !location.search.includes('layer=interventions')")
+    assert "layers_set=true" in page.url and not form_box.is_checked()
+    page.goto(page.url, wait_until="load")
+    page.wait_for_selector("body[data-map-ready]", state="attached", timeout=30_000)
+    assert not _layer_box(page, "Interventions (").is_checked()
+    page.locator("input[name=layer][value=interventions]").check()
+    page.wait_for_function("() => location.search.includes('layer=interventions')")
+    page.goto(page.url, wait_until="load")
+    page.wait_for_selector("body[data-map-ready]", state="attached", timeout=30_000)
+    assert _layer_box(page, "Interventions (").is_checked()
     # a view of a district it is not in lists the layer, unticked
     page.goto(live.url + YEAR + "&borough=Redbridge", wait_until="load")
     page.wait_for_selector("body[data-map-ready]", state="attached", timeout=30_000)

@@ -46,10 +46,15 @@ def in_view(interventions: gpd.GeoDataFrame, view: BaseGeometry | None) -> bool:
 
 
 def add_intervention_layer(
-    fmap: folium.Map, interventions: gpd.GeoDataFrame, view: BaseGeometry | None = None
+    fmap: folium.Map,
+    interventions: gpd.GeoDataFrame,
+    view: BaseGeometry | None = None,
+    *,
+    show: bool | None = None,
 ) -> folium.GeoJson | None:
-    """Add the interventions (EPSG:27700) as the "Interventions (n)" layer; shown on opening only when
-    one of them touches ``view`` (EPSG:27700, the extent the map opens on). ``None`` when there is none."""
+    """Add the interventions (EPSG:27700) as the "Interventions (n)" layer, ticked on opening when
+    ``show`` says so, or (``show=None``) when one of them touches ``view`` (EPSG:27700, the extent
+    the map opens on). ``None`` when there is none."""
     if interventions is None or interventions.empty:
         return None
     rows = interventions.reset_index(drop=True)
@@ -75,7 +80,7 @@ def add_intervention_layer(
     layer = folium.GeoJson(
         data,
         name=f"{INTERVENTION_LAYER_NAME} ({len(frame)})",
-        show=in_view(interventions, view),
+        show=in_view(interventions, view) if show is None else show,
         style_function=lambda f: {
             "className": INTERVENTION_CLASS,
             "color": INTERVENTION_STROKE,

@@ -17,6 +17,7 @@ from hotspots.maps.fmt import num as _num
 from hotspots.maps.fmt import pct as _pct
 from hotspots.maps.fmt import seq as _seq
 from hotspots.maps.heat import HEAT_STOPS, HeatSurface
+from hotspots.maps.intervention_layer import INTERVENTION_STROKE
 from hotspots.maps.layers import WardLegend
 from hotspots.maps.panel import method_in_words as method_text
 from hotspots.maps.statistics import (
@@ -167,6 +168,8 @@ def legend_html(
     heat: HeatSurface | None,
     options: MapOptions,
     stats: Sequence[tuple[str, StatLayer]] = (),
+    *,
+    interventions: int = 0,
 ) -> str:
     meta = result.meta
     esc = html.escape
@@ -254,6 +257,12 @@ def legend_html(
             '<div class="hs-row"><span class="hs-sw" style="background:#9e9e9e26;'
             'border:1px dashed #6b6b6b"></span>grey: a cluster wholly outside the area '
             "(context, not ranked)</div>"
+        )
+    if interventions:
+        parts.append(
+            "<h4>Interventions</h4>"
+            f'<div class="hs-row"><span class="hs-sw" style="border:3px dashed {INTERVENTION_STROKE}">'
+            f"</span>a recorded intervention ({interventions:,}); click for its evaluation</div>"
         )
     buffer_m = meta.get("shape_buffer_m")
     note = (

@@ -194,14 +194,21 @@ def _build(
     extent = result.wards if focused or not len(result.boroughs) else result.boroughs
     if interventions is not None:
         view = shapely.box(*extent.total_bounds) if len(extent) else None
-        add_intervention_layer(fmap, interventions, view)
+        add_intervention_layer(fmap, interventions, view, show=options.show_interventions)
     add_borough_labels(fmap, result)
     if options.top and hotspot_layer is not None:
         add_rank_labels(fmap, result, options.top)
     folium.LayerControl(position="topright", collapsed=False).add_to(fmap)
     PageExtras(
         title_html=html.escape(options.title) if options.show_title else "",
-        legend_html=legend_html(result, ward_legends, heat, options, stats),
+        legend_html=legend_html(
+            result,
+            ward_legends,
+            heat,
+            options,
+            stats,
+            interventions=0 if interventions is None else len(interventions),
+        ),
         attribution_html=DATA_ATTRIBUTION_HTML
         if options.data_credit is None
         else DATA_ATTRIBUTION_HTML.replace(

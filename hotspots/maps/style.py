@@ -140,6 +140,9 @@ class MapOptions:
         Whether the heat layer starts shown (it is in the layer list either way).
     show_significance:
         Whether the significance layer starts shown (also shown when no hotspot was found).
+    show_interventions:
+        Whether the interventions layer is ticked on opening; ``None`` (default): when one of
+        them lies in the map's view.
     top:
         Draw the ``top`` strongest hotspots so they stand out (filled, thick outline, their
         rank on the map) and the rest quieter. 0: every hotspot alike.
@@ -165,6 +168,7 @@ class MapOptions:
     significance: bool = True
     show_heat: bool = True
     show_significance: bool = False
+    show_interventions: bool | None = None
     top: int = 0
     legend_open: bool = True
     data_credit: str | None = None

@@ -43,7 +43,7 @@ from hotspots.service import Selection
 from hotspots.service_interventions import frame_within
 
 router = APIRouter(tags=["app"])
-APP_LAYERS = ("heat", "significance", "emerging")
+APP_LAYERS = ("heat", "significance", "emerging", "interventions")
 DEFAULT_LAYERS: tuple[str, ...] = ()
 """Layers that compete with the hotspots start off (they are in the layer list, one tick away)."""
 TOP_HOTSPOTS = 10
@@ -133,6 +133,7 @@ def app_page(
         "loading": sorted(getattr(request.app.state, "loading", ())),
         "holds": [_holds(v) for v in selection.versions],
         "area_title": area.title,
+        "area_name": area.name,
         "district_word": f"{area.district_word}s".capitalize(),
         "district_one": area.district_word,
         "server_tiles": server_tiles,
@@ -166,6 +167,8 @@ def app_page(
         significance=True,
         show_heat="heat" in wanted,
         show_significance="significance" in wanted,
+        # interventions: ticked when one lies in view, unless the form or a shared link said
+        show_interventions=("interventions" in wanted) if (layer or layers_set) else None,
         top=TOP_HOTSPOTS,
         legend_open=False,
         data_credit=credit or None,
@@ -192,6 +195,7 @@ def app_page(
         context.update(
             boroughs=choices(result.boroughs["borough_name"]) if len(result.boroughs) else [],
             parts=parts,
+            interventions_here=interventions is not None and not interventions.empty,
             rows=hotspot_rows(shown.hotspots, shown.meta),
             harm_mode=result.meta.get("weight") == "harm",
             method=method_in_words(result.meta),

@@ -74,7 +74,7 @@
   });
 
   // One tick per layer: the form's boxes and the map's layer list move together.
-  var LAYER_LABELS = {heat: "Heat", significance: "Significance", emerging: "Emerging"};
+  var LAYER_LABELS = {heat: "Heat", significance: "Significance", emerging: "Emerging", interventions: "Interventions"};
   function listInput(key) {
     var found = null;
     container.querySelectorAll(".leaflet-control-layers-overlays label").forEach(function (label) {
@@ -89,11 +89,15 @@
       if (input && input.checked !== box.checked) { input.click(); }
     });
   });
-  map.on("overlayadd overlayremove", function () {
+  function syncBoxes() {
     formBoxes.forEach(function (box) {
       var input = listInput(box.value);
       if (input) { box.checked = input.checked; }
     });
+  }
+  syncBoxes();  // a layer the server ticks by itself (interventions in view) shows in the form too
+  map.on("overlayadd overlayremove", function () {
+    syncBoxes();
     remember();
   });
 
