@@ -489,13 +489,14 @@ def _print_summary(meta: dict[str, Any], hotspots: Any) -> None:
         for col in ("rank", "id", "incidents", "locations", "area (ha)", "wards", districts, "cross-border"):
             table.add_column(col)
         for row in areas.head(10).itertuples():
+            wards = list(dict.fromkeys(row.wards))  # one name per ward across a boundary change
             table.add_row(
                 str(row.rank),
                 str(row.hotspot_id),
                 str(row.count),
                 str(row.locations),
                 f"{row.area_m2 / 1e4:.1f}",
-                ", ".join(row.wards[:3]) + (" ..." if len(row.wards) > 3 else ""),
+                ", ".join(wards[:3]) + (" ..." if len(wards) > 3 else ""),
                 ", ".join(row.boroughs),
                 "yes" if row.cross_border else "",
             )
@@ -511,7 +512,7 @@ def _print_summary(meta: dict[str, Any], hotspots: Any) -> None:
                 str(row.count),
                 str(row.locations),
                 row.location_text or "-",
-                ", ".join(row.wards[:2]),
+                ", ".join(list(dict.fromkeys(row.wards))[:2]),
             )
         console.print(table)
 

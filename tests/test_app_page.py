@@ -620,3 +620,17 @@ def test_stability_persistence_in_words_and_in_the_briefings(client: TestClient)
     assert 'class="note stability-note"' in borough and f"{share:.0%} of the previous" in borough
     cards = re.findall(r"<h2>Hotspot #(\d+)", borough)
     assert cards and all(f"hot in {body['months_hot'][c]} months" in borough for c in cards[:3])
+
+
+def test_a_ward_renamed_by_a_boundary_change_is_named_once(client: TestClient) -> None:
+    """2022-01..09 spans London's May 2022 ward change: a hotspot in Barking holds the old and the
+    new 'Abbey' (two codes, both kept in the API), but the table and popups name it once."""
+    api = client.get("/hotspots", params={"dataset": "tri-borough-2022", "limit": 50}).json()["hotspots"]
+    doubled = [h for h in api if len(set(h["wards"])) < len(h["wards"])]
+    assert doubled, "the shipped 2022 data should hold a hotspot across the ward change"
+    assert all(len(set(h["ward_codes"])) == len(h["ward_codes"]) for h in doubled)
+    page = client.get("/app", params={"dataset": "tri-borough-2022"}).text
+    for h in doubled[:3]:
+        names = list(dict.fromkeys(h["wards"]))
+        assert ", ".join(names) in page
+        assert ", ".join(h["wards"]) not in page

@@ -97,6 +97,12 @@ def seq(value: Any) -> list[Any]:
     return []
 
 
+def distinct_names(value: Any) -> list[str]:
+    """The names in a list (see :func:`seq`), each once, in their first order: a period that spans
+    a ward boundary change lists two wards of one name (old and new codes); a reader sees one."""
+    return list(dict.fromkeys(str(v) for v in seq(value)))
+
+
 def _missing(value: Any) -> bool:
     try:
         return bool(pd.isna(value))

@@ -19,7 +19,7 @@ from hotspots.crs import BNG, WGS84
 from hotspots.geo.analysis import AnalysisResult
 from hotspots.geo.outputs.export import feature_collection
 from hotspots.maps.classes import ClassBreaks, class_breaks
-from hotspots.maps.fmt import area_text, count_text, disclosure_k, district_words
+from hotspots.maps.fmt import area_text, count_text, disclosure_k, distinct_names, district_words
 from hotspots.maps.fmt import escaped as _escaped
 from hotspots.maps.fmt import num as _num
 from hotspots.maps.fmt import pct as _pct
@@ -434,7 +434,7 @@ def _hotspot_summary(
         if not beyond
         else "not tested (outside the study area)",
         "trend": trend_text(row.get("trend"), row.get("trend_p"), row.get("slope_per_month")),
-        "wards": ", ".join(html.escape(str(w)) for w in _seq(row.get("wards"))) or "none",
+        "wards": ", ".join(html.escape(w) for w in distinct_names(row.get("wards"))) or "none",
         "boroughs": boroughs,
         "cross_border": "yes" if cross else "no",
         "categories": "; ".join(cats) or "n/a",

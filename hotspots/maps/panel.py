@@ -20,6 +20,7 @@ from hotspots.maps.fmt import (
     area_text,
     count_text,
     disclosure_k,
+    distinct_names,
     district_words,
     fmt_number,
     num,
@@ -75,7 +76,7 @@ def hotspot_rows(hotspots: gpd.GeoDataFrame | pd.DataFrame, meta: dict[str, Any]
         rows.append(
             HotspotRow(
                 rank=int(record["hotspot_id"]),
-                wards=", ".join(str(w) for w in seq(record.get("wards"))) or "outside the wards",
+                wards=", ".join(distinct_names(record.get("wards"))) or "outside the wards",
                 boroughs=", ".join(str(b) for b in seq(record.get("boroughs"))) or f"outside the {districts}",
                 incidents=count_text(record.get("count"), k),
                 share=pct_text(record.get("share_of_incidents")),
