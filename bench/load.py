@@ -25,6 +25,7 @@ import asyncio
 import itertools
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
@@ -125,48 +126,39 @@ class Connection:
 
 
 async def _client(
-    host: str, port: int, path: str, stop: float, latencies: list[float], errors: list[str]
+    host: str,
+    port: int,
+    paths: Iterator[str],
+    stop: float,
+    latencies: list[float],
+    errors: list[str],
+    label: str = "",
 ) -> None:
+    """Request the next of ``paths`` on one keep-alive connection until ``stop``; 200s go to
+    ``latencies``, anything else to ``errors`` (prefixed with ``label``)."""
     conn = Connection(host, port)
     try:
         while time.perf_counter() < stop:
+            path = next(paths)
             start = time.perf_counter()
             try:
                 status, _, _ = await conn.get(path)
                 if status == 200:
                     latencies.append(time.perf_counter() - start)
                 else:
-                    errors.append(f"HTTP {status}")
+                    errors.append(f"{label}HTTP {status}")
             except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
-                errors.append(type(exc).__name__)
+                errors.append(f"{label}{type(exc).__name__}")
                 await conn.close()
                 conn = Connection(host, port)
     finally:
         await conn.close()
 
 
-async def _uncached_client(
-    host: str, port: int, stop: float, fresh: itertools.count[int], latencies: list[float], errors: list[str]
-) -> None:
-    """Ask for one uncached analysis after another (parameters never asked before) until ``stop``."""
-    conn = Connection(host, port)
-    try:
-        while time.perf_counter() < stop:
-            k = next(fresh)
-            path = f"/hotspots?eps_m={50 + (k % 500) * 0.5:g}&min_samples={20 + k // 500}"
-            start = time.perf_counter()
-            try:
-                status, _, _ = await conn.get(path)
-                if status == 200:
-                    latencies.append(time.perf_counter() - start)
-                else:
-                    errors.append(f"uncached: HTTP {status}")
-            except (OSError, ValueError, asyncio.IncompleteReadError) as exc:
-                errors.append(f"uncached: {type(exc).__name__}")
-                await conn.close()
-                conn = Connection(host, port)
-    finally:
-        await conn.close()
+def _uncached_paths(fresh: itertools.count[int]) -> Iterator[str]:
+    """One uncached analysis after another: parameters never asked before (shared by the clients)."""
+    for k in fresh:
+        yield f"/hotspots?eps_m={50 + (k % 500) * 0.5:g}&min_samples={20 + k // 500}"
 
 
 async def hammer(
@@ -193,8 +185,11 @@ async def hammer(
     slow: list[float] = []
     fresh = itertools.count(int(start * 1000) % 100_000 * 500)  # parameters no earlier run asked for
     await asyncio.gather(
-        *(_client(host, port, route.path, stop, latencies, errors) for _ in range(clients)),
-        *(_uncached_client(host, port, stop, fresh, slow, errors) for _ in range(uncached)),
+        *(_client(host, port, itertools.repeat(route.path), stop, latencies, errors) for _ in range(clients)),
+        *(
+            _client(host, port, _uncached_paths(fresh), stop, slow, errors, "uncached: ")
+            for _ in range(uncached)
+        ),
     )
     seconds = time.perf_counter() - start
     return RouteResult(

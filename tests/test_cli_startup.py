@@ -116,35 +116,29 @@ def test_help_keeps_the_contract_defaults() -> None:
     assert "[default: 15.0]" in text and "[default: 3]" in text and "[default: auto]" in text
 
 
-@pytest.mark.parametrize("module", ["hotspots.geo.params", "hotspots.errors"])
-def test_light_modules_stay_light(module: str) -> None:
-    """The modules the CLI imports at start-up import no heavy package themselves."""
-    code = f"import sys, json, {module}; print(json.dumps([m for m in {HEAVY!r} if m in sys.modules]))"
+def _loaded_after(module: str, watched: tuple[str, ...], timeout: float) -> list[str]:
+    """The ``watched`` packages a fresh interpreter has loaded after ``import module``."""
+    code = f"import sys, json, {module}; print(json.dumps([m for m in {watched!r} if m in sys.modules]))"
     done = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         check=True,
-        timeout=60,
+        timeout=timeout,
     )
-    assert json.loads(done.stdout) == []
+    loaded: list[str] = json.loads(done.stdout)
+    return loaded
+
+
+@pytest.mark.parametrize("module", ["hotspots.geo.params", "hotspots.errors"])
+def test_light_modules_stay_light(module: str) -> None:
+    """The modules the CLI imports at start-up import no heavy package themselves."""
+    assert _loaded_after(module, HEAVY, 60) == []
 
 
 def test_the_server_loads_no_drawing_library_before_a_picture_is_asked_for() -> None:
     """``hotspots serve`` imports the app: matplotlib (PNG maps, charts), mapclassify (natural
     breaks), Dask and WeasyPrint wait until a request needs them."""
-    code = (
-        "import sys, json, hotspots.api.app; "
-        "print(json.dumps([m for m in ('matplotlib', 'mapclassify', 'dask', 'distributed', 'weasyprint') "
-        "if m in sys.modules]))"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        check=True,
-        timeout=120,
-    )
-    assert json.loads(done.stdout) == []
+    drawing = ("matplotlib", "mapclassify", "dask", "distributed", "weasyprint")
+    assert _loaded_after("hotspots.api.app", drawing, 120) == []
