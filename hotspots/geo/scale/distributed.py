@@ -51,6 +51,7 @@ from hotspots.geo.analysis import (
     AnalysisResult,
     _choose_sets,
     _coverage,
+    _district_names,
     _month_range,
     _name_outside_districts,
     _owned_clusters,
@@ -71,6 +72,7 @@ from hotspots.geo.clusters.hotspots import SUMMARY_INPUTS, build_hotspots
 from hotspots.geo.inputs.ingest import Source, read_incidents
 from hotspots.geo.inputs.join import join_wards
 from hotspots.geo.params import hotspots_note
+from hotspots.geo.stats.coverage import districts_without_data
 from hotspots.geo.stats.harm import assign_harm
 
 ROW = "row"
@@ -326,6 +328,7 @@ class Aggregates:
     ward_counts: pd.Series
     ward_month_counts: pd.Series
     borough_counts: pd.Series
+    source_borough_counts: pd.DataFrame  # ``borough_code``, ``dataset`` (when there), ``n``
 
 
 def aggregate(joined: dd.DataFrame) -> Aggregates:
@@ -333,7 +336,8 @@ def aggregate(joined: dd.DataFrame) -> Aggregates:
     located = joined[joined["has_location"]]
     inside = located[~located["outside_area"]]
     cells = inside.assign(cx=inside["x"] // OCCUPIED_CELL_M, cy=inside["y"] // OCCUPIED_CELL_M)
-    n, n_located, n_inside, n_cells, locs, wards, ward_months, boroughs = dask.compute(
+    by_source = ["dataset", "borough_code"] if "dataset" in inside.columns else ["borough_code"]
+    n, n_located, n_inside, n_cells, locs, wards, ward_months, boroughs, sources = dask.compute(
         joined.shape[0],
         located.shape[0],
         inside.shape[0],
@@ -342,6 +346,7 @@ def aggregate(joined: dd.DataFrame) -> Aggregates:
         inside.groupby(["boundary_set", "ward_code"]).size(split_out=1),
         inside.groupby(["boundary_set", "ward_code", "month"]).size(split_out=1),
         inside.groupby("borough_code").size(split_out=1),
+        inside.groupby(by_source).size(split_out=1),
     )
     locations = locs.rename("count").reset_index().sort_values(["x", "y"], ignore_index=True)
     return Aggregates(
@@ -353,6 +358,7 @@ def aggregate(joined: dd.DataFrame) -> Aggregates:
         ward_counts=wards.sort_index(),
         ward_month_counts=ward_months.sort_index(),
         borough_counts=boroughs.sort_index(),
+        source_borough_counts=sources.rename("n").reset_index(),
     )
 
 
@@ -676,9 +682,15 @@ def analyse_distributed(
     members["hotspot_id"] = np.where(labels >= 0, labels + 1, -1)
     wards = ward_layer(agg.ward_counts, sets, statistics)
     boroughs = borough_layer(agg.borough_counts, sets)
+    # which districts no source covers, from each source's counts per district (of the selected
+    # crime types: the single-machine path judges a crime-type selection on all crime types)
+    reach = agg.source_borough_counts.assign(outside_area=False)
+    no_data = districts_without_data(reach, _district_names(sets), weights="n")
+    for frame_ in (wards, boroughs):
+        frame_["no_data"] = frame_["borough_code"].astype(str).isin(no_data["no_data"]).to_numpy()
     resolved = replace(params, eps_m=eps, min_samples=min_samples, min_cluster_size=None)
     meta = _meta(params, agg, months, sets, eps, min_samples, hotspots, members, coverage)
-    meta.update(clusters_found=n_clusters, hotspots_note=hotspots_note(n_clusters))
+    meta.update(clusters_found=n_clusters, hotspots_note=hotspots_note(n_clusters), no_data=no_data)
     client.cancel(joined)
     return DistributedResult(
         resolved, hotspots, wards, boroughs, agg.ward_month_counts, members, sets, months, coverage, meta
