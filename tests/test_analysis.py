@@ -74,7 +74,10 @@ def test_ward_and_borough_counts_add_up(bd: pd.DataFrame, boundary_sets: dict[st
     assert result.wards["count"].sum() == inside
     assert result.boroughs.set_index("borough_code")["count"][BD] == inside
     assert "rate_per_1000" in result.wards.columns
-    assert result.wards["rate_per_1000"].notna().all()
+    measured = ~result.wards["no_data"]
+    assert result.wards.loc[measured, "borough_code"].eq(BD).all(), "the file covers one borough"
+    assert result.wards.loc[measured, "rate_per_1000"].notna().all()
+    assert result.wards.loc[~measured, "rate_per_1000"].isna().all(), "no data, so no rate"
 
 
 def test_period_and_category_filters(points: pd.DataFrame, boundary_sets: dict[str, BoundarySet]) -> None:

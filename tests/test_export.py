@@ -52,7 +52,12 @@ def test_wards_layer_has_counts(result: AnalysisResult) -> None:
     fc = wards_geojson(result)
     props = [f["properties"] for f in fc["features"]]
     assert {"ward_code", "ward_name", "borough_name", "count"} <= set(props[0])
-    assert sum(p["count"] for p in props) == result.wards["count"].sum()
+    assert sum(p["count"] or 0 for p in props) == result.wards["count"].sum()
+    # the Barking and Dagenham file covers one borough of three: the others' wards are no data, not 0
+    lacking = [p for p in props if p["no_data"]]
+    assert lacking and all(p["borough_name"] != "Barking and Dagenham" for p in lacking)
+    assert all(p["count"] is None and p["rate_per_1000"] is None and p["gi_z"] is None for p in lacking)
+    assert all(isinstance(p["count"], int) for p in props if not p["no_data"])
 
 
 def test_orientation_is_fixed_for_clockwise_input() -> None:

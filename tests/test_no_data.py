@@ -12,7 +12,9 @@ import json
 import re
 from collections.abc import Iterator
 from importlib import resources
+from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -188,3 +190,94 @@ def test_app_page_and_briefing_say_no_data_for_boroughs_the_file_lacks(client: T
     assert png.status_code == 200 and png.headers["content-type"] == "image/png"
     full = client.get("/app", params={"dataset": "tri-borough-2022"}).text
     assert "no-data-note" not in full and "no data (" not in full
+
+
+def test_ward_gi_star_leaves_no_data_wards_out(essex) -> None:  # type: ignore[no-untyped-def]
+    """Wards no source covers are not tested and are nobody's neighbours: the A&E source's
+    Chelmsford wards get the z-scores of Chelmsford's wards alone, not of Chelmsford among 0s."""
+    from hotspots.geo.stats.significance import NO_DATA as NOT_TESTED
+    from hotspots.geo.stats.significance import gi_star_polygons
+
+    incidents, sets = essex
+    health = analyse(incidents, sets, AnalysisParams(eps_m=100, min_samples=30, sources=("health",)))
+    wards = health.wards
+    lacking = wards["no_data"].to_numpy(dtype=bool)
+    assert lacking.sum() > 200 and (~lacking).sum() > 10
+    assert wards.loc[lacking, "gi_z"].isna().all() and (wards.loc[lacking, "gi_label"] == NOT_TESTED).all()
+    own = wards[~lacking]
+    alone = gi_star_polygons(own, "count")["z"].round(3).to_numpy()
+    assert np.allclose(own["gi_z"].to_numpy(dtype=float), alone)
+    among_zeros = gi_star_polygons(wards, "count")["z"].round(3).to_numpy()[~lacking]
+    assert not np.allclose(alone, among_zeros), "zeros around Chelmsford would change its z-scores"
+
+
+def test_exports_write_no_data_as_null_not_zero(client: TestClient, tmp_path: Path) -> None:
+    """GeoJSON, GeoPackage and OGC API layers of the Barking and Dagenham file: Havering's and
+    Redbridge's wards and boroughs have null counts, rates and Gi*, with no_data true."""
+    import pyogrio
+
+    _, secret = client.app.state.service.security.create_key("nd-council", "council")  # type: ignore[attr-defined]
+    council = {"X-API-Key": secret}
+    query = {"dataset": "bd-2023-01"}
+    for layer in ("wards", "boroughs"):
+        props = [
+            f["properties"]
+            for f in client.get(f"/exports/{layer}.geojson", params=query, headers=council).json()["features"]
+        ]
+        lacking = [p for p in props if p["no_data"]]
+        assert {p["borough_name"] for p in lacking} == {"Havering", "Redbridge"}
+        assert all(p["count"] is None for p in lacking)
+        assert all(isinstance(p["count"], int) and p["count"] >= 0 for p in props if not p["no_data"])
+        if layer == "wards":
+            assert all(
+                p["rate_per_1000"] is None and p["gi_z"] is None and p["gi_bin"] is None for p in lacking
+            )
+            assert any(p["gi_z"] is not None for p in props if not p["no_data"])
+        gpkg = client.get(f"/exports/{layer}.gpkg", params=query, headers=council)
+        assert gpkg.status_code == 200, gpkg.text
+        path = tmp_path / f"{layer}.gpkg"
+        path.write_bytes(gpkg.content)
+        info = pyogrio.read_info(path)
+        assert dict(zip(info["fields"], info["dtypes"], strict=True))["count"] == "int64"
+        frame = pyogrio.read_dataframe(path)
+        assert frame["borough_name"].notna().all(), "every row keeps its attributes, whatever its index"
+        assert frame.loc[frame["no_data"].astype(bool), "count"].isna().all()
+        assert frame.loc[~frame["no_data"].astype(bool), "count"].notna().all()
+    page = client.get(
+        "/ogc/collections/wards/items", params={**query, "limit": 1000}, headers=council
+    ).json()["features"]
+    flags = [f["properties"]["no_data"] for f in page]
+    assert flags == sorted(flags) and any(flags), "wards with data first (clients type fields from them)"
+    assert all(f["properties"]["count"] is None for f in page if f["properties"]["no_data"])
+
+
+def test_compare_does_not_read_no_data_as_zero(client: TestClient) -> None:
+    """The Barking and Dagenham and Havering file has no Redbridge: its wards are not compared
+    ("no change" from 0 to 0 would be a claim about data nobody has), on the page and the API."""
+    periods = {"a_from": "2016-01", "a_to": "2016-06", "b_from": "2017-01", "b_to": "2017-06"}
+    query = {"dataset": "bd-havering-2016-2018", **periods}
+    _, secret = client.app.state.service.security.create_key("nd-viewer", "viewer")  # type: ignore[attr-defined]
+    viewer = {"X-API-Key": secret}  # protected counts: the ward change is recomputed from them
+    body = client.get("/compare", params=query).json()
+    for shown in (body, client.get("/compare", params=query, headers=viewer).json()):
+        rows = shown["wards"]
+        assert rows and {r["borough_name"] for r in rows} == {"Barking and Dagenham", "Havering"}
+        assert shown["no_data"]["districts"] == ["Redbridge"] and shown["no_data"]["wards"] > 15
+    html = client.get("/app/compare", params=query, headers=viewer).text
+    assert "No data for Redbridge: no selected source covers this borough" in html
+    assert f"their {body['no_data']['wards']:,} wards are not compared" not in html  # one borough: "its"
+    assert f"its {body['no_data']['wards']:,} wards are not compared" in html
+    legend = html.replace("\\u003c", "<").replace("\\u003e", ">")
+    assert f"no data ({body['no_data']['wards']} wards)" in legend and "hs-cmp-hatch" in html
+    table = html[html.index('id="hs-ward-table"') :]
+    assert "Redbridge" not in table[: table.index("</table>")]
+    features = [
+        f["properties"]
+        for data in re.findall(r"geo_json_\w+_add\((\{.*?\})\);", html)
+        for f in json.loads(data).get("features", [])
+        if "change" in f["properties"]
+    ]
+    flagged = [f for f in features if f["nodata"]]
+    assert len(flagged) == body["no_data"]["wards"]
+    assert all(f["a"] == f["b"] == f["change"] == "no data" for f in flagged)
+    assert all(f["borough"] == "Redbridge" for f in flagged)

@@ -236,12 +236,10 @@ def analyse(
         gi_grid = gpd.GeoDataFrame({"gi_bin": []}, geometry=[], crs=BNG)
         shares = np.full(len(hotspots), np.nan)
     hotspots.insert(hotspots.columns.get_loc("pai") + 1, "hot_share", shares)
-    wards = _ward_counts(joined, sets, statistics)
-    boroughs = _borough_counts(joined, sets)
     reach, reach_weights = _reach(incidents, params, sets, elsewhere, joined)
     no_data = districts_without_data(reach, _district_names(sets), weights=reach_weights)
-    for frame_ in (wards, boroughs):
-        frame_["no_data"] = frame_["borough_code"].astype(str).isin(no_data["no_data"]).to_numpy()
+    wards = _ward_counts(joined, sets, statistics, no_data["no_data"])
+    boroughs = _borough_counts(joined, sets, no_data["no_data"])
     n_in_hotspots = int((labels >= 0).sum())
     n_inside_in_hotspots = int((inside_area & (labels >= 0)).sum())
     hotspot_union = shapely.union_all(hotspots.geometry.to_numpy()) if len(hotspots) else None
@@ -492,34 +490,48 @@ def _coverage(joined: pd.DataFrame, bset: BoundarySet) -> shapely.Geometry:
     return wards.geometry.union_all()
 
 
-def _ward_counts(joined: pd.DataFrame, sets: list[BoundarySet], statistics: bool) -> gpd.GeoDataFrame:
+def _ward_counts(
+    joined: pd.DataFrame, sets: list[BoundarySet], statistics: bool, no_data: Collection[str]
+) -> gpd.GeoDataFrame:
     inside = joined[~joined["outside_area"].astype(bool)]
-    return ward_layer(inside.groupby(["boundary_set", "ward_code"], observed=True).size(), sets, statistics)
+    counts = inside.groupby(["boundary_set", "ward_code"], observed=True).size()
+    return ward_layer(counts, sets, statistics, no_data)
 
 
-def _borough_counts(joined: pd.DataFrame, sets: list[BoundarySet]) -> gpd.GeoDataFrame:
+def _borough_counts(
+    joined: pd.DataFrame, sets: list[BoundarySet], no_data: Collection[str]
+) -> gpd.GeoDataFrame:
     inside = joined[~joined["outside_area"].astype(bool)]
-    return borough_layer(inside.groupby("borough_code", observed=True).size(), sets)
+    return borough_layer(inside.groupby("borough_code", observed=True).size(), sets, no_data)
 
 
-def ward_layer(counts: pd.Series, sets: list[BoundarySet], statistics: bool) -> gpd.GeoDataFrame:
+def ward_layer(
+    counts: pd.Series, sets: list[BoundarySet], statistics: bool, no_data: Collection[str] = ()
+) -> gpd.GeoDataFrame:
     """Every ward of ``sets`` with its count, rate per 1,000 residents and (optionally) Gi*.
 
     ``counts``: incidents inside the study area indexed by (``boundary_set``, ``ward_code``);
-    a ward missing from it counts 0. Geometry in EPSG:27700.
+    a ward missing from it counts 0. ``no_data``: codes of the districts no selected source
+    covers: their wards get ``no_data`` true, ``count`` 0 (not a measurement: exports write
+    it as null, see :func:`hotspots.geo.outputs.export.published_areas`), no rate, and are
+    left out of Gi* (not tested, and not neighbours of any ward). Geometry in EPSG:27700.
     """
     frames = []
+    lacking = {str(c) for c in no_data}
     for bset in sets:
         mine = counts[counts.index.get_level_values(0) == bset.name].droplevel(0)
         wards = bset.wards.copy()
         wards["boundary_set"] = bset.name
         wards["count"] = wards["ward_code"].map(mine).fillna(0).astype(int)
+        wards["no_data"] = wards["borough_code"].astype(str).isin(lacking).to_numpy()
         if "population" not in wards.columns:
             wards["population"] = np.nan
         pop = pd.to_numeric(wards["population"], errors="coerce")
-        wards["rate_per_1000"] = (wards["count"] / pop * 1000).where(pop > 0).round(2)
+        rate = (wards["count"] / pop * 1000).where(pop > 0).round(2)
+        wards["rate_per_1000"] = rate.where(~wards["no_data"])
         if statistics:
-            gi = gi_star_polygons(wards, "count")
+            measured = wards["count"].astype(float).where(~wards["no_data"])  # NaN: not tested
+            gi = gi_star_polygons(gpd.GeoDataFrame({"count": measured}, geometry=wards.geometry), "count")
             wards["gi_z"] = gi["z"].round(3)
             wards["gi_p"] = gi["p_fdr"]
             wards["gi_bin"] = gi["gi_bin"]
@@ -529,14 +541,18 @@ def ward_layer(counts: pd.Series, sets: list[BoundarySet], statistics: bool) -> 
         frames.append(wards)
     out = pd.concat(frames, ignore_index=True)
     cols = [*WARD_COLUMNS, "boundary_set", "count", "population", "rate_per_1000"]
-    cols += ["gi_z", "gi_p", "gi_bin", "gi_label"]
+    cols += ["gi_z", "gi_p", "gi_bin", "gi_label", "no_data"]
     return gpd.GeoDataFrame(out[cols], geometry=out.geometry, crs=BNG)
 
 
-def borough_layer(counts: pd.Series, sets: list[BoundarySet]) -> gpd.GeoDataFrame:
-    """The boroughs of the latest set with ``count``: incidents inside the area by ``borough_code``."""
+def borough_layer(
+    counts: pd.Series, sets: list[BoundarySet], no_data: Collection[str] = ()
+) -> gpd.GeoDataFrame:
+    """The boroughs of the latest set with ``count``: incidents inside the area by ``borough_code``,
+    and ``no_data`` true for the ``no_data`` district codes (their ``count`` 0 is not a measurement)."""
     boroughs = sets[-1].boroughs.copy()
     boroughs["count"] = boroughs["borough_code"].map(counts).fillna(0).astype(int)
+    boroughs["no_data"] = boroughs["borough_code"].astype(str).isin({str(c) for c in no_data}).to_numpy()
     return gpd.GeoDataFrame(
-        boroughs[["borough_code", "borough_name", "count"]], geometry=boroughs.geometry, crs=BNG
+        boroughs[["borough_code", "borough_name", "count", "no_data"]], geometry=boroughs.geometry, crs=BNG
     )

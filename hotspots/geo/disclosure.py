@@ -308,8 +308,11 @@ def _grid_counts(cells_frame: pd.DataFrame, cells: _Cells, keep: np.ndarray, k: 
 
 def _ward_gi(wards: pd.DataFrame, counts: np.ndarray) -> None:
     """Gi* of the wards recomputed from their protected counts (withheld as 0), per boundary set:
-    z-scores of exact counts over a known neighbour graph would give the counts back."""
-    work = gpd.GeoDataFrame(wards[["boundary_set"]].assign(count=counts), geometry=wards.geometry)
+    z-scores of exact counts over a known neighbour graph would give the counts back. Wards no
+    source covers (``no_data``) are not tested, as in the exact analysis."""
+    lacking = wards["no_data"].fillna(False).to_numpy(dtype=bool) if "no_data" in wards else False
+    measured = np.where(lacking, np.nan, counts)
+    work = gpd.GeoDataFrame(wards[["boundary_set"]].assign(count=measured), geometry=wards.geometry)
     for _, part in work.groupby("boundary_set", sort=False):
         gi = gi_star_polygons(part, "count")
         wards.loc[part.index, "gi_z"] = gi["z"].round(3).to_numpy()
@@ -761,7 +764,8 @@ def protect_compare(report: dict[str, Any], view: Disclosure) -> dict[str, Any]:
     def ward_counts(result: AnalysisResult) -> pd.DataFrame:
         wards = result.wards
         name = result.boundary_sets[-1].name
-        return wards[wards["boundary_set"] == name][["ward_code", "borough_code", "count"]]
+        columns = [c for c in ("ward_code", "borough_code", "count", "no_data") if c in wards.columns]
+        return wards[wards["boundary_set"] == name][columns]
 
     wa, wb = ward_counts(a), ward_counts(b)
     withheld = set(wa.loc[wa["count"].isna(), "ward_code"]) | set(wb.loc[wb["count"].isna(), "ward_code"])

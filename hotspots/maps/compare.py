@@ -49,6 +49,17 @@ STATUS_STYLE: dict[str, dict[str, str | None]] = {
     },
 }
 COMPARE_WARD_CLASS = "hs-change"
+NO_DATA = "no data"
+NO_DATA_CLASS = "hs-nodata"
+NO_DATA_FILL = "#cccccc"
+HATCH_PATTERN = (
+    '<svg width="0" height="0" style="position:absolute" aria-hidden="true" focusable="false"><defs>'
+    '<pattern id="hs-cmp-hatch" width="6" height="6" patternUnits="userSpaceOnUse" '
+    f'patternTransform="rotate(45)"><rect width="6" height="6" fill="{NO_DATA_FILL}"/>'
+    '<line x1="0" y1="0" x2="0" y2="6" stroke="#8c8c8c" stroke-width="2"/></pattern></defs></svg>'
+    "<style>.leaflet-container path.hs-nodata { fill: url(#hs-cmp-hatch); }</style>"
+)
+"""Hatching for wards with no data (an SVG pattern the ward paths fill with)."""
 
 
 def change_breaks(change: np.ndarray) -> list[float]:
@@ -105,27 +116,42 @@ def ward_change_parts(
     k = disclosure_k(result_b.meta)
     wards = latest_wards(result_b)
     merged = wards[["ward_code", "ward_name", "borough_name", "geometry"]].merge(
-        change.drop(columns=["ward_name", "borough_name"], errors="ignore"), on="ward_code", how="left"
+        change.drop(columns=["ward_name", "borough_name"], errors="ignore"),
+        on="ward_code",
+        how="left",
+        indicator=True,
     )
+    # a ward with no row was not compared: no selected source covers its district (no data, not 0)
+    nodata = (merged["_merge"] == "left_only").to_numpy()
     values = pd.to_numeric(merged["change"], errors="coerce").to_numpy(dtype=float)
     bounds = change_breaks(values)
     significant = (
-        merged["significant"].fillna(False).astype(bool).to_numpy() if "significant" in merged else None
+        merged["significant"].fillna(False).astype(bool).to_numpy()
+        if "significant" in merged
+        else np.zeros(len(merged), dtype=bool)
     )
+
+    def counts(column: str) -> list[str]:
+        values = merged[column] if column in merged else pd.Series([None] * len(merged))
+        return [NO_DATA if nd else count_text(v, k) for v, nd in zip(values, nodata, strict=True)]
+
     frame = gpd.GeoDataFrame(
         {
             "fid": np.arange(len(merged)),
             "ward": [html.escape(str(v)) for v in merged["ward_name"]],
             "borough": [html.escape(str(v)) for v in merged["borough_name"]],
-            "a": [count_text(v, k) for v in merged.get("count_a", pd.Series([None] * len(merged)))],
-            "b": [count_text(v, k) for v in merged.get("count_b", pd.Series([None] * len(merged)))],
-            "change": [_signed(v) for v in values],
+            "a": counts("count_a"),
+            "b": counts("count_b"),
+            "change": [NO_DATA if nd else _signed(v) for v, nd in zip(values, nodata, strict=True)],
             "sig": [
-                "yes" if s else "no"
-                for s in (significant if significant is not None else [False] * len(merged))
+                "not tested" if nd else "yes" if s else "no"
+                for s, nd in zip(significant, nodata, strict=True)
             ],
-            "fill": [change_colour(v, bounds) for v in values],
-            "strong": [bool(s) for s in (significant if significant is not None else [False] * len(merged))],
+            "fill": [
+                NO_DATA_FILL if nd else change_colour(v, bounds) for v, nd in zip(values, nodata, strict=True)
+            ],
+            "strong": [bool(s) for s in significant],
+            "nodata": nodata.tolist(),
         },
         geometry=simplify_coverage(gpd.GeoSeries(merged.geometry.values, crs=BNG), 5.0),
         crs=BNG,
@@ -135,7 +161,9 @@ def ward_change_parts(
         data,
         name="Wards: change in incidents",
         style_function=lambda f: {
-            "className": COMPARE_WARD_CLASS,
+            "className": f"{COMPARE_WARD_CLASS} {NO_DATA_CLASS}"
+            if f["properties"]["nodata"]
+            else COMPARE_WARD_CLASS,
             "fillColor": f["properties"]["fill"],
             "fillOpacity": 0.7,
             "color": "#111111" if f["properties"]["strong"] else "#7a7a7a",
@@ -203,8 +231,10 @@ def ward_change_parts(
     if box is not None:
         fmap.fit_bounds(box)
     _Attribution(DATA_ATTRIBUTION_HTML).add_to(fmap)
+    if nodata.any() and isinstance(root, Figure):
+        root.html.add_child(folium.Element(HATCH_PATTERN))
     parts = split_map(fmap)
-    return parts, _legend(bounds)
+    return parts, _legend(bounds, int(nodata.sum()), district_words(result_b.meta)[0])
 
 
 class _Attribution(MacroElement):
@@ -222,12 +252,18 @@ class _Attribution(MacroElement):
         self.html = html_text
 
 
-def _legend(bounds: list[float]) -> str:
+def _legend(bounds: list[float], no_data: int = 0, district: str = "borough") -> str:
     labels = _class_labels(bounds)
     rows = "".join(
         f'<li><span class="hs-sw" style="background:{c}"></span>{html.escape(t)}</li>'
         for c, t in zip(RDBU_REVERSED, labels, strict=True)
     )
+    if no_data:
+        rows += (
+            f'<li><span class="hs-sw hs-hatch"></span>no data ({no_data:,} '
+            f"ward{'s' if no_data != 1 else ''}): "
+            f"no selected source covers their {html.escape(district)} in a period; not compared, not 0</li>"
+        )
     hot = "".join(
         f'<li><span class="hs-sw" style="background:{s["fillColor"]};border:2px '
         f'{"dashed" if s["dashArray"] else "solid"} {s["color"]}"></span>{html.escape(str(s["label"]))}</li>'

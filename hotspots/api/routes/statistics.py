@@ -189,6 +189,7 @@ def compare_periods(
             "dbscan": report["dbscan"],
             "hotspots": report["hotspots"],
             "coverage": report.get("coverage"),
+            "no_data": report.get("no_data"),
             "hotspot_shapes": matches,
             "wards": wards.to_dict("records"),
             **({"disclosure": report["disclosure"]} if "disclosure" in report else {}),

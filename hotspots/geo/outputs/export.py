@@ -219,19 +219,51 @@ def hotspots_geojson(result: AnalysisResult) -> dict[str, Any]:
     )
 
 
+NO_DATA_BLANKS = ("count", "rate_per_1000", "gi_z", "gi_p", "gi_bin")
+"""Columns of a ward or district that no selected source covers (``no_data`` true) which exports
+write as null: a count of 0 there is not a measurement, and the ward is not tested by Gi*."""
+
+
+def published_areas(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Wards or districts as every export writes them (GeoJSON, GeoPackage, OGC API): where
+    ``no_data`` is true, :data:`NO_DATA_BLANKS` are null (``None``) instead of 0.
+
+    Whole numbers stay whole (object columns of ints and ``None``); ``frame`` is not changed.
+    """
+    if "no_data" not in frame.columns:
+        return frame
+    lacking = frame["no_data"].fillna(False).to_numpy(dtype=bool)
+    if not lacking.any():
+        return frame
+    out = frame.copy()
+    for col in NO_DATA_BLANKS:
+        if col in out.columns:
+            values = [jsonable(v) for v in out[col].tolist()]
+            out[col] = pd.Series(
+                [None if gone else v for v, gone in zip(values, lacking, strict=True)],
+                index=out.index,
+                dtype=object,
+            )
+    return out
+
+
 def wards_geojson(result: AnalysisResult) -> dict[str, Any]:
-    """Ward polygons with incident counts (and rates where population is known)."""
+    """Ward polygons with incident counts (and rates where population is known); a ward no
+    source covers has ``no_data`` true and null counts, rates and Gi* (:func:`published_areas`)."""
     props = [c for c in result.wards.columns if c != "geometry"]
     return feature_collection(
-        result.wards, props, id_column="ward_code", metadata=export_metadata(result, "wards")
+        published_areas(result.wards), props, id_column="ward_code", metadata=export_metadata(result, "wards")
     )
 
 
 def boroughs_geojson(result: AnalysisResult) -> dict[str, Any]:
-    """Borough polygons with incident counts."""
+    """Borough polygons with incident counts (null where ``no_data``, see :func:`published_areas`)."""
     props = [c for c in result.boroughs.columns if c != "geometry"]
     return feature_collection(
-        result.boroughs, props, id_column="borough_code", metadata=export_metadata(result, "boroughs")
+        published_areas(result.boroughs),
+        props,
+        id_column="borough_code",
+        metadata=export_metadata(result, "boroughs"),
     )
 
 

@@ -33,6 +33,7 @@ from hotspots.geo.outputs.export import (
     dumps,
     export_metadata,
     jsonable,
+    published_areas,
     rounded_geometry,
 )
 
@@ -50,10 +51,10 @@ def layer_frame(result: AnalysisResult, layer: str) -> gpd.GeoDataFrame:
     (``gi_bin`` not 0), as on the map.
     """
     if layer == "wards":
-        gdf = result.wards
+        gdf = published_areas(result.wards)
         columns = [c for c in gdf.columns if c != gdf.geometry.name]
     elif layer == "boroughs":
-        gdf = result.boroughs
+        gdf = published_areas(result.boroughs)
         columns = [c for c in gdf.columns if c != gdf.geometry.name]
     elif layer == "hotspots":
         gdf = result.hotspots
@@ -76,9 +77,10 @@ def flatten_attributes(df: pd.DataFrame) -> pd.DataFrame:
 
     A column holding dicts (or lists of dicts) becomes JSON text; a column holding
     lists of plain values becomes ``'; '``-joined text; other object columns become
-    numbers when every value is a number, else text.
+    numbers when every value is a number (integers, nullable, when every one is whole),
+    else text.
     """
-    out = pd.DataFrame(index=df.index)
+    out = pd.DataFrame(index=pd.RangeIndex(len(df)))  # positional: the columns below are built by position
     for name in df.columns:
         col = df[name]
         if col.dtype == object:
@@ -90,8 +92,10 @@ def flatten_attributes(df: pd.DataFrame) -> pd.DataFrame:
             elif any(isinstance(v, list | tuple | np.ndarray) for v in values):
                 out[name] = pd.Series([_join(v) for v in values], dtype=object)
             elif all(_missing(v) or _is_number(v) for v in values):
-                out[name] = pd.to_numeric(
-                    pd.Series([None if _missing(v) else v for v in values]), errors="coerce"
+                present = [v for v in values if not _missing(v)]
+                whole = bool(present) and all(isinstance(v, int | np.integer) for v in present)
+                out[name] = pd.Series(  # whole numbers with gaps stay an integer field, with nulls
+                    [None if _missing(v) else v for v in values], dtype="Int64" if whole else "float64"
                 )
             else:
                 out[name] = pd.Series([None if _missing(v) else str(v) for v in values], dtype=object)

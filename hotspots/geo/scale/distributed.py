@@ -680,14 +680,12 @@ def analyse_distributed(
     hotspots = _shares_of_all(hotspots, members, labels, agg.inside)
     hotspots.insert(hotspots.columns.get_loc("pai") + 1, "hot_share", np.full(len(hotspots), np.nan))
     members["hotspot_id"] = np.where(labels >= 0, labels + 1, -1)
-    wards = ward_layer(agg.ward_counts, sets, statistics)
-    boroughs = borough_layer(agg.borough_counts, sets)
     # which districts no source covers, from each source's counts per district (of the selected
     # crime types: the single-machine path judges a crime-type selection on all crime types)
     reach = agg.source_borough_counts.assign(outside_area=False)
     no_data = districts_without_data(reach, _district_names(sets), weights="n")
-    for frame_ in (wards, boroughs):
-        frame_["no_data"] = frame_["borough_code"].astype(str).isin(no_data["no_data"]).to_numpy()
+    wards = ward_layer(agg.ward_counts, sets, statistics, no_data["no_data"])
+    boroughs = borough_layer(agg.borough_counts, sets, no_data["no_data"])
     resolved = replace(params, eps_m=eps, min_samples=min_samples, min_cluster_size=None)
     meta = _meta(params, agg, months, sets, eps, min_samples, hotspots, members, coverage)
     meta.update(clusters_found=n_clusters, hotspots_note=hotspots_note(n_clusters), no_data=no_data)

@@ -259,6 +259,10 @@ def compare(
     wards_a = a.wards[a.wards["boundary_set"] == set_a]
     wards_b = b.wards[b.wards["boundary_set"] == set_b]
     change = _ward_change_covered(a, b, wards_a, wards_b)
+    unmeasured = sorted(
+        set(wards_a.loc[_no_data(wards_a), "borough_name"].astype(str))
+        | set(wards_b.loc[_no_data(wards_b), "borough_name"].astype(str))
+    )
     names = wards_b.set_index("ward_code")[["ward_name", "borough_name"]]
     change = change.join(names, on="ward_code")
     statuses = matched["status"].value_counts()
@@ -281,6 +285,12 @@ def compare(
             "exposure (its wards' months) in the ward change test, and are gaps in the hotspots' "
             "monthly series; hotspot matching uses each period's hotspots as fitted",
         },
+        "no_data": {
+            "districts": unmeasured,
+            "wards": int(len(wards_b) - change["ward_code"].isin(wards_b["ward_code"]).sum()),
+            "rule": "wards of a district that no selected source covers in either period are not "
+            "compared (no data is not 0): they have no row in the ward change and are drawn as no data",
+        },
         "matches": matched,
         "wards": change,
         "results": (a, b),
@@ -291,7 +301,13 @@ def _ward_change_covered(
     a: AnalysisResult, b: AnalysisResult, wards_a: pd.DataFrame, wards_b: pd.DataFrame
 ) -> pd.DataFrame:
     """:func:`ward_change` with each district's months covered as its exposure (missing months
-    are not months of zero crime), and the false discovery rate over all wards."""
+    are not months of zero crime), and the false discovery rate over all wards. Wards that no
+    source covers in either period (``no_data``) are left out: they were not measured."""
+    unmeasured = set(wards_a.loc[_no_data(wards_a), "ward_code"]) | set(
+        wards_b.loc[_no_data(wards_b), "ward_code"]
+    )
+    wards_a = wards_a[~wards_a["ward_code"].isin(unmeasured)]
+    wards_b = wards_b[~wards_b["ward_code"].isin(unmeasured)]
     gaps_a = missing_by_month(a.meta.get("coverage"))
     gaps_b = missing_by_month(b.meta.get("coverage"))
     cols = ["ward_code", "count"]
@@ -318,6 +334,13 @@ def _ward_change_covered(
     out["q_value"] = _stats.false_discovery_control(out["p_value"].to_numpy(), method="bh")
     out["significant"] = out["q_value"] < 0.05
     return out
+
+
+def _no_data(wards: pd.DataFrame) -> np.ndarray:
+    """Which wards no selected source covers (all false for a frame without ``no_data``)."""
+    if "no_data" not in wards.columns:
+        return np.zeros(len(wards), dtype=bool)
+    return wards["no_data"].fillna(False).to_numpy(dtype=bool)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -20,7 +20,13 @@ from fastapi import Request
 from hotspots.crs import WGS84
 from hotspots.errors import Forbidden, NotFound
 from hotspots.geo.analysis import AnalysisResult
-from hotspots.geo.outputs.export import HOTSPOT_PROPERTIES, dumps, feature_collection, jsonable
+from hotspots.geo.outputs.export import (
+    HOTSPOT_PROPERTIES,
+    dumps,
+    feature_collection,
+    jsonable,
+    published_areas,
+)
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
@@ -186,8 +192,19 @@ def _period(result: AnalysisResult, n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.full(n, first), np.full(n, last)
 
 
+def _areas(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Wards or districts as exports publish them (null counts where ``no_data``), those with
+    data first: GDAL and QGIS type a collection's fields from its first page of features,
+    and a page of nulls would leave ``count`` untyped."""
+    published = published_areas(frame)
+    if "no_data" not in published.columns:
+        return published
+    lacking = published["no_data"].fillna(False).to_numpy(dtype=bool)
+    return published.iloc[np.argsort(lacking, kind="stable")]
+
+
 def _wards_layer(result: AnalysisResult) -> Layer:
-    wards = result.wards
+    wards = _areas(result.wards)
     props = [c for c in wards.columns if c != wards.geometry.name]
     codes = wards["ward_code"].astype(str).tolist()
     sets = wards["boundary_set"].astype(str).tolist()
@@ -202,7 +219,7 @@ def _wards_layer(result: AnalysisResult) -> Layer:
 
 
 def _boroughs_layer(result: AnalysisResult) -> Layer:
-    boroughs = result.boroughs
+    boroughs = _areas(result.boroughs)
     props = [c for c in boroughs.columns if c != boroughs.geometry.name]
     first, last = _period(result, len(boroughs))
     return Layer(_polygons_wgs84(boroughs), props, boroughs["borough_code"].astype(str).tolist(), first, last)
