@@ -372,6 +372,33 @@ def test_screenshots_desktop_and_phone(browser: Browser, live: LiveServer) -> No
     assert not page.locator("#hs-form").is_visible()  # filters start folded on a phone
     assert not page.locator(".leaflet-control-layers-list").is_visible()  # and the layer list
     page.screenshot(path=str(SCREENSHOTS / "app-phone.png"), full_page=False)
+    # The table fits the screen: its last columns (months hot, briefing) need no sideways scroll.
+    table = page.evaluate(
+        """() => { const s = document.querySelector('.hs-scroll');
+                   return {scroll: s.scrollWidth, client: s.clientWidth}; }"""
+    )
+    assert table["scroll"] <= table["client"] + 1, table
+    stab = page.locator("#hs-table th", has_text="Months hot").bounding_box()
+    assert stab is not None and stab["x"] + stab["width"] <= PHONE["width"]
+    # No rank disc covers another (a weaker one gives way until the user zooms in).
+    discs = page.eval_on_selector_all(
+        ".hs-rank[data-rank]",
+        """els => els.filter(e => getComputedStyle(e).visibility !== 'hidden')
+                     .map(e => { const r = e.getBoundingClientRect();
+                                 return [Number(e.dataset.rank), r.left, r.top, r.right, r.bottom]; })""",
+    )
+    assert discs and min(d[0] for d in discs) == 1, discs
+    # and the district names are drawn under them (a name across "1" hid it at this width)
+    layers = page.evaluate(
+        """() => [...document.querySelectorAll('.hs-rank-icon, .hs-label-icon')].map(
+               e => [e.classList.contains('hs-rank-icon'), Number(e.style.zIndex)])"""
+    )
+    lowest_disc = min(z for disc, z in layers if disc)
+    assert all(z < lowest_disc for disc, z in layers if not disc), layers
+    for i, a in enumerate(discs):
+        for b in discs[i + 1 :]:
+            apart = a[3] <= b[1] or b[3] <= a[1] or a[4] <= b[2] or b[4] <= a[2]
+            assert apart, (a, b)
     phone.clean()
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -98,9 +99,22 @@ def seq(value: Any) -> list[Any]:
 
 
 def distinct_names(value: Any) -> list[str]:
-    """The names in a list (see :func:`seq`), each once, in their first order: a period that spans
-    a ward boundary change lists two wards of one name (old and new codes); a reader sees one."""
-    return list(dict.fromkeys(str(v) for v in seq(value)))
+    """The names in a list (see :func:`seq`), each once, in their first order and spelling: a period
+    that spans a ward boundary change lists two wards of one name (old and new codes, sometimes
+    spelt apart: "St. Andrew's" and "St Andrew's", "Rainham & Wennington" and "Rainham and
+    Wennington"); a reader sees one."""
+    names: dict[str, str] = {}
+    for v in seq(value):
+        names.setdefault(name_key(str(v)), str(v))
+    return list(names.values())
+
+
+def name_key(name: str) -> str:
+    """A place name as compared: case, full stops, commas, apostrophes, "&" for "and" and spacing
+    ignored."""
+    text = name.casefold().replace("&", " and ")
+    text = re.sub(r"[.,'’]", "", text)
+    return " ".join(text.split())
 
 
 def _missing(value: Any) -> bool:

@@ -14,6 +14,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from branca.element import MacroElement
+from folium.template import Template
 
 from hotspots.crs import BNG, WGS84
 from hotspots.geo.analysis import AnalysisResult
@@ -317,8 +319,44 @@ def add_rank_labels(fmap: folium.Map, result: AnalysisResult, top: int) -> None:
             ),
             interactive=False,
             keyboard=False,
+            z_index_offset=1000 - rank,  # above the district names, the strongest on top
         ).add_to(group)
     group.add_to(fmap)
+    _RankDeclutter().add_to(fmap)
+
+
+class _RankDeclutter(MacroElement):
+    """Hides a rank disc that would overlap a stronger hotspot's (a lower number) at the current
+    zoom, so "1" is never covered by "7" on a phone; zooming in brings the hidden ones back."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        (function (map) {
+            function declutter() {
+                var discs = Array.prototype.slice.call(
+                    map.getContainer().querySelectorAll(".hs-rank[data-rank]"));
+                discs.sort(function (a, b) { return a.dataset.rank - b.dataset.rank; });
+                var placed = [];
+                discs.forEach(function (disc) {
+                    disc.style.visibility = "";
+                    var r = disc.getBoundingClientRect();
+                    if (!r.width) { return; }
+                    var hit = placed.some(function (p) {
+                        return r.left < p.right + 2 && r.right > p.left - 2 &&
+                            r.top < p.bottom + 2 && r.bottom > p.top - 2;
+                    });
+                    if (hit) { disc.style.visibility = "hidden"; } else { placed.push(r); }
+                });
+            }
+            map.on("zoomend overlayadd", declutter);
+            map.whenReady(function () { setTimeout(declutter, 0); });
+        })({{ this._parent.get_name() }});
+        {% endmacro %}"""
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "RankDeclutter"
 
 
 def add_hotspot_layer(fmap: folium.Map, result: AnalysisResult, options: MapOptions) -> folium.GeoJson | None:

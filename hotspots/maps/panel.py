@@ -84,7 +84,7 @@ def hotspot_rows(hotspots: gpd.GeoDataFrame | pd.DataFrame, meta: dict[str, Any]
                 pai=fmt_number(num(record.get("pai")), 1) if num(record.get("pai")) is not None else "n/a",
                 top_categories="; ".join(cats) or "n/a",
                 peak_month=str(record.get("peak_month") or "n/a"),
-                trend=Markup(
+                trend=_trend_cell(
                     trend_text(record.get("trend"), record.get("trend_p"), record.get("slope_per_month"))
                 ),
                 gi=Markup(hot_share_text(record.get("hot_share"))),
@@ -97,6 +97,14 @@ def hotspot_rows(hotspots: gpd.GeoDataFrame | pd.DataFrame, meta: dict[str, Any]
             )
         )
     return rows
+
+
+def _trend_cell(text: str) -> Markup:
+    """The trend in words with its test ("(Mann-Kendall p = 0.04)") in a part a phone leaves out."""
+    head, sep, test = text.rpartition(" (")
+    if not sep or not text.endswith(")"):
+        return Markup(text)
+    return Markup(f'{head}<span class="hs-wide"> ({test}</span>')
 
 
 def months_hot_text(hot: Any, checked: Any) -> str:
