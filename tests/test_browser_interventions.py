@@ -51,9 +51,9 @@ def _sign_in(page: Page, live: LiveServer, role: str, next_page: str) -> None:
         page.click("button.hs-submit")
 
 
-def _click_lonlat(page: Page, lon: float, lat: float) -> None:
-    """Click the drawing map where (lon, lat) is drawn (inside the map's border)."""
-    point = page.evaluate(
+def _screen_point(page: Page, lon: float, lat: float) -> dict[str, float]:
+    """Where (lon, lat) is drawn on the drawing map, in page pixels (inside the map's border)."""
+    point: dict[str, float] = page.evaluate(
         """([lat, lon]) => {
             const box = hsDrawMap.getContainer(), r = box.getBoundingClientRect();
             const p = hsDrawMap.latLngToContainerPoint([lat, lon]);
@@ -61,7 +61,17 @@ def _click_lonlat(page: Page, lon: float, lat: float) -> None:
         }""",
         [lat, lon],
     )
+    return point
+
+
+def _click_lonlat(page: Page, lon: float, lat: float) -> None:
+    point = _screen_point(page, lon, lat)
     page.mouse.click(point["x"], point["y"])
+
+
+def _hover_lonlat(page: Page, lon: float, lat: float) -> None:
+    point = _screen_point(page, lon, lat)
+    page.mouse.move(point["x"], point["y"])
 
 
 def test_draw_a_polygon_by_clicking_and_record_it(browser: Browser, live: LiveServer) -> None:
@@ -186,5 +196,43 @@ def test_a_recorded_intervention_is_drawn_on_the_app_map(browser: Browser, live:
     page.goto(live.url + YEAR + "&borough=Redbridge", wait_until="load")
     page.wait_for_selector("body[data-map-ready]", state="attached", timeout=30_000)
     assert not _layer_box(page, "Interventions (").is_checked()
+    assert watched.errors == [] and watched.outside == []
+    page.close()
+
+
+def test_the_drawing_map_shows_what_is_recorded_there(browser: Browser, live: LiveServer) -> None:
+    """An intervention recorded east of Romford is outlined on the drawing map, its name shown as
+    text (not markup) on hover; a click inside it still adds a corner of the new polygon."""
+    body = {
+        "name": "Romford <i>wardens</i>",
+        "type": "patrol",
+        "partner": "Havering Council",
+        "start": "2021-01",
+        "polygon": {
+            "type": "Polygon",
+            "coordinates": [
+                [[0.195, 51.573], [0.205, 51.573], [0.205, 51.58], [0.195, 51.58], [0.195, 51.573]]
+            ],
+        },
+    }
+    headers = {"X-API-Key": live.key("council")}
+    r = httpx.post(f"{live.url}/interventions", json=body, headers=headers, timeout=60)
+    assert r.status_code == 201, r.text
+    watched = watched_page(browser, (live.url,))
+    page = watched.page
+    _sign_in(page, live, "police", "/app/interventions")
+    page.wait_for_selector("#hs-draw-map[data-draw-ready]", state="attached", timeout=30_000)
+    page.locator("#hs-draw-map").scroll_into_view_if_needed()
+    page.evaluate("hsDrawMap.setView([51.5765, 0.19], 14, {animate: false})")
+    existing = page.locator("path.hs-draw-existing")
+    assert existing.count() >= 1
+    assert "already recorded here" in page.inner_text("#hs-draw-existing")
+    _click_lonlat(page, 0.2, 51.5765)  # inside the recorded shape
+    assert page.locator("path.hs-draw-vertex").count() == 1
+    page.mouse.move(0, 0)
+    _hover_lonlat(page, 0.198, 51.575)
+    tip = page.locator(".leaflet-tooltip", has_text="Romford <i>wardens</i>")
+    tip.wait_for(timeout=10_000)
+    assert "2021-01 onwards" in tip.inner_text() and tip.locator("i").count() == 0
     assert watched.errors == [] and watched.outside == []
     page.close()

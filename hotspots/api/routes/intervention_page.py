@@ -64,14 +64,24 @@ def _context(
 
 def _draw(request: Request, service: HotspotService, area_name: str | None = None) -> dict[str, Any]:
     """What the page's polygon drawing map needs: Leaflet from our own static path, the base map
-    (or none), and the outline (WGS84) and bounds of the area to draw on (``area_name``, or the
-    default area)."""
+    (or none), the outline (WGS84) and bounds of the area to draw on (``area_name``, or the
+    default area), and the interventions already recorded there (name, months, WGS84 shape)."""
     prefix = str(request.app.state.static_prefix)
     options = MapOptions(tiles=service.settings.tiles, tiles_attribution=service.settings.tiles_attribution)
     tiles, attribution = tile_source(options)
     area = service.area(area_name)
     outline = iv.to_wgs84(area.outline.simplify(DRAW_SIMPLIFY_M))
     west, south, east, north = outline.bounds
+    # what is already recorded here, drawn under the new polygon so targets are not drawn twice
+    existing = [
+        {
+            "name": record.name,
+            "when": record.start + (f" to {record.end}" if record.end else " onwards"),
+            "geometry": rfc7946_geometry(iv.to_wgs84(record.geometry.simplify(2.0))),
+        }
+        for record in service.interventions.all()
+        if record.geometry.intersects(area.outline)
+    ]
     return {
         "leaflet_js": asset_url(prefix, LEAFLET_JS),
         "leaflet_css": asset_url(prefix, LEAFLET_CSS),
@@ -80,6 +90,7 @@ def _draw(request: Request, service: HotspotService, area_name: str | None = Non
             "attribution": attribution,
             "outline": rfc7946_geometry(outline),
             "bounds": [[round(south, 6), round(west, 6)], [round(north, 6), round(east, 6)]],
+            "existing": existing,
         },
     }
 

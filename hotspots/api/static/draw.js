@@ -24,6 +24,19 @@
     }).addTo(map);
   }
   if (config.bounds) { map.fitBounds(config.bounds); } else { map.setView([51.55, 0.1], 11); }
+  function text(words) {  // a tooltip as plain text: names are typed by users
+    var node = document.createElement("span");
+    node.textContent = words;
+    return node;
+  }
+  // Interventions already recorded here: grey, dashed, named on hover; a click still adds a point.
+  (config.existing || []).forEach(function (item) {
+    if (!item.geometry) { return; }
+    L.geoJSON(item.geometry, {
+      className: "hs-draw-existing",
+      style: {color: "#555", weight: 1.5, dashArray: "5 4", fillColor: "#888", fillOpacity: 0.15}
+    }).bindTooltip(text(item.name + " (" + item.when + ")"), {sticky: true}).addTo(map);
+  });
 
   var points = [];
   var closed = false;
