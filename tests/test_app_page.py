@@ -518,6 +518,13 @@ def test_partner_data_credits_every_source_keeps_their_types_apart_and_filters(c
     footer = html[html.index('<footer class="hs-footer">') :]
     assert "Queen&#39;s Hospital A&amp;E (health)" in footer and "Metropolitan Police Service" in footer
     assert "Queen&#39;s Hospital A&amp;E (health) types" in html  # each source's own types
+    # and so do the compare page, the evaluation page and a briefing of the same data
+    other = {"a_from": "2022-01", "a_to": "2022-01", "b_from": "2022-02", "b_to": "2022-03"}
+    for path, extra in (("/app/compare", other), ("/app/evaluation", {}), ("/app/briefing", {"hotspot": 1})):
+        page = client.get(path, params={**q, **extra})
+        assert page.status_code == 200, (path, page.text[:300])
+        assert "Queen&#39;s Hospital A&amp;E (health)" in page.text, path
+        assert "Metropolitan Police Service" in page.text and "Open Government Licence" in page.text, path
     assert '<option value="tri-borough-2022,ae-assaults" selected>' in html  # the form keeps both
     assert 'name="source" value="health"' in html and 'name="source" value="police"' in html
     health = client.get("/app", params={**q, "source": "health"}).text

@@ -265,6 +265,9 @@ def test_compare_does_not_read_no_data_as_zero(client: TestClient) -> None:
         assert shown["no_data"]["districts"] == ["Redbridge"] and shown["no_data"]["wards"] > 15
     html = client.get("/app/compare", params=query, headers=viewer).text
     assert "No data for Redbridge: no selected source covers this borough" in html
+    # this server runs without tiles: the page offers no street map and credits none
+    assert 'value="osm"' not in html and "This server runs without base map tiles." in html
+    assert "OpenStreetMap contributors" not in html[html.index('<footer class="hs-footer">') :]
     assert f"their {body['no_data']['wards']:,} wards are not compared" not in html  # one borough: "its"
     assert f"its {body['no_data']['wards']:,} wards are not compared" in html
     legend = html.replace("\\u003c", "<").replace("\\u003e", ">")

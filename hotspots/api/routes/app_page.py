@@ -115,16 +115,11 @@ def app_page(
     tiles = tiles if server_tiles else "none"
     form = _form_state(ref, params, borough or [], measure, breaks, tiles, wanted)
     sources = _sources(selection)
-    credit = "; ".join(
-        dict.fromkeys(
-            s["owner"] if s["source_type"] == "police" else f"{s['owner']} ({s['source_type']})"
-            for s in sources
-        )
-    )
+    credited = data_credit(selection)
+    credit = credited["credit"]
     context: dict[str, Any] = {
         "sources": sources,
-        "source_types": sorted({str(s["source_type"]) for s in sources}),
-        "credit": credit,
+        **credited,
         "form": form,
         "months": months,
         "crime_types": choices(ct for v in selection.versions for ct in v.report.get("crime_types", {})),
@@ -297,6 +292,19 @@ def _sources(selection: Selection) -> list[dict[str, Any]]:
     ]
 
 
+def data_credit(selection: Selection) -> dict[str, Any]:
+    """Who a page credits for its data (``_credit.html``): ``credit``, each source's owner (with its
+    source type unless police), and ``source_types``, for the police.uk licence line."""
+    sources = _sources(selection)
+    credit = "; ".join(
+        dict.fromkeys(
+            s["owner"] if s["source_type"] == "police" else f"{s['owner']} ({s['source_type']})"
+            for s in sources
+        )
+    )
+    return {"credit": credit, "source_types": sorted({str(s["source_type"]) for s in sources})}
+
+
 def _clamp_period(params: AnalysisParams, months: list[str]) -> tuple[AnalysisParams, str | None]:
     """A period reaching outside the data is cut to the data's months, and the page says so."""
     if not months:
@@ -426,8 +434,12 @@ def compare_page(
     a_from, a_to, b_from, b_to = _default_periods(
         months, a_from, a_to, b_from, b_to, params.month_from, params.month_to
     )
+    server_tiles = service.settings.tiles.strip().lower() != "none"
+    tiles = tiles if server_tiles else "none"
     context: dict[str, Any] = {
         "dataset": selection.ref,
+        "server_tiles": server_tiles,
+        **data_credit(selection),
         "months": months,
         "crime_types": choices(ct for v in selection.versions for ct in v.report.get("crime_types", {})),
         "form": {
@@ -746,6 +758,7 @@ def _briefing_html(
         "interventions": iv_rows,
         "persistence": _persistence_text(result.meta),
         "district_word": district_words(meta)[0],
+        **data_credit(version),
     }
     page: str = templates.get_template("briefing.html").render(context)
     return page

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse
 from hotspots.api.auth import Viewer
 from hotspots.api.deps import AnalysisQuery, Service
 from hotspots.api.errors import status_for
-from hotspots.api.routes.app_page import _default_period, _months
+from hotspots.api.routes.app_page import _default_period, _months, data_credit
 from hotspots.api.templating import templates
 from hotspots.errors import HotspotError
 from hotspots.maps.evaluation_words import evaluation_in_words, month_name
@@ -37,6 +37,7 @@ def evaluation_page(request: Request, service: Service, query: AnalysisQuery, wh
     period = [(k, v) for k, v in (("from", params.month_from), ("to", params.month_to)) if v]
     context: dict[str, Any] = {
         "dataset": selection.ref,
+        **data_credit(selection),
         "back_link": "/app?" + urlencode(period + items),
         "period": f"{month_name(params.month_from or '')} to {month_name(params.month_to or '')}",
         "crime_types": ", ".join(params.crime_types) or "all crime types",
