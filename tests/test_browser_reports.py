@@ -23,6 +23,7 @@ CHROMIUM = chromium_or_skip()
 from playwright.sync_api import Browser  # noqa: E402
 
 DESKTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")
@@ -94,3 +95,23 @@ def test_briefing_maps_are_street_scale_pictures(browser: Browser, live: LiveSer
     assert watched.outside == [], watched.outside
     assert watched.errors == [], watched.errors
     page.close()
+
+
+def test_compare_map_keeps_its_zoom_buttons_clear_on_a_phone(browser: Browser, live: LiveServer) -> None:
+    """On a phone the compare map's layer list starts folded (it covered the zoom buttons); on a
+    desktop it is open."""
+    path = (
+        "/app/compare?dataset=tri-borough-2018-2020&a_from=2019-01&a_to=2019-06&b_from=2020-01&b_to=2020-06"
+    )
+    for viewport, folded in ((PHONE, True), (DESKTOP, False)):
+        watched = watched_page(browser, (live.url,), viewport)
+        page = watched.page
+        page.goto(live.url + path, wait_until="load")
+        page.wait_for_selector("path.hs-change", state="attached", timeout=60000)
+        layers = page.locator(".leaflet-control-layers")
+        assert ("leaflet-control-layers-expanded" not in (layers.get_attribute("class") or "")) == folded
+        zoom, box = page.locator(".leaflet-control-zoom").bounding_box(), layers.bounding_box()
+        assert zoom is not None and box is not None
+        assert box["x"] >= zoom["x"] + zoom["width"] or box["y"] >= zoom["y"] + zoom["height"], (box, zoom)
+        assert watched.errors == [] and watched.outside == []
+        page.close()

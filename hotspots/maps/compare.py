@@ -223,6 +223,7 @@ def ward_change_parts(
             tooltip=folium.GeoJsonTooltip(fields=["label"], labels=False, localize=False),
         ).add_to(fmap)
     folium.LayerControl(position="topright", collapsed=False).add_to(fmap)
+    _FoldLayersWhenNarrow().add_to(fmap)
     root = fmap.get_root()
     if tile_url is None and isinstance(root, Figure):
         background = f"<style>.leaflet-container {{ background: {NO_TILES_BACKGROUND}; }}</style>"
@@ -235,6 +236,25 @@ def ward_change_parts(
         root.html.add_child(folium.Element(HATCH_PATTERN))
     parts = split_map(fmap)
     return parts, _legend(bounds, int(nodata.sum()), district_words(result_b.meta)[0])
+
+
+class _FoldLayersWhenNarrow(MacroElement):
+    """On a narrow map (a phone) the layer list starts folded behind its button, as on the app
+    page, so it does not cover the zoom buttons; a click on the map folds it again."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+        (function (map) {
+            var list = map.getContainer().querySelector(".leaflet-control-layers");
+            function fold() { if (list) { list.classList.remove("leaflet-control-layers-expanded"); } }
+            if (map.getContainer().clientWidth < 600) { fold(); map.on("click", fold); }
+        })({{ this._parent.get_name() }});
+        {% endmacro %}"""
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "FoldLayersWhenNarrow"
 
 
 class _Attribution(MacroElement):
