@@ -525,6 +525,8 @@ def test_partner_data_credits_every_source_keeps_their_types_apart_and_filters(c
         assert page.status_code == 200, (path, page.text[:300])
         assert "Queen&#39;s Hospital A&amp;E (health)" in page.text, path
         assert "Metropolitan Police Service" in page.text and "Open Government Licence" in page.text, path
+        if path == "/app/briefing":
+            assert _pages(page.text) == 1, "the longer credit still leaves a one-hotspot briefing one page"
     assert '<option value="tri-borough-2022,ae-assaults" selected>' in html  # the form keeps both
     assert 'name="source" value="health"' in html and 'name="source" value="police"' in html
     health = client.get("/app", params={**q, "source": "health"}).text
