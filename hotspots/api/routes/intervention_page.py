@@ -29,6 +29,7 @@ from hotspots.geo.outputs.export import rfc7946_geometry
 from hotspots.geo.stats import interventions as iv
 from hotspots.maps import MapOptions
 from hotspots.maps.assets import LEAFLET_CSS, LEAFLET_JS, asset_url
+from hotspots.maps.intervention_layer import months_text
 from hotspots.maps.style import tile_source
 from hotspots.service import HotspotService
 from hotspots.service_interventions import EvaluationParams
@@ -73,14 +74,14 @@ def _draw(request: Request, service: HotspotService, area_name: str | None = Non
     outline = iv.to_wgs84(area.outline.simplify(DRAW_SIMPLIFY_M))
     west, south, east, north = outline.bounds
     # what is already recorded here, drawn under the new polygon so targets are not drawn twice
+    here = service.interventions.frame(within=area.outline)
     existing = [
         {
-            "name": record.name,
-            "when": record.start + (f" to {record.end}" if record.end else " onwards"),
-            "geometry": rfc7946_geometry(iv.to_wgs84(record.geometry.simplify(2.0))),
+            "name": r["name"],
+            "when": months_text(str(r["start"]), r["end"] if isinstance(r["end"], str) else None),
+            "geometry": rfc7946_geometry(iv.to_wgs84(r["geometry"].simplify(2.0))),
         }
-        for record in service.interventions.all()
-        if record.geometry.intersects(area.outline)
+        for r in here.to_dict("records")
     ]
     return {
         "leaflet_js": asset_url(prefix, LEAFLET_JS),
