@@ -49,6 +49,7 @@ import pandas as pd
 
 from hotspots.geo.analysis import AnalysisResult
 from hotspots.geo.stats.concentration import protect_concentration
+from hotspots.geo.stats.coverage import no_data_flags
 from hotspots.geo.stats.grid import HexGrid, axial_coords
 from hotspots.geo.stats.significance import RESULT_COLUMNS, gi_star, gi_star_polygons, hot_share
 
@@ -310,8 +311,7 @@ def _ward_gi(wards: pd.DataFrame, counts: np.ndarray) -> None:
     """Gi* of the wards recomputed from their protected counts (withheld as 0), per boundary set:
     z-scores of exact counts over a known neighbour graph would give the counts back. Wards no
     source covers (``no_data``) are not tested, as in the exact analysis."""
-    lacking = wards["no_data"].fillna(False).to_numpy(dtype=bool) if "no_data" in wards else False
-    measured = np.where(lacking, np.nan, counts)
+    measured = np.where(no_data_flags(wards), np.nan, counts)
     work = gpd.GeoDataFrame(wards[["boundary_set"]].assign(count=measured), geometry=wards.geometry)
     for _, part in work.groupby("boundary_set", sort=False):
         gi = gi_star_polygons(part, "count")

@@ -20,6 +20,7 @@ from folium.template import Template
 from hotspots.crs import BNG, WGS84
 from hotspots.geo.analysis import AnalysisResult
 from hotspots.geo.outputs.export import feature_collection
+from hotspots.geo.stats.coverage import no_data_flags
 from hotspots.maps.classes import ClassBreaks, class_breaks
 from hotspots.maps.fmt import area_text, count_text, disclosure_k, distinct_names, district_words
 from hotspots.maps.fmt import escaped as _escaped
@@ -113,7 +114,7 @@ def add_ward_layers(fmap: folium.Map, result: AnalysisResult, options: MapOption
             if "population" in part.columns
             else np.full(len(part), np.nan)
         )
-        nodata = _no_data(part)
+        nodata = no_data_flags(part)
         known = np.isfinite(rates) & ~nodata
         rate_withheld = ~known & withheld & (np.nan_to_num(population) > 0) & ~nodata
         shaded = np.where(nodata, np.nan, rates if by_rate else counts)  # no data is not 0
@@ -189,13 +190,6 @@ NO_DATA = "no data"
 """What a ward or district no analysed source covers shows instead of a count (never 0)."""
 
 
-def _no_data(frame: pd.DataFrame) -> np.ndarray:
-    """The frame's ``no_data`` flags (all false when it has none)."""
-    if "no_data" not in frame.columns:
-        return np.zeros(len(frame), dtype=bool)
-    return frame["no_data"].fillna(False).to_numpy(dtype=bool)
-
-
 def _ward_style(feature: dict[str, Any]) -> dict[str, Any]:
     props = feature["properties"]
     if props.get("nodata"):
@@ -225,7 +219,7 @@ def add_borough_layer(fmap: folium.Map, result: AnalysisResult, options: MapOpti
             "borough": _escaped(boroughs["borough_name"]),
             "incidents": [
                 NO_DATA if nd else count_text(c, disclosure_k(result.meta))
-                for c, nd in zip(boroughs["count"], _no_data(boroughs), strict=True)
+                for c, nd in zip(boroughs["count"], no_data_flags(boroughs), strict=True)
             ],
         },
         geometry=simplify_coverage(boroughs.geometry, options.simplify_m),

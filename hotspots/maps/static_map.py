@@ -29,6 +29,7 @@ from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
 
 from hotspots.geo.analysis import AnalysisResult
 from hotspots.geo.outputs.export import ATTRIBUTION
+from hotspots.geo.stats.coverage import no_data_flags
 from hotspots.maps.classes import class_breaks
 from hotspots.maps.fmt import disclosure_k, district_words
 from hotspots.maps.layers import latest_wards
@@ -99,11 +100,7 @@ def map_figure(
     handles: list[Patch] = []
     if len(wards):
         column = "rate_per_1000" if measure == "rate" and "rate_per_1000" in wards.columns else "count"
-        nodata = (
-            wards["no_data"].fillna(False).to_numpy(dtype=bool)
-            if "no_data" in wards.columns
-            else np.zeros(len(wards), dtype=bool)
-        )  # no analysed source covers the ward's district: "no data", never 0
+        nodata = no_data_flags(wards)  # no analysed source covers the ward's district: "no data", never 0
         values = np.where(nodata, np.nan, pd.to_numeric(wards[column], errors="coerce").to_numpy(dtype=float))
         counts = pd.to_numeric(wards["count"], errors="coerce").to_numpy(dtype=float)
         withheld = np.isnan(counts) & ~np.isfinite(values) & ~nodata  # suppressed: 1 to k-1 incidents
@@ -264,8 +261,8 @@ def focus_figure(
     wards = latest_wards(result)
     if len(wards):
         wards.plot(ax=ax, facecolor="#f7f7f7", edgecolor=WARD_STROKE, linewidth=0.6, zorder=1)
-        if "no_data" in wards.columns and wards["no_data"].fillna(False).astype(bool).any():
-            wards[wards["no_data"].fillna(False).astype(bool)].plot(
+        if no_data_flags(wards).any():
+            wards[no_data_flags(wards)].plot(
                 ax=ax,
                 facecolor=NO_POPULATION_FILL,
                 edgecolor=WARD_STROKE,

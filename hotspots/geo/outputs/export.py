@@ -22,6 +22,7 @@ import shapely
 from hotspots.crs import WGS84
 from hotspots.geo.analysis import AnalysisResult
 from hotspots.geo.inputs.ingest import POLICE_UK_COLUMNS
+from hotspots.geo.stats.coverage import no_data_flags
 
 COORD_DECIMALS = 6
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -230,9 +231,7 @@ def published_areas(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 
     Whole numbers stay whole (object columns of ints and ``None``); ``frame`` is not changed.
     """
-    if "no_data" not in frame.columns:
-        return frame
-    lacking = frame["no_data"].fillna(False).to_numpy(dtype=bool)
+    lacking = no_data_flags(frame)
     if not lacking.any():
         return frame
     out = frame.copy()

@@ -24,7 +24,7 @@ from hotspots.geo.cancel import checkpoint
 from hotspots.geo.clusters.dbscan import MIN_MIN_SAMPLES
 from hotspots.geo.geos import prepared_copy
 from hotspots.geo.params import SPECS, check_evaluation
-from hotspots.geo.stats.coverage import missing_by_month
+from hotspots.geo.stats.coverage import missing_by_month, no_data_flags
 from hotspots.geo.stats.emerging import NO_PATTERN, emerging_hot_spots
 from hotspots.geo.stats.evaluation import CURVE_SHARES, rolling_evaluation
 from hotspots.geo.stats.trend import compare_periods, ward_change
@@ -260,8 +260,8 @@ def compare(
     wards_b = b.wards[b.wards["boundary_set"] == set_b]
     change = _ward_change_covered(a, b, wards_a, wards_b)
     unmeasured = sorted(
-        set(wards_a.loc[_no_data(wards_a), "borough_name"].astype(str))
-        | set(wards_b.loc[_no_data(wards_b), "borough_name"].astype(str))
+        set(wards_a.loc[no_data_flags(wards_a), "borough_name"].astype(str))
+        | set(wards_b.loc[no_data_flags(wards_b), "borough_name"].astype(str))
     )
     names = wards_b.set_index("ward_code")[["ward_name", "borough_name"]]
     change = change.join(names, on="ward_code")
@@ -303,8 +303,8 @@ def _ward_change_covered(
     """:func:`ward_change` with each district's months covered as its exposure (missing months
     are not months of zero crime), and the false discovery rate over all wards. Wards that no
     source covers in either period (``no_data``) are left out: they were not measured."""
-    unmeasured = set(wards_a.loc[_no_data(wards_a), "ward_code"]) | set(
-        wards_b.loc[_no_data(wards_b), "ward_code"]
+    unmeasured = set(wards_a.loc[no_data_flags(wards_a), "ward_code"]) | set(
+        wards_b.loc[no_data_flags(wards_b), "ward_code"]
     )
     wards_a = wards_a[~wards_a["ward_code"].isin(unmeasured)]
     wards_b = wards_b[~wards_b["ward_code"].isin(unmeasured)]
@@ -334,13 +334,6 @@ def _ward_change_covered(
     out["q_value"] = _stats.false_discovery_control(out["p_value"].to_numpy(), method="bh")
     out["significant"] = out["q_value"] < 0.05
     return out
-
-
-def _no_data(wards: pd.DataFrame) -> np.ndarray:
-    """Which wards no selected source covers (all false for a frame without ``no_data``)."""
-    if "no_data" not in wards.columns:
-        return np.zeros(len(wards), dtype=bool)
-    return wards["no_data"].fillna(False).to_numpy(dtype=bool)
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -269,6 +269,14 @@ def districts_without_data(
     }
 
 
+def no_data_flags(frame: pd.DataFrame) -> np.ndarray:
+    """The ``no_data`` flags of a ward or district frame (:func:`districts_without_data` set them),
+    as booleans; all false for a frame without the column."""
+    if "no_data" not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    return frame["no_data"].fillna(False).to_numpy(dtype=bool)
+
+
 def no_data_note(meta: Mapping[str, Any] | None) -> str | None:
     """One sentence for pages and briefings naming the districts with no data (and those some
     source does not cover), or ``None``; ``meta`` is an analysis's ``meta`` (reads

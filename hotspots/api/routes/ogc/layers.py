@@ -27,6 +27,7 @@ from hotspots.geo.outputs.export import (
     jsonable,
     published_areas,
 )
+from hotspots.geo.stats.coverage import no_data_flags
 
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 GREGORIAN = "http://www.opengis.net/def/uom/ISO-8601/0/Gregorian"
@@ -197,10 +198,7 @@ def _areas(frame: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     data first: GDAL and QGIS type a collection's fields from its first page of features,
     and a page of nulls would leave ``count`` untyped."""
     published = published_areas(frame)
-    if "no_data" not in published.columns:
-        return published
-    lacking = published["no_data"].fillna(False).to_numpy(dtype=bool)
-    return published.iloc[np.argsort(lacking, kind="stable")]
+    return published.iloc[np.argsort(no_data_flags(published), kind="stable")]
 
 
 def _wards_layer(result: AnalysisResult) -> Layer:
