@@ -16,7 +16,7 @@ run: $(STAMP)
 	$(BIN)/hotspots serve
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

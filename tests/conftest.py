@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,3 +77,19 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             yield template
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give each schemathesis operation test its own node id (``test_no_server_errors[GET /app]``).
+
+    schemathesis 4.32.5 names its items by operation but, under pytest 9.2, every one gets the node
+    id of the bare function. pytest-xdist schedules by node id, so without this it would run one
+    operation and silently drop the others.
+    """
+    for item in items:
+        label = getattr(item, "operation_label", None)
+        if label and isinstance(item, pytest.Function) and "[" not in item.nodeid:
+            item._id = item.parent.id.child(item.originalname).with_params(label)  # type: ignore[union-attr]
+    repeated = sorted(nodeid for nodeid, n in Counter(i.nodeid for i in items).items() if n > 1)
+    if repeated:
+        raise pytest.UsageError(f"tests share a node id, and pytest-xdist would drop all but one: {repeated}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import warnings
 
 import numpy as np
@@ -96,13 +95,12 @@ def test_unreachable_k_is_infinite_and_bad_k_rejected() -> None:
         k_distances(x, y, 2, weights=np.array([1.0, -1.0, 1.0]))
 
 
-def test_k_distances_on_the_147k_sample_are_fast(points: pd.DataFrame) -> None:
+def test_k_distances_on_the_147k_sample(points: pd.DataFrame) -> None:
+    """Exact on the whole sample (its speed against scikit-learn is in bench/kernels.py)."""
     located = points["has_location"].to_numpy(bool)
     x = points["x"].to_numpy()[located]
     y = points["y"].to_numpy()[located]
-    start = time.perf_counter()
     kd = k_distances(x, y, 70)
-    assert time.perf_counter() - start < 3.0
     assert len(kd) == len(x) and np.all(np.diff(kd) <= 0)
     # A location with c >= k incidents has k-distance 0 for all of them.
     locs = Locations.from_xy(x, y)
@@ -321,14 +319,12 @@ def test_hdbscan_weights_and_parameter_checks() -> None:
         hdbscan_labels(x, y, 10, weights=-w)
 
 
-def test_hdbscan_on_the_147k_sample_is_fast(points: pd.DataFrame) -> None:
+def test_hdbscan_on_the_147k_sample(points: pd.DataFrame) -> None:
+    """The whole sample clusters (its speed against scikit-learn is in bench/kernels.py)."""
     located = points["has_location"].to_numpy(bool)
     x = points["x"].to_numpy()[located]
     y = points["y"].to_numpy()[located]
-    start = time.perf_counter()
     labels = hdbscan_labels(x, y, 50)
-    elapsed = time.perf_counter() - start
-    assert elapsed < 10.0
     assert 500 < labels.max() + 1 < 2000
     sizes = np.bincount(labels[labels >= 0])
     assert np.all(np.diff(sizes) <= 0)  # canonical: by descending size
