@@ -17,23 +17,17 @@ is the ratio printed here, measured in the same run.
 from __future__ import annotations
 
 import argparse
-import time
-from collections.abc import Callable
+import sys
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run import best_of  # noqa: E402
 
 
 def report(name: str, ours: float, reference: str, ref: float) -> None:
     print(f"{name:<20} ours {ours:6.2f} s  {reference:<20} {ref:6.2f} s  ratio {ref / ours:5.1f}x")
-
-
-def best_of(repeat: int, run: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return min(times)
 
 
 def main() -> None:
@@ -57,14 +51,14 @@ def main() -> None:
     xy = np.column_stack([x, y])
     print(f"{len(x):,} located incidents; best of {args.repeat}")
 
-    ours = best_of(args.repeat, lambda: k_distances(x, y, 70))
-    ref = best_of(1, lambda: NearestNeighbors(n_neighbors=70).fit(xy).kneighbors(xy))
+    ours = best_of(lambda: k_distances(x, y, 70), args.repeat)[0]
+    ref = best_of(lambda: NearestNeighbors(n_neighbors=70).fit(xy).kneighbors(xy), 1)[0]
     print(
         f"k-distances, k=70:   ours {ours:6.2f} s  sklearn kneighbors {ref:6.2f} s  ratio {ref / ours:5.1f}x"
     )
 
-    ours = best_of(args.repeat, lambda: hdbscan_labels(x, y, 50))
-    ref = best_of(1, lambda: HDBSCAN(min_cluster_size=50, copy=False).fit(xy))
+    ours = best_of(lambda: hdbscan_labels(x, y, 50), args.repeat)[0]
+    ref = best_of(lambda: HDBSCAN(min_cluster_size=50, copy=False).fit(xy), 1)[0]
     print(
         f"HDBSCAN, min 50:     ours {ours:6.2f} s  sklearn HDBSCAN    {ref:6.2f} s  ratio {ref / ours:5.1f}x"
     )
@@ -73,10 +67,10 @@ def main() -> None:
     sites = np.column_stack([rng.uniform(540_000, 560_000, 6_000), rng.uniform(180_000, 195_000, 6_000)])
     pick = rng.integers(0, len(sites), 150_000)
     extent = (540_000.0, 180_000.0, 560_000.0, 195_000.0)
-    ours = best_of(args.repeat, lambda: heat_surface(sites[pick, 0], sites[pick, 1], extent))
+    ours = best_of(lambda: heat_surface(sites[pick, 0], sites[pick, 1], extent), args.repeat)[0]
     sub = sites[pick[:5_000]].T
     gx, gy = np.meshgrid(np.linspace(extent[0], extent[2], 480), np.linspace(extent[1], extent[3], 360))
-    ref = best_of(1, lambda: gaussian_kde(sub)(np.vstack([gx.ravel(), gy.ravel()])))
+    ref = best_of(lambda: gaussian_kde(sub)(np.vstack([gx.ravel(), gy.ravel()])), 1)[0]
     print(
         f"heat surface, 150k:  ours {ours:6.2f} s  scipy KDE (5k)     {ref:6.2f} s  ratio {ref / ours:5.1f}x"
     )

@@ -22,7 +22,8 @@ CLIENT_SNDBUF = 64 * 1024
 
 
 def _kernel_slack() -> int:
-    """Bytes the loopback can queue that the server has not read: its largest receive buffer and ours."""
+    """Bytes the loopback can queue unread: the largest receive buffer, our send buffer (doubled by
+    Linux) and the piece in hand."""
     try:
         receive_max = int(Path("/proc/sys/net/ipv4/tcp_rmem").read_text().split()[2])
     except (OSError, IndexError, ValueError):
